@@ -1,0 +1,392 @@
+"""Cases: the suite's pydantic models and loaders (format: shared/calibration/CASE_FORMAT.md, v1).
+
+A case is a folder ``<id>/`` holding ``case.yaml`` and the artifact files it names. Loading checks the schema
+and reads every artifact (UTF-8 text, inside the case folder, under a size limit); the deeper checks a suite
+author wants (anchors present, lines in range, leaky keywords...) live in :mod:`harness.validate`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import CaseError
+
+Severity = Literal["critical", "high", "medium", "low"]
+Category = Literal["security", "data-integrity", "reliability", "performance", "scalability", "api-design",
+                   "observability"]
+Kind = Literal["api", "schema", "openapi", "infra", "design"]
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+CATEGORIES: tuple[str, ...] = ("security", "data-integrity", "reliability", "performance", "scalability",
+                               "api-design", "observability")
+KINDS: tuple[str, ...] = ("api", "schema", "openapi", "infra", "design")
+KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+DEFAULT_MAX_FILE_BYTES = 200_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(_Strict):
+    """Where a finding or trap lives: ``file`` (relative to the case folder), inclusive 1-based ``lines``."""
+
+    file: str
+    lines: tuple[int, int]
+    symbol: str | None = None
+
+    @field_validator("lines")
+    @classmethod
+    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] < 1 or v[1] < v[0]:
+            raise ValueError(f"expected [start, end] with 1 <= start <= end, got {list(v)}")
+        return v
+
+
+class Finding(_Strict):
+    """A planted defect that a good review reports."""
+
+    id: str
+    title: str
+    severity: Severity
+    category: Category
+    cwe: str | None = None
+    location: Location
+    keywords: list[str] = Field(min_length=1)
+    anchors: list[str] = Field(min_length=1)
+    rubric: str
+    topics: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not KEBAB.match(v):
+            raise ValueError(f"expected a kebab-case id, got {v!r}")
+        return v
+
+    @field_validator("cwe")
+    @classmethod
+    def _cwe(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^CWE-\d+$", v):
+            raise ValueError(f"expected CWE-<number>, got {v!r}")
+        return v
+
+
+class Trap(_Strict):
+    """Sound code that a careful reviewer must not report as a defect."""
+
+    id: str
+    title: str
+    location: Location
+    keywords: list[str] = Field(min_length=1)
+    anchors: list[str] = Field(min_length=1)
+    rubric: str
+    topics: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not KEBAB.match(v):
+            raise ValueError(f"expected a kebab-case id, got {v!r}")
+        return v
+
+
+class CaseSpec(_Strict):
+    """The contents of ``case.yaml`` (schema only; artifacts are read by :func:`load_case`)."""
+
+    id: str
+    title: str
+    kind: Kind
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    request: str
+    files: list[str] = Field(min_length=1)
+    findings: list[Finding] = Field(default_factory=list)
+    traps: list[Trap] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not KEBAB.match(v):
+            raise ValueError(f"expected a kebab-case id, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "CaseSpec":
+        seen: set[str] = set()
+        for kind, items in (("findings", self.findings), ("traps", self.traps)):
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    raise ValueError(f"{kind}[{i}].id: duplicate id {item.id!r} (finding and trap ids must be "
+                                     "unique within a case)")
+                seen.add(item.id)
+        return self
+
+
+@dataclass(frozen=True)
+class Case:
+    """A loaded case: its spec, folder, and artifact texts in ``files`` order.
+
+    Attributes:
+        spec: the validated case.yaml.
+        folder: the case folder.
+        artifacts: ``(relative path, text)`` pairs, in the order of ``spec.files``.
+        fingerprint: sha256 hex over case.yaml bytes and every artifact's bytes.
+    """
+
+    spec: CaseSpec
+    folder: Path
+    artifacts: tuple[tuple[str, str], ...]
+    fingerprint: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.spec.tags)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return list(self.spec.findings)
+
+    @property
+    def traps(self) -> list[Trap]:
+        return list(self.spec.traps)
+
+    def artifact(self, path: str) -> str:
+        """Text of the artifact named ``path``. Raises KeyError when the case has no such file."""
+        for p, text in self.artifacts:
+            if p == path:
+                return text
+        raise KeyError(path)
+
+
+def _fields_of(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _model_for_loc(loc: tuple) -> type[BaseModel]:
+    model: type[BaseModel] = CaseSpec
+    for part in loc:
+        if part in ("findings",):
+            model = Finding
+        elif part == "traps":
+            model = Trap
+        elif part == "location":
+            model = Location
+    return model
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Turn a ValidationError into (field, message) pairs with did-you-mean hints for unknown fields."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        field = _format_loc(loc)
+        if err["type"] == "extra_forbidden":
+            name = str(loc[-1])
+            known = _fields_of(_model_for_loc(loc[:-1]))
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append((field, f"unknown field {name!r}; expected one of {', '.join(known)}{hint}"))
+        elif err["type"] == "literal_error":
+            out.append((field, f"{err['msg']} (got {err.get('input')!r})"))
+        elif err["type"] == "missing":
+            out.append((field, "required field is missing"))
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            out.append((field, f"{msg} (got {err.get('input')!r})" if "got" not in msg else msg))
+    return out
+
+
+def parse_case_yaml(path: Path) -> CaseSpec:
+    """Parse and validate a case.yaml (safe YAML only).
+
+    Raises:
+        CaseError: unreadable file, non-UTF-8, malformed YAML, or schema errors (all listed, each with its field).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CaseError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CaseError(f"expected UTF-8 text, found an invalid byte at offset {e.start}", file=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise CaseError(f"malformed YAML: {e}", file=path) from None
+    if data is None:
+        raise CaseError("the file is empty; expected a mapping with id, title, kind, request, files, findings",
+                        file=path)
+    if not isinstance(data, dict):
+        raise CaseError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    try:
+        return CaseSpec.model_validate(data)
+    except ValidationError as e:
+        problems = _pydantic_errors(e)
+        first_field, _ = problems[0]
+        msg = "; ".join(f"{f}: {m}" for f, m in problems)
+        raise CaseError(msg, file=path, field=None if len(problems) > 1 else first_field) from None
+
+
+def read_artifact(folder: Path, rel: str, *, case_file: Path, field: str,
+                  max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
+    """Read one artifact of a case safely.
+
+    Refuses absolute paths, ``..`` escapes (including through symlinks), missing files, files over
+    ``max_bytes``, binary files (a NUL byte), non-UTF-8 and empty files.
+
+    Raises:
+        CaseError: naming the case.yaml, the ``files[i]`` field and what was expected.
+    """
+    if not rel or Path(rel).is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        raise CaseError(f"expected a path relative to the case folder, got {rel!r}", file=case_file, field=field)
+    if ".." in Path(rel).parts:
+        raise CaseError(f"path {rel!r} leaves the case folder; expected a file inside it", file=case_file,
+                        field=field)
+    target = folder / rel
+    try:
+        resolved = target.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError, OSError):
+        raise CaseError(f"file {rel!r} does not exist in {folder}", file=case_file, field=field) from None
+    if not resolved.is_relative_to(folder.resolve()):
+        raise CaseError(f"{rel!r} is a link leading out of the case folder (to {resolved}); expected a file "
+                        "inside it", file=case_file, field=field)
+    if not resolved.is_file():
+        raise CaseError(f"{rel!r} is not a regular file", file=case_file, field=field)
+    size = resolved.stat().st_size
+    if size > max_bytes:
+        raise CaseError(f"{rel!r} is {size} bytes, over the limit of {max_bytes} bytes (max_file_bytes)",
+                        file=case_file, field=field)
+    data = resolved.read_bytes()
+    if not data.strip():
+        raise CaseError(f"{rel!r} is empty; expected the artifact's text", file=case_file, field=field)
+    if b"\x00" in data:
+        raise CaseError(f"{rel!r} is binary (contains NUL bytes); expected UTF-8 text", file=case_file,
+                        field=field)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CaseError(f"{rel!r} is not UTF-8 (invalid byte at offset {e.start}); expected UTF-8 text",
+                        file=case_file, field=field) from None
+
+
+def load_case(folder: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Case:
+    """Load one case folder.
+
+    Raises:
+        CaseError: on any schema or artifact problem, or when the folder name differs from the id.
+    """
+    folder = Path(folder)
+    case_file = folder / "case.yaml"
+    if not case_file.is_file():
+        raise CaseError("no case.yaml in this folder; expected one case per folder", file=folder)
+    spec = parse_case_yaml(case_file)
+    if folder.name != spec.id:
+        raise CaseError(f"folder name {folder.name!r} differs from id {spec.id!r}; expected them equal",
+                        file=case_file, field="id")
+    h = hashlib.sha256(case_file.read_bytes())
+    artifacts = []
+    seen: set[str] = set()
+    for i, rel in enumerate(spec.files):
+        if rel in seen:
+            raise CaseError(f"{rel!r} is listed twice", file=case_file, field=f"files[{i}]")
+        seen.add(rel)
+        text = read_artifact(folder, rel, case_file=case_file, field=f"files[{i}]", max_bytes=max_file_bytes)
+        artifacts.append((rel, text))
+        h.update(b"\0" + rel.encode() + b"\0" + text.encode())
+    for kind, items in (("findings", spec.findings), ("traps", spec.traps)):
+        for i, item in enumerate(items):
+            if item.location.file not in seen:
+                raise CaseError(f"{item.location.file!r} is not one of the case's files ({', '.join(spec.files)})",
+                                file=case_file, field=f"{kind}[{i}].location.file")
+    return Case(spec=spec, folder=folder, artifacts=tuple(artifacts), fingerprint=h.hexdigest())
+
+
+def discover_case_dirs(root: str | Path) -> list[Path]:
+    """Every folder under ``root`` holding a case.yaml, sorted by path. ``root`` may itself be a case folder."""
+    root = Path(root)
+    if (root / "case.yaml").is_file():
+        return [root]
+    if not root.is_dir():
+        raise CaseError("cases folder does not exist", file=root)
+    return sorted(p.parent for p in root.rglob("case.yaml"))
+
+
+def load_suite(root: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Case]:
+    """Load every case under ``root``.
+
+    Raises:
+        CaseError: for the first broken case (use :mod:`harness.validate` to list every problem), for duplicate
+            ids across the suite, or when no case is found.
+    """
+    cases = [load_case(d, max_file_bytes=max_file_bytes) for d in discover_case_dirs(root)]
+    if not cases:
+        raise CaseError("no case.yaml found under this folder", file=root)
+    ids: dict[str, Path] = {}
+    for c in cases:
+        if c.id in ids:
+            raise CaseError(f"duplicate case id {c.id!r} (also in {ids[c.id]})", file=c.folder / "case.yaml",
+                            field="id")
+        ids[c.id] = c.folder
+    return cases
+
+
+def select_cases(cases: Iterable[Case], selector: str | None) -> list[Case]:
+    """Filter cases by a comma-separated selector of case ids, tags or kinds; ``all``/None/'' keeps everything.
+
+    Raises:
+        CaseError: when a term matches no case (a typo must not silently run nothing).
+    """
+    cases = list(cases)
+    if not selector or selector.strip() == "all":
+        return cases
+    terms = [t.strip() for t in selector.split(",") if t.strip()]
+    chosen: list[Case] = []
+    for term in terms:
+        hits = [c for c in cases if c.id == term or term in c.spec.tags or c.kind == term]
+        if not hits:
+            known = sorted({c.id for c in cases} | {t for c in cases for t in c.spec.tags} | set(KINDS))
+            close = difflib.get_close_matches(term, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise CaseError(f"{term!r} matches no case id, tag or kind{hint}", field="--cases")
+        for c in hits:
+            if c not in chosen:
+                chosen.append(c)
+    return chosen
+
+
+def suite_fingerprint(cases: Iterable[Case]) -> str:
+    """sha256 over the sorted case fingerprints: changes whenever any case or artifact changes."""
+    h = hashlib.sha256()
+    for fp in sorted(c.fingerprint for c in cases):
+        h.update(fp.encode())
+    return h.hexdigest()

@@ -1,0 +1,131 @@
+"""``[tool.harness]`` settings from pyproject.toml, with CLI flags and pytest options layered on top."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .models.base import GenerationConfig
+
+
+class Price(BaseModel):
+    """USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float
+    output: float
+    cache_write: float = 0.0
+    cache_read: float = 0.0
+
+
+class HarnessConfig(BaseModel):
+    """All settings. Paths are relative to ``root`` (the folder holding pyproject.toml).
+
+    Thresholds (``min_recall``, ``max_critical_missed``) are the per-case pass criteria of ``pytest evals``;
+    ``severity_weights`` default to critical 4, high 3, medium 2, low 1 (issue #6).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: Path = Path(".")
+    cases_dir: str = "cases"
+    prompts: list[str] = Field(default_factory=lambda: ["prompts/backend-reliability-engineer/v1.md"])
+    runs_root: str = "reports/runs"
+    reports_dir: str = "reports"
+    anthropic_model: str = "anthropic/claude-sonnet-4-5"
+    local_model: str = "local/smollm2-135m"
+    local_default_cases: str = "smoke"
+    model: str | None = None
+    cases: str | None = None
+    epochs: int = Field(1, ge=1)
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(6, ge=0)
+    request_timeout_s: float = Field(120.0, gt=0)
+    cache_mode: Literal["use", "refresh", "off", "replay-only"] = "use"
+    cache_dir: str | None = None
+    reducer: Literal["mean", "pass@k", "majority"] = "mean"
+    min_recall: float = Field(0.5, ge=0, le=1)
+    max_critical_missed: int = Field(0, ge=0)
+    max_file_bytes: int = Field(200_000, gt=0)
+    max_cost: float | None = None
+    generation: GenerationConfig = GenerationConfig()
+    local_generation: GenerationConfig = GenerationConfig(max_tokens=160)
+    severity_weights: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 4, "high": 3, "medium": 2, "low": 1})
+    prices: dict[str, Price] = Field(default_factory=dict)
+    judge_model: str | None = None
+    judge_cache_dir: str | None = None
+    graders: list[str] = Field(default_factory=lambda: ["deterministic"])
+
+    def path(self, rel: str | Path) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.root / p
+
+    def resolved_cache_dir(self) -> Path:
+        """``HARNESS_CACHE_DIR``, else ``[tool.harness] cache_dir``, else ``${XDG_CACHE_HOME:-~/.cache}/harness``."""
+        env = os.environ.get("HARNESS_CACHE_DIR")
+        if env:
+            return Path(env)
+        if self.cache_dir:
+            return self.path(self.cache_dir)
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(xdg) / "harness"
+
+    def default_model(self) -> str:
+        """``model`` if set; else Anthropic when ``ANTHROPIC_API_KEY`` is set; else the embedded local model."""
+        if self.model:
+            return self.model
+        return self.anthropic_model if os.environ.get("ANTHROPIC_API_KEY") else self.local_model
+
+    def price_for(self, model_id: str) -> Price | None:
+        """Price entry for a model id: exact key first, then the longest key that prefixes the id."""
+        if model_id in self.prices:
+            return self.prices[model_id]
+        keys = sorted((k for k in self.prices if model_id.startswith(k)), key=len, reverse=True)
+        return self.prices[keys[0]] if keys else None
+
+
+def find_root(start: str | Path = ".") -> Path:
+    """The nearest folder at or above ``start`` whose pyproject.toml has a ``[tool.harness]`` table, else ``start``."""
+    start = Path(start).resolve()
+    for d in (start, *start.parents):
+        pp = d / "pyproject.toml"
+        if pp.is_file():
+            try:
+                if "harness" in tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}):
+                    return d
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                continue
+    return start
+
+
+def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None = None) -> HarnessConfig:
+    """Read ``[tool.harness]`` from ``root``/pyproject.toml and apply ``overrides`` (None values are ignored).
+
+    Raises:
+        ConfigError: malformed TOML, unknown keys or wrong types, naming pyproject.toml and the key.
+    """
+    root = find_root(root or ".") if root is None or not (Path(root) / "pyproject.toml").is_file() else Path(root)
+    data: dict[str, Any] = {}
+    pp = Path(root) / "pyproject.toml"
+    if pp.is_file():
+        try:
+            data = dict(tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}).get("harness", {}))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"malformed TOML: {e}", file=pp) from None
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            data[k] = v
+    data["root"] = Path(root).resolve()
+    try:
+        return HarnessConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"{err['msg']} (got {err.get('input')!r})", file=pp, field=f"tool.harness.{field}") from None

@@ -1,0 +1,237 @@
+"""The run directory: ``run.json`` (manifest) and ``samples.jsonl`` (one record per sample, append-only).
+
+Records are appended and flushed one by one, so a crash loses at most the sample in flight; a torn last line
+is detected on read, reported and dropped. The manifest is rewritten atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import __version__
+from .errors import RecordError
+from .graders.base import SampleGrade
+from .textio import atomic_write_json
+
+MANIFEST = "run.json"
+SAMPLES = "samples.jsonl"
+SUMMARY = "summary.json"
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class PromptInfo(BaseModel):
+    label: str
+    spec: str
+    name: str
+    fingerprint: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    provider: str
+    base_url: str | None = None
+    generation: dict = Field(default_factory=dict)
+
+
+class RunManifest(BaseModel):
+    """``run.json``: what a run was asked to do and how it ended.
+
+    ``status`` is ``running`` until the runner finishes, then ``complete`` or ``incomplete`` (budget reached,
+    errors, interrupted); ``summary`` holds counts (samples, errors, retries, tokens, cost_usd).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    harness_version: str = __version__
+    git_commit: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    started_at: str | None = None
+    ended_at: str | None = None
+    status: str = "running"
+    status_reason: str | None = None
+    suite_fingerprint: str = ""
+    cases: list[str] = Field(default_factory=list)
+    prompts: list[PromptInfo] = Field(default_factory=list)
+    models: list[ModelInfo] = Field(default_factory=list)
+    epochs: int = 1
+    graders: list[str] = Field(default_factory=list)
+    config: dict = Field(default_factory=dict)
+    summary: dict = Field(default_factory=dict)
+
+
+class SampleError(BaseModel):
+    kind: str
+    message: str
+    status: int | None = None
+
+
+class SampleRecord(BaseModel):
+    """One line of ``samples.jsonl``: a case × prompt version × model × epoch, its review and its grades.
+
+    Units: ``latency_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``. ``error`` is None when the
+    sample succeeded; an errored sample has ``review`` None and is never graded.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    sample_id: str
+    case: str
+    case_fingerprint: str = ""
+    kind: str = ""
+    tags: list[str] = Field(default_factory=list)
+    prompt_version: str
+    prompt_fingerprint: str
+    model: str
+    epoch: int
+    request_fingerprint: str = ""
+    generation: dict = Field(default_factory=dict)
+    review: str | None = None
+    stop_reason: str | None = None
+    usage: dict = Field(default_factory=dict)
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    cached: bool = False
+    retries: int = 0
+    error: SampleError | None = None
+    grades: dict[str, SampleGrade] = Field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+def sample_id(case: str, prompt_fingerprint: str, model: str, epoch: int) -> str:
+    """Deterministic id of a sample: sha256 of case id, prompt fingerprint, model name and epoch (16 hex)."""
+    raw = json.dumps([case, prompt_fingerprint, model, epoch]).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def git_commit(cwd: str | Path = ".") -> str | None:
+    """The current commit of the repo at ``cwd`` (with ``+dirty`` when the tree has changes), or None."""
+    try:
+        rev = subprocess.run(["git", "-C", str(cwd), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(cwd), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class ReadResult:
+    """What :meth:`RunDir.read_samples` found: valid records (last record per sample id wins), and problems."""
+
+    records: list[SampleRecord]
+    torn_tail: bool = False
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+class RunDir:
+    """A run directory on disk. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path, manifest: RunManifest):
+        self.path = Path(path)
+        self.manifest = manifest
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / SAMPLES
+
+    @classmethod
+    def create(cls, path: str | Path, manifest: RunManifest) -> "RunDir":
+        """Make the folder and write the manifest. Raises RecordError when a run already lives there."""
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            raise RecordError("a run already exists here; resume it or choose another --run-dir", file=path)
+        path.mkdir(parents=True, exist_ok=True)
+        rd = cls(path, manifest)
+        rd.write_manifest()
+        return rd
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        """Open an existing run. Raises RecordError when run.json is missing or invalid."""
+        path = Path(path)
+        mp = path / MANIFEST
+        if not mp.is_file():
+            raise RecordError(f"not a run directory: no {MANIFEST}", file=path)
+        try:
+            manifest = RunManifest.model_validate_json(mp.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as e:
+            raise RecordError(f"invalid manifest: {e}", file=mp) from None
+        return cls(path, manifest)
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        return (Path(path) / MANIFEST).is_file()
+
+    def write_manifest(self) -> None:
+        atomic_write_json(self.path / MANIFEST, self.manifest.model_dump(mode="json"))
+
+    def repair(self) -> ReadResult:
+        """Drop a torn last line (crash mid-append) so later appends start on a clean line; returns what was read."""
+        res = self.read_samples()
+        if res.torn_tail or res.bad_lines:
+            self.rewrite(res.records)
+        return res
+
+    def append(self, record: SampleRecord) -> None:
+        """Append one record as a JSON line, flushed and fsynced before returning."""
+        line = record.model_dump_json() + "\n"
+        with open(self.samples_path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def rewrite(self, records: Iterable[SampleRecord]) -> None:
+        """Replace samples.jsonl atomically (used after re-grading and to drop torn lines)."""
+        data = "".join(r.model_dump_json() + "\n" for r in records)
+        from .textio import atomic_write_text
+        atomic_write_text(self.samples_path, data)
+
+    def read_samples(self) -> ReadResult:
+        """Read and validate every record. A last line without its newline, or not valid JSON, is a torn tail
+        (reported, dropped); an invalid line elsewhere is reported in ``bad_lines`` and dropped."""
+        if not self.samples_path.exists():
+            return ReadResult(records=[])
+        raw = self.samples_path.read_bytes()
+        lines = raw.split(b"\n")
+        complete_last = raw.endswith(b"\n")
+        if complete_last:
+            lines = lines[:-1]
+        by_id: dict[str, SampleRecord] = {}
+        torn = False
+        bad: list[tuple[int, str]] = []
+        for i, line in enumerate(lines):
+            is_last = i == len(lines) - 1
+            if not line.strip():
+                continue
+            try:
+                rec = SampleRecord.model_validate_json(line)
+            except (ValidationError, ValueError) as e:
+                if is_last:
+                    torn = True
+                else:
+                    bad.append((i + 1, str(e).splitlines()[0]))
+                continue
+            if is_last and not complete_last:
+                torn = True  # whole JSON but no newline: keep it, and repair() rewrites the file cleanly
+            by_id[rec.sample_id] = rec
+        return ReadResult(records=list(by_id.values()), torn_tail=torn, bad_lines=bad)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.path / SUMMARY, summary)
