@@ -47,6 +47,8 @@ class HarnessConfig(BaseModel):
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(6, ge=0)
     request_timeout_s: float = Field(120.0, gt=0)
+    retry_backoff_base_s: float = Field(0.5, ge=0)
+    retry_backoff_max_s: float = Field(30.0, ge=0)
     cache_mode: Literal["use", "refresh", "off", "replay-only"] = "use"
     cache_dir: str | None = None
     reducer: Literal["mean", "pass@k", "majority"] = "mean"

@@ -1,0 +1,110 @@
+"""CLI commands that run things: ``harness run``, ``harness grade``, ``harness nightly``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .config import HarnessConfig, load_config
+from .planning import Choices, build_options
+from .progress import run_progress
+from .runner import RunResult, execute
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def _overrides(args) -> dict:
+    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost")
+    return {k: getattr(args, k, None) for k in keys}
+
+
+def config_from_args(args) -> HarnessConfig:
+    return load_config(getattr(args, "root", None), _overrides(args))
+
+
+def choices_from_args(args) -> Choices:
+    return Choices(models=args.model, prompts=args.prompt, cases=args.cases, epochs=args.epochs,
+                   run_dir=getattr(args, "resume", None) or args.run_dir, resume=bool(getattr(args, "resume", None)),
+                   batch=args.batch, graders=args.graders, judge_model=args.judge_model,
+                   temperature=args.temperature, max_tokens=args.max_tokens, progress=not args.no_progress)
+
+
+def write_reports(cfg: HarnessConfig, run_dir: Path) -> list[Path]:
+    """Build the run's markdown and HTML reports; returns their paths."""
+    from .report.report import build_report
+    return list(build_report(run_dir, cfg=cfg))
+
+
+def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
+    st = res.stats
+    out = sys.stderr
+    print(f"harness: run {res.run_dir.path}: {len(res.records)} samples recorded "
+          f"({st.skipped} already done, {st.cache_hits} from cache), {st.errors} errors, {st.retries} retries, "
+          f"{st.input_tokens + st.output_tokens} tokens, ${st.cost_usd:.4f}", file=out)
+    if not res.complete:
+        print(f"harness: run INCOMPLETE: {res.reason}", file=out)
+    for p in report_paths:
+        print(f"harness: report: {p}", file=out)
+
+
+def run_and_report(cfg: HarnessConfig, ch: Choices) -> tuple[RunResult, list[Path]]:
+    opts, notices = build_options(cfg, ch)
+    for n in notices:
+        print(n, file=sys.stderr)
+    with run_progress(ch.progress and sys.stderr.isatty()) as cb:
+        res = execute(cfg, opts, on_progress=cb)
+    paths = write_reports(cfg, res.run_dir.path)
+    return res, paths
+
+
+def cmd_run(args) -> int:
+    """``harness run``: exit 0 when complete, 3 when incomplete (errors, budget, fatal error)."""
+    cfg = config_from_args(args)
+    res, paths = run_and_report(cfg, choices_from_args(args))
+    print_outcome(res, paths)
+    return EXIT_OK if res.complete else EXIT_INCOMPLETE
+
+
+def cmd_grade(args) -> int:
+    """``harness grade RUN_DIR``: re-grade every successful sample with the chosen graders, rewrite atomically."""
+    from .cases import load_suite
+    from .graders.registry import create_graders
+    from .records import RunDir
+    cfg = load_config(getattr(args, "root", None))
+    rd = RunDir.open(args.run_dir)
+    names = args.graders or cfg.graders
+    graders = create_graders(names, cfg=cfg, judge_model=args.judge_model)
+    suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
+    res = rd.read_samples()
+    import asyncio
+
+    async def regrade():
+        n = 0
+        for r in res.records:
+            if r.error is not None or r.review is None:
+                continue
+            case = suite.get(r.case)
+            if case is None or case.fingerprint != r.case_fingerprint:
+                print(f"harness: skipping {r.case}: the case changed or is gone since the run", file=sys.stderr)
+                continue
+            for g in graders:
+                r.grades[g.name] = await g.agrade(case, r.review) if hasattr(g, "agrade") else g.grade(case, r.review)
+            n += 1
+        return n
+
+    n = asyncio.run(regrade())
+    rd.rewrite(res.records)
+    rd.manifest.graders = sorted(set(rd.manifest.graders) | set(names))
+    rd.write_manifest()
+    print(f"harness: re-graded {n} samples with {', '.join(names)}", file=sys.stderr)
+    for p in write_reports(cfg, rd.path):
+        print(f"harness: report: {p}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_nightly(args) -> int:
+    """``harness nightly``: run, rebuild the dashboard, compare with the baseline; exit 1 on a significant
+    regression, 3 when the run is incomplete."""
+    from .report.nightly import nightly
+    cfg = config_from_args(args)
+    return nightly(cfg, choices_from_args(args), args)

@@ -1,0 +1,104 @@
+"""``anthropic/<model-id>``: Claude through the official SDK's async client.
+
+The system prompt is sent as one text block with ``cache_control: ephemeral`` so the shared agent prompt is
+cached across cases; cache write/read tokens are recorded. The SDK's own retries are off (``max_retries=0``):
+the runner retries, so that it can count every retry and lower concurrency on 429/529.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import anthropic
+
+from ..errors import ModelError
+from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
+from .errors_map import body_of, from_status, short
+
+
+def system_blocks(system: str, cache: bool = True) -> list[dict]:
+    """The ``system`` parameter: one text block, marked for prompt caching when ``cache``."""
+    block: dict = {"type": "text", "text": system}
+    if cache:
+        block["cache_control"] = {"type": "ephemeral"}
+    return [block]
+
+
+def request_params(spec: ModelSpec, system: str, messages: list[Message], config: GenerationConfig,
+                   cache_system: bool = True) -> dict:
+    """Messages API parameters for one request (also used for Message Batches items)."""
+    params: dict = {"model": spec.model, "max_tokens": config.max_tokens, "system": system_blocks(system, cache_system),
+                    "messages": messages, "temperature": config.temperature}
+    if config.top_p is not None:
+        params["top_p"] = config.top_p
+    if config.stop:
+        params["stop_sequences"] = list(config.stop)
+    return params
+
+
+def completion_from_message(msg, latency_s: float) -> Completion:
+    """Turn an SDK Message (or its dict form) into a Completion."""
+    if isinstance(msg, dict):
+        content = msg.get("content") or []
+        text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+        u = msg.get("usage") or {}
+        get = u.get
+        stop, model = msg.get("stop_reason"), msg.get("model", "")
+    else:
+        text = "".join(getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text")
+        u = msg.usage
+        get = lambda k, d=0: getattr(u, k, d)  # noqa: E731
+        stop, model = msg.stop_reason, msg.model
+    usage = Usage(input_tokens=get("input_tokens", 0) or 0, output_tokens=get("output_tokens", 0) or 0,
+                  cache_creation_input_tokens=get("cache_creation_input_tokens", 0) or 0,
+                  cache_read_input_tokens=get("cache_read_input_tokens", 0) or 0)
+    return Completion(text=text, usage=usage, stop_reason=stop, latency_s=latency_s, model=model)
+
+
+def map_exception(exc: BaseException) -> ModelError:
+    """Classify an anthropic SDK exception (or a transport/parse failure) as a ModelError."""
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ModelError("request timed out", kind="timeout", retryable=True)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ModelError(f"connection failed: {short(exc)}", kind="connection", retryable=True)
+    if isinstance(exc, anthropic.APIStatusError):
+        return from_status(exc.status_code, short(exc), headers=exc.response.headers, body=body_of(exc))
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return ModelError(f"malformed response: {short(exc)}", kind="malformed_response", retryable=True)
+    # A truncated or non-JSON 200 body surfaces as a decode error from the SDK: transient, retry it.
+    return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
+                      retryable=True)
+
+
+class AnthropicModel:
+    """Claude via ``anthropic.AsyncAnthropic``. ``ANTHROPIC_BASE_URL`` redirects it (the tests' fake server).
+
+    Raises (from generate): ModelError; never retries by itself.
+    """
+
+    def __init__(self, spec: ModelSpec, *, timeout_s: float = 120.0, api_key: str | None = None,
+                 cache_system: bool = True):
+        self.spec = spec
+        self.cache_system = cache_system
+        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise ModelError("ANTHROPIC_API_KEY is not set: export it, or choose --model local/smollm2-135m",
+                             kind="auth")
+        self.base_url = os.environ.get("ANTHROPIC_BASE_URL") or None
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0,
+                                               timeout=timeout_s)
+
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
+        params = request_params(self.spec, system, messages, config, self.cache_system)
+        t0 = time.perf_counter()
+        try:
+            msg = await self.client.messages.create(**params)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified ModelError
+            raise map_exception(exc) from None
+        return completion_from_message(msg, time.perf_counter() - t0)
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,80 @@
+"""Translate provider SDK exceptions into :class:`harness.errors.ModelError` with a retryable flag and advice."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import ModelError
+
+ADVICE = {
+    401: "the API key was rejected (401): check that {env} holds a valid key",
+    403: "the key is not allowed to use this model or endpoint (403): check the key's workspace and permissions",
+    404: "not found (404): check the model name given to --model and the base URL",
+}
+
+
+def _retry_after(headers) -> float | None:
+    if headers is None:
+        return None
+    for name in ("retry-after-ms", "retry-after"):
+        v = headers.get(name)
+        if v is None:
+            continue
+        try:
+            secs = float(v)
+        except ValueError:
+            continue
+        return secs / 1000.0 if name.endswith("-ms") else secs
+    return None
+
+
+def _body_error_type(body) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return err.get("type")
+    return None
+
+
+def from_status(status: int, message: str, *, headers=None, body=None, env: str = "ANTHROPIC_API_KEY") -> ModelError:
+    """Classify an HTTP error status.
+
+    Retryable: 408, 409, 429, 5xx and 529 / ``overloaded_error``. Fast-fail with advice: 400, 401, 403, 404.
+    """
+    etype = _body_error_type(body)
+    ra = _retry_after(headers)
+    if status == 429:
+        return ModelError(f"rate limited (429): {message}", kind="rate_limit", retryable=True, status=status,
+                          retry_after=ra)
+    if status == 529 or etype == "overloaded_error":
+        return ModelError(f"overloaded ({status}): {message}", kind="overloaded", retryable=True, status=status,
+                          retry_after=ra)
+    if status >= 500 or status in (408, 409):
+        return ModelError(f"server error ({status}): {message}", kind="server", retryable=True, status=status,
+                          retry_after=ra)
+    if status in ADVICE:
+        kind = {401: "auth", 403: "permission", 404: "not_found"}[status]
+        return ModelError(f"{ADVICE[status].format(env=env)}; server said: {message}", kind=kind, status=status)
+    low = message.lower()
+    if status in (400, 413) and ("prompt is too long" in low or "context" in low and "length" in low
+                                 or "too many tokens" in low):
+        return ModelError(f"the prompt is longer than the model's context ({status}): {message}",
+                          kind="context_length", status=status)
+    return ModelError(f"request rejected ({status}): {message}; the request is malformed or unsupported for this "
+                      "model, so retrying will not help", kind="bad_request", status=status)
+
+
+def short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def body_of(exc) -> object:
+    body = getattr(exc, "body", None)
+    if body is None:
+        resp = getattr(exc, "response", None)
+        try:
+            body = json.loads(resp.text) if resp is not None else None
+        except Exception:  # noqa: BLE001 - a body we cannot parse carries no classification
+            body = None
+    return body

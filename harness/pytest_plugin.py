@@ -1,0 +1,132 @@
+"""The ``pytest evals`` plugin: one test per case (× prompt version × model), all samples generated up front in
+one session-scoped run, a report written at the end. Loaded by ``evals/conftest.py``.
+
+Options: --model, --prompt, --epochs, --cases, --run-dir, --baseline, --grader, --judge-model, --cache,
+--max-cost. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from .config import load_config
+from .errors import HarnessError
+from .planning import Choices, build_options
+from .verdicts import explain, judge_case
+
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("harness", "prompt evaluation harness")
+    g.addoption("--model", action="append", default=None, help="model name (repeatable)")
+    g.addoption("--prompt", action="append", default=None, help="prompt version: path or git:REV:PATH (repeatable)")
+    g.addoption("--epochs", type=int, default=None)
+    g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
+    g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
+    g.addoption("--baseline", default=None, help="baseline run directory to compare against")
+    g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"])
+    g.addoption("--judge-model", default=None)
+    g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"])
+    g.addoption("--max-cost", type=float, default=None)
+    g.addoption("--harness-root", default=None, help="project folder (default: search up from the rootdir)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.getoption
+    try:
+        cfg = load_config(opt("--harness-root") or config.rootpath,
+                          {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost")})
+        ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
+                     run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
+                     progress=False)
+        opts, notices = build_options(cfg, ch)
+    except HarnessError as e:
+        raise pytest.UsageError(f"harness: {e}") from None
+    config.stash[_STATE] = {"cfg": cfg, "opts": opts, "notices": notices, "result": None, "reports": [],
+                            "compare": []}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    st = config.stash.get(_STATE, None)
+    if not st:
+        return []
+    o = st["opts"]
+    return st["notices"] + [f"harness: {len(o.cases)} cases × {len(o.prompts)} prompt version(s) "
+                            f"({', '.join(p.label for p in o.prompts)}) × {', '.join(o.models)} × {o.epochs} epoch(s)"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "eval_target" not in metafunc.fixturenames:
+        return
+    o = metafunc.config.stash[_STATE]["opts"]
+    params, ids = [], []
+    multi = len(o.prompts) > 1 or len(o.models) > 1
+    for m in o.models:
+        for p in o.prompts:
+            for c in o.cases:
+                params.append((c, p, m))
+                ids.append(f"{c.id}[{p.label}|{m}]" if multi else c.id)
+    metafunc.parametrize("eval_target", params, ids=ids)
+
+
+@pytest.fixture(scope="session")
+def eval_run(request: pytest.FixtureRequest):
+    """Run every sample once for the session (concurrently), then write the reports."""
+    from .commands import write_reports
+    from .runner import execute
+    st = request.config.stash[_STATE]
+    res = execute(st["cfg"], st["opts"])
+    st["result"] = res
+    try:
+        st["reports"] = write_reports(st["cfg"], res.run_dir.path)
+    except Exception as e:  # noqa: BLE001 - a report failure must not hide the per-case results
+        st["report_error"] = f"{type(e).__name__}: {e}"
+    baseline = request.config.getoption("--baseline")
+    if baseline:
+        from .report.compare import build_comparison
+        st["compare"] = list(build_comparison(Path(baseline), res.run_dir.path, cfg=st["cfg"]))
+    return res
+
+
+@pytest.fixture
+def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
+    """The verdict of one case; raises (→ pytest ERROR) when every sample of it errored."""
+    case, prompt, model = eval_target
+    cfg = request.config.stash[_STATE]["cfg"]
+    records = [r for r in eval_run.records if r.case == case.id and r.prompt_fingerprint == prompt.fingerprint
+               and r.model == model]
+    if not records:
+        raise RuntimeError(f"{case.id}: no sample was run ({eval_run.reason or 'unknown reason'})")
+    grader = (request.config.getoption("--grader") or cfg.graders)[0]
+    v = judge_case(case, records, grader=grader, min_recall=cfg.min_recall,
+                   max_critical_missed=cfg.max_critical_missed)
+    if v.epochs_graded == 0:
+        raise RuntimeError(f"{case.id}: every sample errored, so nothing was graded:\n  " + "\n  ".join(v.errors))
+    return v
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    st = config.stash.get(_STATE, None)
+    if not st or st["result"] is None:
+        return
+    res = st["result"]
+    tr = terminalreporter
+    tr.section("harness")
+    for n in st["notices"][:1]:
+        tr.write_line(n)
+    s = res.stats
+    tr.write_line(f"run: {res.run_dir.path} — {len(res.records)} samples, {s.errors} errors, {s.retries} retries, "
+                  f"{s.cache_hits} from cache, ${s.cost_usd:.4f}")
+    if not res.complete:
+        tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
+    if st.get("report_error"):
+        tr.write_line(f"report FAILED: {st['report_error']}", red=True)
+    for p in st["reports"]:
+        tr.write_line(f"report: {p}", bold=True)
+    for p in st["compare"]:
+        tr.write_line(f"comparison: {p}", bold=True)
+    sys.stdout.flush()

@@ -1,0 +1,442 @@
+"""The runner: plan samples (cases × prompt versions × models × epochs), call the models concurrently with
+retries, cache and budget, grade each review, and append one record per sample to the run directory.
+
+Bookkeeping promises: a sample is recorded exactly once per attempt to run it (the last record of a sample id
+wins on read); a completion is put in the cache before its record is appended, so a crash between the two
+costs no second request on resume; a failed sample is recorded with its error and never graded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .cache import ResponseCache, cache_key
+from .cases import Case, suite_fingerprint
+from .config import HarnessConfig
+from .errors import HarnessError, ModelError
+from .graders.registry import create_graders
+from .limiter import AdaptiveLimiter
+from .message import render_request, request_fingerprint
+from .models.base import Completion, GenerationConfig, Model, ModelSpec
+from .models.registry import create_model
+from .prompts import PromptVersion
+from .records import (ModelInfo, PromptInfo, RunDir, RunManifest, SampleError, SampleRecord, git_commit, sample_id,
+                      utcnow)
+from .textio import atomic_write_json
+
+FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
+THROTTLE_KINDS = {"rate_limit", "overloaded"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One unit of work: a case through one prompt version on one model, at one epoch (0-based)."""
+
+    case: Case
+    prompt: PromptVersion
+    model: str
+    epoch: int
+
+    @property
+    def id(self) -> str:
+        return sample_id(self.case.id, self.prompt.fingerprint, self.model, self.epoch)
+
+
+def plan_samples(cases: list[Case], prompts: list[PromptVersion], models: list[str], epochs: int) -> list[Sample]:
+    """Every combination, ordered model → prompt → epoch → case so that a shared system prompt stays hot."""
+    return [Sample(c, p, m, e) for m in models for p in prompts for e in range(epochs) for c in cases]
+
+
+@dataclass
+class RunStats:
+    """Counters of one run, reported in the manifest summary and the progress bar. Cost in USD."""
+
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    errors: int = 0
+    retries: int = 0
+    retries_by_kind: dict[str, int] = field(default_factory=dict)
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    min_concurrency: int | None = None
+    not_started: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunOptions:
+    """What to run. ``run_dir`` None → ``<runs_root>/<timestamp>-<short id>``; ``resume`` allows an existing one."""
+
+    cases: list[Case]
+    prompts: list[PromptVersion]
+    models: list[str]
+    epochs: int = 1
+    run_dir: Path | None = None
+    resume: bool = False
+    batch: bool = False
+    graders: list[str] = field(default_factory=lambda: ["deterministic"])
+    judge_model: str | None = None
+    progress: bool = True
+    generation: GenerationConfig | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome: the run folder, every record, counters, and whether it completed (with why not)."""
+
+    run_dir: RunDir
+    records: list[SampleRecord]
+    stats: RunStats
+    complete: bool
+    reason: str | None = None
+
+
+def cost_usd(cfg: HarnessConfig, model: ModelSpec, usage: dict, *, batch: bool = False) -> float | None:
+    """Dollar cost of one sample from the ``[tool.harness.prices]`` table (USD per million tokens), halved for
+    Message Batches (Anthropic's published batch discount). None when the model has no price (local, openai)."""
+    if model.provider != "anthropic":
+        return 0.0 if model.provider == "local" else None
+    price = cfg.price_for(model.model)
+    if price is None:
+        return None
+    c = (usage.get("input_tokens", 0) * price.input + usage.get("output_tokens", 0) * price.output
+         + usage.get("cache_creation_input_tokens", 0) * price.cache_write
+         + usage.get("cache_read_input_tokens", 0) * price.cache_read) / 1e6
+    return c / 2 if batch else c
+
+
+def estimate_cost(cfg: HarnessConfig, model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
+    """Upper-bound estimate of one sample's cost before it runs: input at ~3 characters per token (Japanese
+    text is denser than English's ~4), uncached, plus ``max_tokens`` of output."""
+    price = cfg.price_for(model.model) if model.provider == "anthropic" else None
+    if price is None:
+        return 0.0
+    return ((len(system) + len(message)) / 3 * price.input + max_tokens * price.output) / 1e6
+
+
+def generation_for(cfg: HarnessConfig, model: ModelSpec, override: GenerationConfig | None) -> GenerationConfig:
+    if override is not None:
+        return override
+    return cfg.local_generation if model.provider == "local" else cfg.generation
+
+
+def backoff_delay(attempt: int, retry_after: float | None, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015):
+    uniform(0, min(cap, base·2^attempt)), never less than the server's ``retry-after`` (seconds)."""
+    delay = rng.uniform(0, min(cap, base * (2 ** attempt)))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def cases_payload(cases: list[Case]) -> list[dict]:
+    """What reports need to know of the cases, so that a run directory stands alone (``cases.json``)."""
+    out = []
+    for c in cases:
+        out.append({"id": c.id, "kind": c.kind, "tags": c.tags, "title": c.spec.title,
+                    "request_language": "ja" if any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff"
+                                                    for ch in c.spec.request) else "en",
+                    "fingerprint": c.fingerprint,
+                    "findings": [f.model_dump(mode="json", include={"id", "title", "severity", "category", "cwe",
+                                                                     "location", "topics"}) for f in c.findings],
+                    "traps": [t.model_dump(mode="json", include={"id", "title", "location", "topics"})
+                              for t in c.traps]})
+    return out
+
+
+class Runner:
+    """Executes a plan into a run directory. Use :func:`execute` unless you need the pieces."""
+
+    def __init__(self, cfg: HarnessConfig, opts: RunOptions, run_dir: RunDir, *,
+                 on_progress: Callable[[RunStats], None] | None = None,
+                 model_factory: Callable[[str], Model] | None = None):
+        self.cfg = cfg
+        self.opts = opts
+        self.rd = run_dir
+        self.stats = RunStats()
+        self.cache = ResponseCache(cfg.resolved_cache_dir(), cfg.cache_mode)
+        self.graders = create_graders(opts.graders, cfg=cfg, judge_model=opts.judge_model)
+        self.on_progress = on_progress
+        self.model_factory = model_factory or (lambda name: create_model(name, timeout_s=cfg.request_timeout_s))
+        self.rng = random.Random(0)
+        self.stop_reason: str | None = None
+        self._inflight_estimate = 0.0
+        self._pending_keys: dict[str, asyncio.Future] = {}
+
+    def _tick(self) -> None:
+        if self.on_progress:
+            self.on_progress(self.stats)
+
+    async def _grade(self, case: Case, review: str) -> dict:
+        grades = {}
+        for g in self.graders:
+            try:
+                if hasattr(g, "agrade"):
+                    grades[g.name] = await g.agrade(case, review)
+                else:
+                    grades[g.name] = g.grade(case, review)
+            except Exception as exc:  # noqa: BLE001 - a grader failure is recorded, never guessed
+                from .graders.base import SampleGrade
+                grades[g.name] = SampleGrade(grader=g.name, error=f"{type(exc).__name__}: {exc}")
+        return grades
+
+    def _record(self, s: Sample, spec: ModelSpec, model: Model | None, gen: GenerationConfig, system: str,
+                messages: list[dict], started: str) -> SampleRecord:
+        return SampleRecord(sample_id=s.id, case=s.case.id, case_fingerprint=s.case.fingerprint, kind=s.case.kind,
+                            tags=s.case.tags, prompt_version=s.prompt.label, prompt_fingerprint=s.prompt.fingerprint,
+                            model=s.model, epoch=s.epoch, request_fingerprint=request_fingerprint(system, messages),
+                            generation=gen.model_dump(mode="json"), started_at=started)
+
+    async def _call_with_retries(self, model: Model, system: str, messages: list[dict], gen: GenerationConfig,
+                                 key: str, est: float, limiter: AdaptiveLimiter,
+                                 rec: SampleRecord) -> tuple[Completion | None, ModelError | None]:
+        """Call the model, retrying transient failures with backoff; returns (completion, None) or (None, error)."""
+        comp: Completion | None = None
+        err: ModelError | None = None
+        attempt = 0
+        while True:
+            if self.stop_reason and self.stop_reason.startswith("fatal"):
+                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
+                break
+            await limiter.acquire()
+            self._inflight_estimate += est
+            try:
+                comp = await model.generate(system, messages, gen)
+            except ModelError as e:
+                err = e
+            finally:
+                self._inflight_estimate -= est
+                await limiter.release()
+            if comp is not None:
+                err = None
+                await limiter.on_success()
+                self.cache.put(key, comp)
+                break
+            assert err is not None
+            if err.kind in THROTTLE_KINDS:
+                await limiter.on_throttle()
+                self.stats.min_concurrency = limiter.min_seen
+            if not err.retryable or attempt >= self.cfg.max_retries:
+                break
+            self.stats.retries += 1
+            rec.retries += 1
+            self.stats.retries_by_kind[err.kind] = self.stats.retries_by_kind.get(err.kind, 0) + 1
+            self._tick()
+            await asyncio.sleep(backoff_delay(attempt, err.retry_after, self.cfg.retry_backoff_base_s,
+                                                   self.cfg.retry_backoff_max_s, self.rng))
+            attempt += 1
+            err = None
+        return comp, err
+
+    async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+        spec = model.spec
+        gen = generation_for(self.cfg, spec, self.opts.generation)
+        system = s.prompt.body
+        message = render_request(s.case)
+        messages = [{"role": "user", "content": message}]
+        rec = self._record(s, spec, model, gen, system, messages, utcnow())
+        key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
+        est = estimate_cost(self.cfg, spec, system, message, gen.max_tokens)
+        comp: Completion | None = None
+        err: ModelError | None = None
+        try:
+            comp = self.cache.get(key)
+            if comp is not None:
+                rec.cached = True
+                self.stats.cache_hits += 1
+        except ModelError as e:
+            err = e
+        if comp is None and err is None and key in self._pending_keys:
+            # Same request already in flight (epochs at temperature 0 share a key): share its answer.
+            comp = await asyncio.shield(self._pending_keys[key])
+            if comp is not None:
+                rec.cached = True
+                self.stats.cache_hits += 1
+        if comp is None and err is None:
+            fut: asyncio.Future = asyncio.get_running_loop().create_future()
+            self._pending_keys[key] = fut
+            try:
+                comp, err = await self._call_with_retries(model, system, messages, gen, key, est, limiter, rec)
+            finally:
+                fut.set_result(comp)
+                self._pending_keys.pop(key, None)
+        rec.finished_at = utcnow()
+        if comp is None:
+            assert err is not None
+            if err.retryable:
+                msg = f"gave up after {rec.retries} retries: {err.message}"
+            else:
+                msg = err.message
+            rec.error = SampleError(kind=err.kind, message=msg, status=err.status)
+            self.stats.errors += 1
+            self.stats.errors_by_kind[err.kind] = self.stats.errors_by_kind.get(err.kind, 0) + 1
+            if err.kind in FATAL_KINDS and not self.stop_reason:
+                self.stop_reason = f"fatal: {err.message}"
+        else:
+            rec.review = comp.text
+            rec.stop_reason = comp.stop_reason
+            rec.usage = comp.usage.as_dict()
+            rec.latency_s = round(comp.latency_s, 4)
+            rec.cost_usd = cost_usd(self.cfg, spec, rec.usage)
+            if not rec.cached:
+                self.stats.input_tokens += comp.usage.input_tokens
+                self.stats.output_tokens += comp.usage.output_tokens
+                self.stats.cache_write_tokens += comp.usage.cache_creation_input_tokens
+                self.stats.cache_read_tokens += comp.usage.cache_read_input_tokens
+                self.stats.cost_usd += rec.cost_usd or 0.0
+            rec.grades = await self._grade(s.case, comp.text)
+        self.rd.append(rec)
+        self.stats.done += 1
+        self._tick()
+
+    def _budget_allows(self, s: Sample, spec: ModelSpec) -> bool:
+        if self.cfg.max_cost is None:
+            return True
+        gen = generation_for(self.cfg, spec, self.opts.generation)
+        est = estimate_cost(self.cfg, spec, s.prompt.body, render_request(s.case), gen.max_tokens)
+        if self.stats.cost_usd + self._inflight_estimate + est > self.cfg.max_cost:
+            if not self.stop_reason:
+                self.stop_reason = (f"budget: --max-cost ${self.cfg.max_cost:.2f} would be exceeded "
+                                    f"(spent ${self.stats.cost_usd:.4f}, in flight ≈ ${self._inflight_estimate:.4f})")
+            return False
+        return True
+
+    async def run(self, samples: list[Sample]) -> None:
+        """Run ``samples`` (already filtered for resume). Models are created per name, one instance each."""
+        self.stats.total += len(samples)
+        self._tick()
+        by_model: dict[str, list[Sample]] = {}
+        for s in samples:
+            by_model.setdefault(s.model, []).append(s)
+        for name, group in by_model.items():
+            model = self.model_factory(name)
+            try:
+                if self.opts.batch and model.spec.provider == "anthropic":
+                    from .batch import run_batch
+                    await run_batch(self, model, group)
+                    continue
+                limit = 1 if model.spec.provider == "local" else self.cfg.concurrency
+                limiter = AdaptiveLimiter(limit)
+                pending: set[asyncio.Task] = set()
+                for s in group:
+                    if self.stop_reason or not self._budget_allows(s, model.spec):
+                        break
+                    while len(pending) >= limit * 2:
+                        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    pending.add(asyncio.create_task(self._run_one(s, model, limiter)))
+                if pending:
+                    await asyncio.gather(*pending)
+            finally:
+                await model.aclose()
+            if self.stop_reason:
+                break
+        self.stats.not_started = self.stats.total - self.stats.done
+
+
+def _run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleRecord], list[str]]:
+    """Create the run directory, or reopen it for resume. Returns (run dir, valid existing records, notes).
+
+    Raises:
+        RecordError: run_dir holds a run and ``resume`` is False.
+    """
+    notes: list[str] = []
+    path = opts.run_dir or cfg.path(cfg.runs_root) / _run_id()
+    manifest = RunManifest(
+        run_id=Path(path).name, git_commit=git_commit(cfg.root), suite_fingerprint=suite_fingerprint(opts.cases),
+        cases=[c.id for c in opts.cases],
+        prompts=[PromptInfo(label=p.label, spec=p.spec, name=p.name, fingerprint=p.fingerprint) for p in opts.prompts],
+        models=[ModelInfo(name=m, provider=ModelSpec.parse(m).provider, base_url=ModelSpec.parse(m).base_url,
+                          generation=generation_for(cfg, ModelSpec.parse(m), opts.generation).model_dump(mode="json"))
+                for m in opts.models],
+        epochs=opts.epochs, graders=list(opts.graders),
+        config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
+                "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
+                "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,
+                "max_critical_missed": cfg.max_critical_missed})
+    if RunDir.exists(path):
+        if not opts.resume:
+            from .errors import RecordError
+            raise RecordError("a run already exists here; pass --resume to continue it", file=path)
+        rd = RunDir.open(path)
+        res = rd.repair()
+        if res.torn_tail:
+            notes.append("dropped a torn last line of samples.jsonl (the previous run was interrupted mid-write)")
+        for lineno, why in res.bad_lines:
+            notes.append(f"dropped invalid line {lineno} of samples.jsonl: {why}")
+        old = rd.manifest
+        manifest.run_id = old.run_id
+        manifest.created_at = old.created_at
+        manifest.summary = old.summary
+        rd.manifest = manifest
+        records = res.records
+    else:
+        rd = RunDir.create(path, manifest)
+        records = []
+    atomic_write_json(rd.path / "cases.json", cases_payload(opts.cases))
+    return rd, records, notes
+
+
+def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunStats], None] | None = None,
+            model_factory: Callable[[str], Model] | None = None) -> RunResult:
+    """Plan, run (skipping samples already recorded without error), and finish the manifest.
+
+    The run is ``complete`` when every planned sample has a record without error; otherwise ``incomplete`` with
+    the reason (errors, budget, fatal error). Raises HarnessError only for bad input before any sample runs.
+    """
+    rd, existing, notes = open_run(cfg, opts)
+    done_ids = {r.sample_id for r in existing if r.error is None}
+    plan = plan_samples(opts.cases, opts.prompts, opts.models, opts.epochs)
+    todo = [s for s in plan if s.id not in done_ids]
+    rd.manifest.started_at = rd.manifest.started_at or utcnow()
+    rd.manifest.status = "running"
+    rd.manifest.notes = notes  # type: ignore[attr-defined]
+    rd.write_manifest()
+    runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
+    runner.stats.skipped = len(plan) - len(todo)
+    asyncio.run(runner.run(todo))
+    final = {r.sample_id: r for r in rd.read_samples().records}
+    planned_ids = [s.id for s in plan]
+    records = [final[i] for i in planned_ids if i in final]
+    missing = [i for i in planned_ids if i not in final]
+    errored = [r for r in records if r.error is not None]
+    complete = not missing and not errored
+    reason = None
+    if not complete:
+        parts = []
+        if runner.stop_reason:
+            parts.append(runner.stop_reason)
+        if errored:
+            parts.append(f"{len(errored)} of {len(plan)} samples errored")
+        if missing:
+            parts.append(f"{len(missing)} of {len(plan)} samples not run")
+        reason = "; ".join(parts)
+    st = runner.stats
+    rd.manifest.status = "complete" if complete else "incomplete"
+    rd.manifest.status_reason = reason
+    rd.manifest.ended_at = utcnow()
+    rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
+                           "missing": len(missing), "this_session": st.as_dict(),
+                           "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
+                           "cache_hits": st.cache_hits, "retries": st.retries}
+    rd.write_manifest()
+    return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason)
