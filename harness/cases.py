@@ -252,9 +252,9 @@ def parse_case_yaml(path: Path) -> CaseSpec:
         return CaseSpec.model_validate(data)
     except ValidationError as e:
         problems = _pydantic_errors(e)
-        first_field, _ = problems[0]
-        msg = "; ".join(f"{f}: {m}" for f, m in problems)
-        raise CaseError(msg, file=path, field=None if len(problems) > 1 else first_field) from None
+        if len(problems) == 1:
+            raise CaseError(problems[0][1], file=path, field=problems[0][0]) from None
+        raise CaseError("; ".join(f"{f}: {m}" for f, m in problems), file=path) from None
 
 
 def read_artifact(folder: Path, rel: str, *, case_file: Path, field: str,

@@ -276,13 +276,15 @@ class Runner:
             finally:
                 fut.set_result(comp)
                 self._pending_keys.pop(key, None)
+        await self.finish(s, rec, comp, err, spec=spec)
+
+    async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
+                     spec: ModelSpec, batch: bool = False) -> None:
+        """Complete a record with its completion (graded) or its error, append it, update the counters."""
         rec.finished_at = utcnow()
         if comp is None:
             assert err is not None
-            if err.retryable:
-                msg = f"gave up after {rec.retries} retries: {err.message}"
-            else:
-                msg = err.message
+            msg = f"gave up after {rec.retries} retries: {err.message}" if err.retryable else err.message
             rec.error = SampleError(kind=err.kind, message=msg, status=err.status)
             self.stats.errors += 1
             self.stats.errors_by_kind[err.kind] = self.stats.errors_by_kind.get(err.kind, 0) + 1
@@ -293,7 +295,7 @@ class Runner:
             rec.stop_reason = comp.stop_reason
             rec.usage = comp.usage.as_dict()
             rec.latency_s = round(comp.latency_s, 4)
-            rec.cost_usd = cost_usd(self.cfg, spec, rec.usage)
+            rec.cost_usd = cost_usd(self.cfg, spec, rec.usage, batch=batch)
             if not rec.cached:
                 self.stats.input_tokens += comp.usage.input_tokens
                 self.stats.output_tokens += comp.usage.output_tokens

@@ -1,0 +1,127 @@
+"""``--batch``: send a run's Anthropic samples through the Message Batches API (half price, no rate limits).
+
+The batch id is stored in the run directory (``batch-<model>.json``) right after creation, so a restarted run
+polls the same batch instead of paying for a second one. Results are mapped back to samples by ``custom_id``
+(the sample id). Cache hits never enter the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import TYPE_CHECKING
+
+from .cache import cache_key
+from .errors import ModelError
+from .message import render_request
+from .models.anthropic_model import completion_from_message, map_exception, request_params
+from .records import SampleError, utcnow
+from .textio import atomic_write_json
+
+if TYPE_CHECKING:
+    from .runner import Runner, Sample
+
+
+def _state_path(runner: "Runner", model_name: str):
+    return runner.rd.path / f"batch-{re.sub(r'[^A-Za-z0-9_.-]+', '_', model_name)}.json"
+
+
+async def _with_retries(runner: "Runner", fn, *args, **kwargs):
+    attempt = 0
+    while True:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            err = map_exception(exc)
+            if not err.retryable or attempt >= runner.cfg.max_retries:
+                raise err from None
+            runner.stats.retries += 1
+            runner.stats.retries_by_kind[err.kind] = runner.stats.retries_by_kind.get(err.kind, 0) + 1
+            from .runner import backoff_delay
+            await asyncio.sleep(backoff_delay(attempt, err.retry_after, runner.cfg.retry_backoff_base_s,
+                                              runner.cfg.retry_backoff_max_s, runner.rng))
+            attempt += 1
+
+
+async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s: float | None = None,
+                    max_poll_s: float = 60.0) -> None:
+    """Run ``samples`` on an AnthropicModel through one message batch, appending a record per sample.
+
+    Polls with exponential backoff from ``poll_s`` (default ``[tool.harness] batch_poll_s`` or 2 s) up to
+    ``max_poll_s``. Per-item errors become sample errors; a failure of the batch API itself becomes an error on
+    every sample still pending.
+    """
+    from .runner import generation_for
+    spec = model.spec
+    client = model.client
+    poll = poll_s if poll_s is not None else 2.0
+    pending: dict[str, tuple["Sample", dict, str, object]] = {}
+    for s in samples:
+        gen = generation_for(runner.cfg, spec, runner.opts.generation)
+        messages = [{"role": "user", "content": render_request(s.case)}]
+        rec = runner._record(s, spec, model, gen, s.prompt.body, messages, utcnow())
+        key = cache_key(spec, model.base_url, gen, s.prompt.body, messages, s.epoch)
+        try:
+            comp = runner.cache.get(key)
+        except ModelError as e:
+            await runner.finish(s, rec, None, e, spec=spec)
+            continue
+        if comp is not None:
+            rec.cached = True
+            runner.stats.cache_hits += 1
+            await runner.finish(s, rec, comp, None, spec=spec)
+            continue
+        params = request_params(spec, s.prompt.body, messages, gen, model.cache_system)
+        pending[s.id] = (s, params, key, rec)
+    if not pending:
+        return
+    state_file = _state_path(runner, spec.name)
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    try:
+        if state and set(state.get("sample_ids", [])) >= set(pending):
+            batch_id = state["batch_id"]
+        else:
+            reqs = [{"custom_id": sid, "params": params} for sid, (_, params, _, _) in pending.items()]
+            batch = await _with_retries(runner, client.messages.batches.create, requests=reqs)
+            batch_id = batch.id
+            atomic_write_json(state_file, {"batch_id": batch_id, "model": spec.name, "created_at": utcnow(),
+                                           "sample_ids": list(pending)})
+        t0 = time.monotonic()
+        delay = poll
+        while True:
+            b = await _with_retries(runner, client.messages.batches.retrieve, batch_id)
+            if b.processing_status == "ended":
+                break
+            await asyncio.sleep(delay)
+            delay = min(max_poll_s, delay * 1.5)
+        elapsed = time.monotonic() - t0
+        seen: set[str] = set()
+        results = await _with_retries(runner, client.messages.batches.results, batch_id)
+        async for item in results:
+            sid = item.custom_id
+            if sid not in pending or sid in seen:
+                continue
+            seen.add(sid)
+            s, _, key, rec = pending[sid]
+            r = item.result
+            if r.type == "succeeded":
+                comp = completion_from_message(r.message, elapsed)
+                runner.cache.put(key, comp)
+                await runner.finish(s, rec, comp, None, spec=spec, batch=True)
+            else:
+                detail = getattr(getattr(r, "error", None), "error", None)
+                msg = getattr(detail, "message", None) or r.type
+                await runner.finish(s, rec, None, ModelError(f"batch item {r.type}: {msg}", kind=f"batch_{r.type}"),
+                              spec=spec)
+        for sid, (s, _, _, rec) in pending.items():
+            if sid not in seen:
+                await runner.finish(s, rec, None, ModelError("batch ended without a result for this sample",
+                                                               kind="batch_missing"), spec=spec)
+    except ModelError as e:
+        for sid, (s, _, _, rec) in pending.items():
+            if not rec.finished_at:
+                await runner.finish(s, rec, None, e, spec=spec)
+        if e.kind in ("auth", "permission", "not_found"):
+            runner.stop_reason = f"fatal: {e.message}"
