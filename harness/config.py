@@ -63,6 +63,7 @@ class HarnessConfig(BaseModel):
     prices: dict[str, Price] = Field(default_factory=dict)
     judge_model: str | None = None
     judge_cache_dir: str | None = None
+    judge_templates_dir: str | None = None
     graders: list[str] = Field(default_factory=lambda: ["deterministic"])
 
     def path(self, rel: str | Path) -> Path:

@@ -1,0 +1,241 @@
+"""LLM judge grader: one call per sample applying every finding's and trap's rubric.
+
+The judge answers through forced tool use (Anthropic) or a JSON schema (OpenAI-compatible servers) with, for
+each finding and trap, a verdict, a verbatim quote from the review and a one-line reason. A "found"/"flagged"
+verdict whose quote does not occur in the review (after whitespace normalisation) is marked unsupported and
+counts as not found. A malformed reply (no tool call, missing ids, bad JSON, refusal) is retried, then recorded
+as a grader error, never guessed. Judge model, templates (jinja2, sandboxed when user-supplied) and cache are
+configured apart from the agent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ValidationError
+
+from ..cases import Case
+from ..errors import ConfigError, ModelError
+from ..models.base import ModelSpec
+from ..textio import atomic_write_json
+from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
+
+TEMPLATE_VERSION = "1"
+TOOL_NAME = "record_verdicts"
+
+
+class _FindingOut(BaseModel):
+    id: str
+    verdict: Literal["found", "missed"]
+    quote: str
+    reason: str
+
+
+class _TrapOut(BaseModel):
+    id: str
+    verdict: Literal["flagged", "not_flagged"]
+    quote: str
+    reason: str
+
+
+class JudgeReply(BaseModel):
+    """The judge's structured answer (the tool's input schema)."""
+
+    findings: list[_FindingOut]
+    traps: list[_TrapOut]
+    extra_issues: int
+
+
+def reply_schema() -> dict:
+    """JSON schema of :class:`JudgeReply`, flattened (no $defs) for tool use and strict JSON-schema mode."""
+    item = lambda verdicts: {"type": "object", "additionalProperties": False,  # noqa: E731
+                             "required": ["id", "verdict", "quote", "reason"],
+                             "properties": {"id": {"type": "string"}, "verdict": {"type": "string", "enum": verdicts},
+                                            "quote": {"type": "string"}, "reason": {"type": "string"}}}
+    return {"type": "object", "additionalProperties": False, "required": ["findings", "traps", "extra_issues"],
+            "properties": {"findings": {"type": "array", "items": item(["found", "missed"])},
+                           "traps": {"type": "array", "items": item(["flagged", "not_flagged"])},
+                           "extra_issues": {"type": "integer", "minimum": 0}}}
+
+
+def normalise_ws(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def quote_supported(quote: str, review: str) -> bool:
+    """True when ``quote`` (whitespace-normalised, stripped of surrounding quotes/ellipses) occurs in the review."""
+    q = normalise_ws(quote).strip("\"'“”「」…. ")
+    return bool(q) and q in normalise_ws(review)
+
+
+class MalformedReply(Exception):
+    pass
+
+
+def template_env(templates_dir: str | Path | None = None) -> jinja2.Environment:
+    """Built-in templates, or a user's folder in a sandboxed environment (user templates are untrusted)."""
+    if templates_dir:
+        return SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(templates_dir)), autoescape=False,
+                                    undefined=jinja2.StrictUndefined)
+    return jinja2.Environment(loader=jinja2.PackageLoader("harness.graders", "templates"), autoescape=False,
+                              undefined=jinja2.StrictUndefined)
+
+
+class JudgeGrader:
+    """Grade reviews with an LLM judge (``anthropic/<id>`` or ``openai/<model>@<url>``).
+
+    Args:
+        model: judge model name. cfg: HarnessConfig (timeouts, retries, judge cache dir).
+        max_malformed: extra attempts after a malformed reply before recording a grader error.
+
+    Raises:
+        ConfigError: the embedded local model is asked to judge (it cannot follow a schema).
+    """
+
+    name = "judge"
+
+    def __init__(self, model: str, *, cfg=None, max_malformed: int = 2, templates_dir: str | None = None,
+                 model_obj=None):
+        self.spec = ModelSpec.parse(model)
+        if self.spec.provider == "local":
+            raise ConfigError("the embedded model cannot act as a judge; choose anthropic/<id> or "
+                              "openai/<model>@<url>", field="--judge-model")
+        self.cfg = cfg
+        self.max_malformed = max_malformed
+        self.max_retries = cfg.max_retries if cfg is not None else 4
+        self.backoff = (cfg.retry_backoff_base_s, cfg.retry_backoff_max_s) if cfg is not None else (0.5, 30.0)
+        tdir = templates_dir or (cfg.judge_templates_dir if cfg is not None else None)
+        self.env = template_env(cfg.path(tdir) if cfg is not None and tdir else tdir)
+        self._model = model_obj
+        self._injected = model_obj is not None
+        cache_root = None
+        if cfg is not None:
+            cache_root = Path(cfg.judge_cache_dir) if cfg.judge_cache_dir else cfg.resolved_cache_dir() / "judge"
+        self.cache_dir = cache_root if cfg is None or cfg.cache_mode != "off" else None
+        self.rng = random.Random(0)
+
+    def _model_client(self):
+        if self._model is None:
+            from ..models.registry import create_model
+            self._model = create_model(self.spec, timeout_s=self.cfg.request_timeout_s if self.cfg else 120.0)
+        return self._model
+
+    def render(self, case: Case, review: str) -> tuple[str, str]:
+        """(system, user) texts of the judge request."""
+        system = self.env.get_template("judge_system.md.j2").render()
+        user = self.env.get_template("judge_user.md.j2").render(case=case.spec, artifacts=case.artifacts,
+                                                                 review=review)
+        return system, user
+
+    def _key(self, case: Case, system: str, user: str) -> str:
+        raw = json.dumps([TEMPLATE_VERSION, self.spec.name, case.fingerprint, system, user], ensure_ascii=False)
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+    async def _call(self, system: str, user: str) -> dict:
+        model = self._model_client()
+        schema = reply_schema()
+        if self.spec.provider == "anthropic":
+            from ..models.anthropic_model import map_exception
+            try:
+                msg = await model.client.messages.create(
+                    model=self.spec.model, max_tokens=4096, temperature=0.0, system=system,
+                    messages=[{"role": "user", "content": user}],
+                    tools=[{"name": TOOL_NAME, "description": "Record one verdict per finding and per trap.",
+                            "input_schema": schema}],
+                    tool_choice={"type": "tool", "name": TOOL_NAME})
+            except Exception as exc:  # noqa: BLE001
+                raise map_exception(exc) from None
+            blocks = [b for b in msg.content if getattr(b, "type", "") == "tool_use" and b.name == TOOL_NAME]
+            if not blocks:
+                raise MalformedReply(f"no {TOOL_NAME} tool call (stop_reason={msg.stop_reason})")
+            return blocks[0].input if isinstance(blocks[0].input, dict) else json.loads(blocks[0].input)
+        from ..models.base import GenerationConfig
+        comp = await model.generate(system, [{"role": "user", "content": user}],
+                                    GenerationConfig(temperature=0.0, max_tokens=4096),
+                                    response_format={"type": "json_schema",
+                                                     "json_schema": {"name": TOOL_NAME, "schema": schema,
+                                                                     "strict": True}})
+        try:
+            return json.loads(comp.text)
+        except json.JSONDecodeError as e:
+            raise MalformedReply(f"reply is not JSON: {e}") from None
+
+    @staticmethod
+    def parse(case: Case, review: str, data: dict) -> SampleGrade:
+        """Validate a judge reply and turn it into a SampleGrade (quotes checked against the review).
+
+        Raises:
+            MalformedReply: schema violation or a finding/trap id without a verdict.
+        """
+        try:
+            reply = JudgeReply.model_validate(data)
+        except ValidationError as e:
+            raise MalformedReply(f"reply does not match the schema: {str(e).splitlines()[0]}") from None
+        fmap = {f.id: f for f in reply.findings}
+        tmap = {t.id: t for t in reply.traps}
+        missing = [f.id for f in case.findings if f.id not in fmap] + [t.id for t in case.traps if t.id not in tmap]
+        if missing:
+            raise MalformedReply(f"no verdict for {missing}")
+        grade = SampleGrade(grader="judge", extra_issues=reply.extra_issues)
+        for f in case.findings:
+            v = fmap[f.id]
+            claimed = v.verdict == "found"
+            ok = quote_supported(v.quote, review) if claimed else True
+            grade.findings.append(FindingVerdict(id=f.id, found=claimed and ok, supported=ok, reason=v.reason,
+                                                 evidence=Evidence(quote=v.quote) if v.quote else None))
+            if not ok:
+                grade.warnings.append(f"{f.id}: judge said found but its quote is not in the review")
+        for t in case.traps:
+            v = tmap[t.id]
+            claimed = v.verdict == "flagged"
+            ok = quote_supported(v.quote, review) if claimed else True
+            grade.traps.append(TrapVerdict(id=t.id, flagged=claimed and ok, supported=ok, reason=v.reason,
+                                           evidence=Evidence(quote=v.quote) if v.quote else None))
+            if not ok:
+                grade.warnings.append(f"{t.id}: judge said flagged but its quote is not in the review")
+        return grade
+
+    async def agrade(self, case: Case, review: str) -> SampleGrade:
+        """Grade one review. Never raises for model or reply problems: they become ``SampleGrade.error``."""
+        system, user = self.render(case, review)
+        key = self._key(case, system, user)
+        cache_file = self.cache_dir / key[:2] / f"{key}.json" if self.cache_dir else None
+        if cache_file is not None and cache_file.is_file() and self.cfg is not None and self.cfg.cache_mode != "refresh":
+            try:
+                return self.parse(case, review, json.loads(cache_file.read_text(encoding="utf-8"))["reply"])
+            except (ValueError, KeyError, MalformedReply):
+                pass
+        malformed = 0
+        attempt = 0
+        while True:
+            try:
+                data = await self._call(system, user)
+                grade = self.parse(case, review, data)
+                if cache_file is not None and self.cfg is not None and self.cfg.cache_mode != "replay-only":
+                    atomic_write_json(cache_file, {"key": key, "reply": data})
+                return grade
+            except MalformedReply as e:
+                malformed += 1
+                if malformed > self.max_malformed:
+                    return SampleGrade(grader="judge", error=f"malformed judge reply after {malformed} attempts: {e}")
+            except ModelError as e:
+                if not e.retryable or attempt >= self.max_retries:
+                    return SampleGrade(grader="judge", error=f"judge call failed: {e.message}")
+                from ..runner import backoff_delay
+                await asyncio.sleep(backoff_delay(attempt, e.retry_after, *self.backoff, self.rng))
+                attempt += 1
+
+    def grade(self, case: Case, review: str) -> SampleGrade:
+        """Synchronous wrapper of :meth:`agrade` (for calibration and re-grading outside an event loop).
+        An async client cannot outlive its event loop, so a fresh one is made for each call (unless injected)."""
+        if self._model is not None and not getattr(self, "_injected", False):
+            self._model = None
+        return asyncio.run(self.agrade(case, review))
