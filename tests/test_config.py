@@ -1,0 +1,54 @@
+"""[tool.harness] loading, overrides, defaults and named errors."""
+
+import pytest
+
+from harness.config import find_root, load_config
+from harness.errors import ConfigError
+
+from .conftest import ROOT
+
+
+def test_project_config_loads():
+    c = load_config(ROOT)
+    assert c.root == ROOT and c.severity_weights["critical"] == 4
+    assert c.price_for("claude-sonnet-4-5-20250929").input == 3.0
+
+
+def test_overrides_win_and_none_is_ignored():
+    c = load_config(ROOT, {"epochs": 3, "concurrency": None})
+    assert c.epochs == 3 and c.concurrency == load_config(ROOT).concurrency
+
+
+def test_default_model_follows_api_key(monkeypatch):
+    c = load_config(ROOT)
+    assert c.default_model() == "local/smollm2-135m"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
+    assert c.default_model().startswith("anthropic/")
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("HARNESS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_config(ROOT).resolved_cache_dir() == tmp_path / "xdg" / "harness"
+    assert load_config(ROOT, {"cache_dir": "/c"}).resolved_cache_dir().as_posix() == "/c"
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "env"))
+    assert load_config(ROOT, {"cache_dir": "/c"}).resolved_cache_dir() == tmp_path / "env"
+
+
+def test_bad_values_name_pyproject_and_key(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\nepochs = 'many'\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(tmp_path)
+    assert "pyproject.toml" in str(ei.value) and "tool.harness.epochs" in str(ei.value)
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\nepochz = 1\n")
+    with pytest.raises(ConfigError, match="epochz"):
+        load_config(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.harness\n")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_config(tmp_path)
+
+
+def test_find_root_walks_up(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\n")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert find_root(tmp_path / "a" / "b") == tmp_path

@@ -1,0 +1,47 @@
+"""pytest-evals thresholds per case."""
+
+from harness.cases import load_case
+from harness.graders.base import FindingVerdict, SampleGrade, TrapVerdict
+from harness.records import SampleError, SampleRecord
+from harness.verdicts import explain, judge_case
+
+from .conftest import write_case
+
+
+def rec(epoch, found=(), flagged=(), error=None):
+    g = SampleGrade(grader="deterministic", findings=[FindingVerdict(id="sqli", found="sqli" in found)],
+                    traps=[TrapVerdict(id="get-order-ok", flagged="get-order-ok" in flagged)])
+    return SampleRecord(sample_id=f"s{epoch}", case="demo-case", prompt_version="v1", prompt_fingerprint="f",
+                        model="m", epoch=epoch, review=None if error else "r",
+                        error=SampleError(kind="server", message="boom") if error else None,
+                        grades={} if error else {"deterministic": g})
+
+
+def test_pass_and_fail(case_dir):
+    case = load_case(case_dir)
+    assert judge_case(case, [rec(0, found={"sqli"})]).passed
+    v = judge_case(case, [rec(0), rec(1, found={"sqli"}), rec(2)])
+    assert not v.passed and v.critical_missed == ["sqli"] and abs(v.recall - 1 / 3) < 1e-9
+    msg = explain(v)
+    assert "missed [critical] sqli" in msg and "app.py:1-3" in msg and "search_orders" in msg
+
+
+def test_errors_are_not_failures(case_dir):
+    case = load_case(case_dir)
+    v = judge_case(case, [rec(0, error=True)])
+    assert v.epochs_graded == 0 and v.errors and v.recall is None
+    v = judge_case(case, [rec(0, error=True), rec(1, found={"sqli"})])
+    assert v.passed and v.epochs_graded == 1
+
+
+def test_control_case_fails_on_flagged_trap(tmp_path):
+    d = write_case(tmp_path, "ctrl")
+    y = (d / "case.yaml").read_text()
+    y = y[:y.index("findings:")] + "findings: []\n" + y[y.index("traps:"):]
+    (d / "case.yaml").write_text(y)
+    case = load_case(d)
+    r = rec(0, flagged={"get-order-ok"})
+    r.grades["deterministic"].findings = []
+    r.case = "ctrl"
+    v = judge_case(case, [r])
+    assert not v.passed and "control case" in v.problems[0] and "false positive on trap" in explain(v)
