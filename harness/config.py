@@ -38,7 +38,7 @@ class HarnessConfig(BaseModel):
     prompts: list[str] = Field(default_factory=lambda: ["prompts/backend-reliability-engineer/v1.md"])
     runs_root: str = "reports/runs"
     reports_dir: str = "reports"
-    anthropic_model: str = "anthropic/claude-sonnet-4-5"
+    anthropic_model: str = "anthropic/claude-sonnet-4-6"
     local_model: str = "local/smollm2-135m"
     local_default_cases: str = "smoke"
     model: str | None = None

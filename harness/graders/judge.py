@@ -146,7 +146,7 @@ class JudgeGrader:
             from ..models.anthropic_model import map_exception
             try:
                 msg = await model.client.messages.create(
-                    model=self.spec.model, max_tokens=4096, temperature=0.0, system=system,
+                    model=self.spec.model, max_tokens=4096, system=system, extra_body={"temperature": 0.0},
                     messages=[{"role": "user", "content": user}],
                     tools=[{"name": TOOL_NAME, "description": "Record one verdict per finding and per trap.",
                             "input_schema": schema}],

@@ -1,0 +1,122 @@
+"""LLM judge grader against the fake Messages API: good, unsupported quote, malformed, refusal; OpenAI path."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cases import load_case
+from harness.config import load_config
+from harness.errors import ConfigError
+from harness.fakeserver import FakeServer, Reply, ScriptedResponder
+from harness.graders.judge import JudgeGrader, quote_supported, reply_schema
+
+from .conftest import ROOT
+
+REVIEW = ("## Findings\n1. **search_orders** builds SQL with an f-string from `q`: SQL injection. Use a bind "
+          "parameter.\n2. get_order looks fine.\n")
+
+
+def good_reply(quote="builds SQL with an f-string from `q`: SQL injection"):
+    return {"findings": [{"id": "sqli", "verdict": "found", "quote": quote, "reason": "pins search_orders"}],
+            "traps": [{"id": "get-order-ok", "verdict": "not_flagged", "quote": "", "reason": "praised"}],
+            "extra_issues": 0}
+
+
+@pytest.fixture
+def case(case_dir):
+    return load_case(case_dir)
+
+
+def judge(server, monkeypatch, **kw):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-judge")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    cfg = load_config(ROOT, {"retry_backoff_base_s": 0.001, "retry_backoff_max_s": 0.01, **kw})
+    return JudgeGrader("anthropic/claude-sonnet-4-5", cfg=cfg)
+
+
+def test_good_reply_uses_forced_tool(case, monkeypatch):
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())])) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        body = server.received[0].body
+    assert g.error is None and g.found_ids() == {"sqli"} and g.flagged_ids() == set()
+    assert g.findings[0].supported and "f-string" in g.findings[0].evidence.quote
+    assert body["tool_choice"] == {"type": "tool", "name": "record_verdicts"}
+    assert body["tools"][0]["input_schema"] == reply_schema()
+    assert "search_orders" in body["messages"][0]["content"] and "rubric" in body["messages"][0]["content"]
+
+
+def test_unsupported_quote_counts_as_not_found(case, monkeypatch):
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply("the code concatenates SQL strings"))])) as s:
+        g = judge(s, monkeypatch).grade(case, REVIEW)
+    assert g.error is None and g.found_ids() == set()
+    assert not g.findings[0].supported and "quote is not in the review" in g.warnings[0]
+
+
+def test_malformed_reply_is_retried_then_recorded(case, monkeypatch):
+    bad = {"findings": [{"id": "sqli", "verdict": "maybe", "quote": "", "reason": ""}], "traps": [],
+           "extra_issues": 0}
+    with FakeServer(ScriptedResponder([Reply(tool_input=bad)] * 3)) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 3
+    assert g.error and "malformed judge reply after 3 attempts" in g.error and g.findings == []
+
+
+def test_malformed_then_good_recovers(case, monkeypatch):
+    missing_trap = {**good_reply(), "traps": []}
+    with FakeServer(ScriptedResponder([Reply(tool_input=missing_trap), Reply(tool_input=good_reply())])) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 2
+    assert g.error is None and g.found_ids() == {"sqli"}
+
+
+def test_refusal_without_tool_call_is_a_grader_error(case, monkeypatch):
+    refusal = Reply(text="I can't help with that.", stop_reason="refusal")
+    with FakeServer(ScriptedResponder([refusal] * 3)) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+    assert g.error and "no record_verdicts tool call" in g.error
+
+
+def test_transient_errors_are_retried(case, monkeypatch):
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())]), faults=["529", "500"]) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 3
+    assert g.error is None and g.found_ids() == {"sqli"}
+
+
+def test_judge_cache_avoids_second_call(case, monkeypatch, tmp_path):
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())])) as server:
+        j = judge(server, monkeypatch, judge_cache_dir=str(tmp_path / "jc"))
+        j.grade(case, REVIEW)
+        g = j.grade(case, REVIEW)
+        assert server.requests == 1
+    assert g.found_ids() == {"sqli"}
+
+
+def test_openai_compatible_judge_uses_json_schema(case):
+    import json
+    with FakeServer(lambda body: json.dumps(good_reply())) as server:
+        cfg = load_config(ROOT)
+        g = JudgeGrader(f"openai/judge-model@{server.openai_base_url}", cfg=cfg).grade(case, REVIEW)
+        body = server.bodies("/v1/chat/completions")[0]
+    assert g.error is None and g.found_ids() == {"sqli"}
+    assert body["response_format"]["type"] == "json_schema"
+
+
+def test_local_model_cannot_judge():
+    with pytest.raises(ConfigError, match="cannot act as a judge"):
+        JudgeGrader("local/smollm2-135m")
+
+
+def test_quote_check_normalises_whitespace():
+    assert quote_supported("builds  SQL\nwith an f-string", REVIEW)
+    assert quote_supported("“builds SQL with an f-string”", REVIEW)
+    assert not quote_supported("", REVIEW) and not quote_supported("rewrites everything", REVIEW)
+
+
+def test_user_supplied_templates_are_sandboxed(case, tmp_path):
+    from jinja2.exceptions import SecurityError
+    (tmp_path / "judge_system.md.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    (tmp_path / "judge_user.md.j2").write_text("{{ review }}")
+    j = JudgeGrader("anthropic/x", templates_dir=str(tmp_path))
+    with pytest.raises(SecurityError):
+        j.render(case, REVIEW)
