@@ -31,8 +31,8 @@ def choices_from_args(args) -> Choices:
 
 def write_reports(cfg: HarnessConfig, run_dir: Path) -> list[Path]:
     """Build the run's markdown and HTML reports; returns their paths."""
-    from .report.report import build_report
-    return list(build_report(run_dir, cfg=cfg))
+    from .report.report import build_run_report, write_report
+    return list(write_report(build_run_report(run_dir, config=cfg), config=cfg))
 
 
 def print_outcome(res: RunResult, report_paths: list[Path]) -> None:

@@ -87,8 +87,12 @@ def eval_run(request: pytest.FixtureRequest):
         st["report_error"] = f"{type(e).__name__}: {e}"
     baseline = request.config.getoption("--baseline")
     if baseline:
-        from .report.compare import build_comparison
-        st["compare"] = list(build_comparison(Path(baseline), res.run_dir.path, cfg=st["cfg"]))
+        from .report.compare import compare_runs, write_compare_report
+        cmp = compare_runs(Path(baseline), res.run_dir.path, config=st["cfg"])
+        st["compare"] = list(write_compare_report(cmp, config=st["cfg"]))
+        st["verdict"] = (f"comparison with {baseline}: {cmp.headline.verdict} — recall "
+                         f"{cmp.headline.diff * 100:+.1f} pts (95% CI {cmp.headline.lo * 100:+.1f} to "
+                         f"{cmp.headline.hi * 100:+.1f})")
     return res
 
 
@@ -127,6 +131,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(f"report FAILED: {st['report_error']}", red=True)
     for p in st["reports"]:
         tr.write_line(f"report: {p}", bold=True)
+    if st.get("verdict"):
+        tr.write_line(st["verdict"], bold=True)
     for p in st["compare"]:
         tr.write_line(f"comparison: {p}", bold=True)
     sys.stdout.flush()
