@@ -71,6 +71,7 @@ def _build() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the markdown and HTML report of a run")
     p.add_argument("run_dir")
     p.add_argument("--out")
+    p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
     p.set_defaults(target=("harness.report.report", "cli"))
 
     p = sub.add_parser("compare", help="compare a candidate run with a baseline run")
@@ -78,6 +79,7 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("candidate")
     p.add_argument("--out")
     p.add_argument("--fail-on-regression", action="store_true")
+    p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
     p.set_defaults(target=("harness.report.compare", "cli"))
 
     p = sub.add_parser("dashboard", help="build the nightly dashboard over a runs root")

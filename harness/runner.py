@@ -13,6 +13,7 @@ import json
 import random
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ from .models.registry import create_model
 from .prompts import PromptVersion
 from .records import (ModelInfo, PromptInfo, RunDir, RunManifest, SampleError, SampleRecord, git_commit, sample_id,
                       utcnow)
-from .textio import atomic_write_json
+from .results import write_cases_json
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 THROTTLE_KINDS = {"rate_limit", "overloaded"}
@@ -143,21 +144,6 @@ def backoff_delay(attempt: int, retry_after: float | None, base: float, cap: flo
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
-
-
-def cases_payload(cases: list[Case]) -> list[dict]:
-    """What reports need to know of the cases, so that a run directory stands alone (``cases.json``)."""
-    out = []
-    for c in cases:
-        out.append({"id": c.id, "kind": c.kind, "tags": c.tags, "title": c.spec.title,
-                    "request_language": "ja" if any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff"
-                                                    for ch in c.spec.request) else "en",
-                    "fingerprint": c.fingerprint,
-                    "findings": [f.model_dump(mode="json", include={"id", "title", "severity", "category", "cwe",
-                                                                     "location", "topics"}) for f in c.findings],
-                    "traps": [t.model_dump(mode="json", include={"id", "title", "location", "topics"})
-                              for t in c.traps]})
-    return out
 
 
 class Runner:
@@ -386,6 +372,12 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         for lineno, why in res.bad_lines:
             notes.append(f"dropped invalid line {lineno} of samples.jsonl: {why}")
         old = rd.manifest
+        if old.config.get("batch") and not opts.batch:
+            # A batch run keeps its mode on resume: its stored batch is polled, not paid for a second time by
+            # sending the same samples as direct calls.
+            opts.batch = True
+            manifest.config["batch"] = True
+            notes.append("resumed as a --batch run, as it was started: polling its stored message batch")
         manifest.run_id = old.run_id
         manifest.created_at = old.created_at
         manifest.summary = old.summary
@@ -394,7 +386,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
     else:
         rd = RunDir.create(path, manifest)
         records = []
-    atomic_write_json(rd.path / "cases.json", cases_payload(opts.cases))
+    write_cases_json(rd.path, opts.cases)
     return rd, records, notes
 
 
@@ -428,7 +420,11 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
         if runner.stop_reason:
             parts.append(runner.stop_reason)
         if errored:
-            parts.append(f"{len(errored)} of {len(plan)} samples errored")
+            # Name the commonest error, so a user who sees only this line knows what went wrong and what to do.
+            kinds = Counter(r.error.kind for r in errored if r.error is not None)
+            kind, n = kinds.most_common(1)[0]
+            example = next(r.error.message for r in errored if r.error is not None and r.error.kind == kind)
+            parts.append(f"{len(errored)} of {len(plan)} samples errored ({n}× {kind}: {example})")
         if missing:
             parts.append(f"{len(missing)} of {len(plan)} samples not run")
         reason = "; ".join(parts)

@@ -1,0 +1,462 @@
+"""``harness compare BASELINE_RUN CANDIDATE_RUN``: a paired comparison of two runs (two prompt versions or two
+models on the same cases), as markdown (fits a PR comment) and one self-contained HTML file, written to
+``<reports_dir>/compare-<base-run-id>-vs-<cand-run-id>/compare.md`` and ``compare.html`` (``--out`` overrides).
+
+What is compared: each expected finding's score over epochs (reducer from the config) is paired between the
+runs by ``(case, finding)``; findings with no successful epoch in either run are unpaired and left out (errored
+samples are never counted as misses). The **headline metric is recall**; its paired difference, clustered 95 %
+interval, sign-flip p-value over cases, correlation and minimum detectable effect come from
+:func:`harness.stats.paired_difference`. The verdict — *improved*, *regressed* or *no detectable change* — is
+the headline's: significant at α = 0.05 by the sign-flip test, in the direction of the difference.
+
+Finding flips: a finding **regressed** when the baseline found it *reliably* — in at least 2/3 of its
+successful epochs — and the candidate *misses it in most epochs* — found in fewer than half of them
+(:func:`harness.stats.classify_flips`); an improvement is the reverse.
+
+Exit codes of :func:`cli`:
+
+* 0 — reports written; no failing regression (or ``--fail-on-regression`` not given).
+* 1 — ``--fail-on-regression`` was given and either (a) recall regressed significantly (verdict *regressed*:
+  sign-flip p < 0.05 and the difference is negative), or (b) a **critical** finding that the baseline found
+  reliably (≥ 2/3 of its epochs) is missed by the candidate in most epochs (found in < 1/2). A non-significant
+  drop never fails the check; neither do errored samples (see the warnings and ``harness run``'s exit code 3).
+* 2 — bad input: a path is not a run directory, the runs share no paired finding, a run holds several
+  variants, or the chosen grader is missing (a :class:`~harness.errors.HarnessError`, mapped to 2 by
+  :mod:`harness.cli`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..config import HarnessConfig, load_config
+from ..errors import HarnessError
+from ..results import (OK, Agreement, RunResults, VariantSummary, grader_agreement, load_run, per_case, per_finding,
+                       per_trap, summarize)
+from ..stats import IMPROVED, NO_CHANGE, REGRESSED, PairedComparison, classify_flips, paired_difference
+from ..textio import atomic_write_text
+from . import charts
+from .html import render_html, render_md
+from .report import ordered, out_paths
+
+EXCERPT = 1200
+
+
+@dataclass
+class MetricRow:
+    """One compared metric: ``fmt`` is ``pct`` (fractions shown as %), ``num``, ``usd`` or ``s`` (seconds);
+    ``neutral`` metrics get no verdict (cost, tokens, extra issues)."""
+
+    key: str
+    label: str
+    cmp: PairedComparison
+    fmt: str = "pct"
+    neutral: bool = False
+    unit: str = "findings"
+
+
+@dataclass
+class Gate:
+    """The ``--fail-on-regression`` decision: ``fail`` and the reasons (empty when it passes)."""
+
+    fail: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """Everything a comparison report shows. ``loud`` warnings (suite mismatch, unpaired cases/epochs) lead."""
+
+    base: RunResults
+    cand: RunResults
+    base_summary: VariantSummary
+    cand_summary: VariantSummary
+    headline: PairedComparison
+    metrics: list[MetricRow]
+    groups: dict[str, list[dict]]
+    per_case: pd.DataFrame
+    findings: pd.DataFrame
+    flips: list[dict]
+    costs: list[MetricRow]
+    agreement: dict[str, Agreement | None]
+    gate: Gate
+    loud: list[str]
+    warnings: list[str]
+    charts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return self.headline.verdict
+
+
+# -------------------------------------------------------------------------------------------------- analysis
+
+def _only(df: pd.DataFrame, variant: str) -> pd.DataFrame:
+    return df[df["variant"] == variant]
+
+
+def _one_variant(res: RunResults, variant: str | None, role: str) -> str:
+    vs = res.variants
+    if variant:
+        if variant not in vs:
+            raise HarnessError(f"{role} run has no variant {variant!r}; it has: {', '.join(vs)}", file=res.path)
+        return variant
+    if len(vs) != 1:
+        raise HarnessError(f"{role} run holds {len(vs)} variants ({', '.join(vs) or 'no samples'}); expected exactly "
+                           "one prompt version × model per run to compare", file=res.path)
+    return vs[0]
+
+
+def _common_grader(present: list[set[str]], grader: str | None) -> str:
+    if grader:
+        return grader
+    for g in ("deterministic", "judge"):
+        if all(g in p for p in present):
+            return g
+    common = set.intersection(*present)
+    if not common:
+        raise HarnessError("the two runs have no grader in common (baseline: "
+                           f"{', '.join(sorted(present[0])) or 'none'}; candidate: "
+                           f"{', '.join(sorted(present[1])) or 'none'}); re-grade one with `harness grade`")
+    return sorted(common)[0]
+
+
+def pair_findings(pf_b: pd.DataFrame, pf_c: pd.DataFrame) -> pd.DataFrame:
+    """Outer-join two runs' per-finding frames on (case, finding).
+
+    Columns: case, finding, title, severity, category, kind, weight, n_epochs_b/n_found_b/rate_b/score_b and the
+    same with ``_c``, paired (both have a successful epoch), diff (score_c − score_b), flip.
+    """
+    cols = ["case", "finding", "n_epochs", "n_found", "found_rate", "score"]
+    meta = ["case", "finding", "title", "severity", "category", "kind", "weight"]
+    m = pd.merge(pf_b[cols], pf_c[cols], on=["case", "finding"], how="outer", suffixes=("_b", "_c"))
+    info = pd.concat([pf_c[meta], pf_b[meta]]).drop_duplicates(["case", "finding"])
+    m = m.merge(info, on=["case", "finding"], how="left")
+    for s in ("_b", "_c"):
+        m[f"n_epochs{s}"] = m[f"n_epochs{s}"].fillna(0).astype(int)
+        m[f"n_found{s}"] = m[f"n_found{s}"].fillna(0).astype(int)
+    m["paired"] = (m["n_epochs_b"] > 0) & (m["n_epochs_c"] > 0)
+    m["diff"] = np.where(m["paired"], m["score_c"] - m["score_b"], np.nan)
+    m["flip"] = np.where(m["paired"], classify_flips(m["found_rate_b"], m["found_rate_c"]), "")
+    return m.sort_values(["case", "finding"], kind="stable").reset_index(drop=True)
+
+
+def compare_runs(baseline: str | Path, candidate: str | Path, *, grader: str | None = None,
+                 config: HarnessConfig | None = None, suite: Iterable[Any] | None = None,
+                 base_variant: str | None = None, cand_variant: str | None = None, seed: int = 0,
+                 with_charts: bool = True) -> Comparison:
+    """Compare a candidate run with a baseline run.
+
+    Args:
+        baseline, candidate: run directories.
+        grader: whose verdicts to compare; default the first of deterministic, judge that both runs have.
+        config: settings (severity weights, reducer); default :func:`harness.config.load_config`.
+        suite: loaded cases, used only for runs without ``cases.json``.
+        base_variant, cand_variant: which (prompt × model) variant when a run holds several.
+        seed: seed of the Monte Carlo sign flips (more than 12 cases), so reports are reproducible.
+        with_charts: render SVG charts.
+    Returns:
+        A :class:`Comparison`.
+    Raises:
+        HarnessError: unreadable run, several variants, no grader in common, or no paired finding.
+    """
+    config = config or load_config()
+    kw = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
+    base, cand = load_run(baseline, grader=grader, **kw), load_run(candidate, grader=grader, **kw)
+    chosen = _common_grader([set(base.graders_present), set(cand.graders_present)], grader)
+    if base.grader != chosen:
+        base = load_run(baseline, grader=chosen, **kw)
+    if cand.grader != chosen:
+        cand = load_run(candidate, grader=chosen, **kw)
+    bv, cv = _one_variant(base, base_variant, "baseline"), _one_variant(cand, cand_variant, "candidate")
+    pf_b, pf_c = _only(per_finding(base), bv), _only(per_finding(cand), cv)
+    pt_b, pt_c = _only(per_trap(base), bv), _only(per_trap(cand), cv)
+    sb = next(s for s in summarize(base, pf_b, pt_b) if s.variant == bv)
+    sc = next(s for s in summarize(cand, pf_c, pt_c) if s.variant == cv)
+    pairs = pair_findings(pf_b, pf_c)
+    paired = pairs[pairs["paired"]]
+    if paired.empty:
+        raise HarnessError("the two runs share no finding with a successful epoch in both; nothing to compare "
+                           f"(baseline cases: {len(base.cases)}, candidate cases: {len(cand.cases)})")
+    loud, warnings = _mismatch_warnings(base, cand, bv, cv, pairs)
+    warnings += [f"baseline: {w}" for w in base.warnings] + [f"candidate: {w}" for w in cand.warnings]
+    for role, s in (("baseline", sb), ("candidate", sc)):
+        if s.n_errors or s.n_grader_errors or s.n_ungraded:
+            warnings.append(f"{role}: {s.n_errors} errored, {s.n_grader_errors} grader-error and {s.n_ungraded} "
+                            f"ungraded samples of {s.n_samples} are excluded (never counted as misses)")
+
+    def pdiff(df: pd.DataFrame, a: str, b: str, *, weights: str | None = None, hib: bool = True
+              ) -> PairedComparison:
+        return paired_difference(df[a].to_numpy(float), df[b].to_numpy(float), df["case"].to_numpy(),
+                                 df[weights].to_numpy(float) if weights else None, higher_is_better=hib, seed=seed)
+
+    headline = pdiff(paired, "score_b", "score_c")
+    traps = pd.merge(pt_b[["case", "trap", "n_epochs", "score"]], pt_c[["case", "trap", "n_epochs", "score"]],
+                     on=["case", "trap"], suffixes=("_b", "_c"))
+    traps = traps[(traps["n_epochs_b"] > 0) & (traps["n_epochs_c"] > 0)]
+    pc = _paired_cases(base, cand, bv, cv, pf_b, pf_c, pt_b, pt_c, pairs)
+    pcx = pc[pc["paired"]]
+    metrics = [
+        MetricRow("recall", "recall", headline),
+        MetricRow("weighted_recall", "severity-weighted recall", pdiff(paired, "score_b", "score_c",
+                                                                       weights="weight")),
+        MetricRow("critical_high_recall", "recall on critical/high findings",
+                  pdiff(paired[paired["severity"].isin(["critical", "high"])], "score_b", "score_c")),
+        MetricRow("trap_fp_rate", "trap false-positive rate", pdiff(traps, "score_b", "score_c", hib=False),
+                  unit="traps"),
+        MetricRow("extra_issues", "extra issues per review",
+                  pdiff(pcx.dropna(subset=["extra_issues_b", "extra_issues_c"]), "extra_issues_b",
+                        "extra_issues_c"), fmt="num", neutral=True, unit="cases"),
+    ]
+    costs = [MetricRow(k, lab, pdiff(pcx.dropna(subset=[f"{k}_b", f"{k}_c"]), f"{k}_b", f"{k}_c"), fmt=f,
+                       neutral=True, unit="cases")
+             for k, lab, f in (("cost_per_sample", "cost per sample (USD)", "usd"),
+                               ("tokens_per_sample", "tokens per sample", "num"),
+                               ("latency_s", "latency per sample (s)", "s"))]
+    groups = {}
+    for by in ("category", "severity", "kind"):
+        groups[by] = [{"group": g, "cmp": pdiff(paired[paired[by] == g], "score_b", "score_c")}
+                      for g in ordered(paired[by], by)]
+    flips = _flip_rows(base, cand, bv, cv, pairs)
+    cmp = Comparison(
+        base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline, metrics=metrics, groups=groups,
+        per_case=pc, findings=pairs, flips=flips, costs=costs,
+        agreement={"baseline": _agreement(base), "candidate": _agreement(cand)},
+        gate=gate(headline, pairs), loud=loud, warnings=list(dict.fromkeys(warnings)))
+    if with_charts:
+        cmp.charts = compare_charts(cmp)
+    return cmp
+
+
+def _agreement(res: RunResults) -> Agreement | None:
+    return grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+
+
+def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame
+                       ) -> tuple[list[str], list[str]]:
+    loud, soft = [], []
+    mb, mc = base.manifest, cand.manifest
+    if mb.suite_fingerprint != mc.suite_fingerprint:
+        loud.append(f"SUITE FINGERPRINTS DIFFER (baseline {mb.suite_fingerprint[:12] or 'n/a'}, candidate "
+                    f"{mc.suite_fingerprint[:12] or 'n/a'}): the cases changed between the runs, so a difference "
+                    "may come from the suite, not the prompt or model")
+    sb = base.samples[base.samples["variant"] == bv]
+    sc = cand.samples[cand.samples["variant"] == cv]
+    cb, cc = set(sb["case"]), set(sc["case"])
+    if cb - cc:
+        loud.append(f"{len(cb - cc)} case(s) only in the baseline, left out: {', '.join(sorted(cb - cc)[:20])}")
+    if cc - cb:
+        loud.append(f"{len(cc - cb)} case(s) only in the candidate, left out: {', '.join(sorted(cc - cb)[:20])}")
+    eb, ec = sorted(set(sb["epoch"])), sorted(set(sc["epoch"]))
+    if eb != ec:
+        loud.append(f"epochs do not pair: baseline has {len(eb)} epoch(s), candidate {len(ec)}; scores are compared "
+                    "as per-finding rates over each run's epochs")
+    fpb = sb.groupby("case")["sample_id"].size()
+    fpc = sc.groupby("case")["sample_id"].size()
+    uneven = sorted(c for c in cb & cc if fpb.get(c) != fpc.get(c))
+    if uneven and eb == ec:
+        soft.append(f"{len(uneven)} case(s) have different numbers of samples in the two runs: "
+                    f"{', '.join(uneven[:20])}")
+    rb = {r.case: r.case_fingerprint for r in base.records if r.case_fingerprint}
+    rc = {r.case: r.case_fingerprint for r in cand.records if r.case_fingerprint}
+    changed = sorted(c for c in set(rb) & set(rc) if rb[c] != rc[c])
+    if changed and mb.suite_fingerprint == mc.suite_fingerprint:
+        loud.append(f"case content differs for {len(changed)} case(s): {', '.join(changed[:20])}")
+    unpaired = pairs[~pairs["paired"]]
+    if len(unpaired):
+        soft.append(f"{len(unpaired)} finding(s) are unpaired (absent, or no successful epoch, in one run) and "
+                    "left out of the comparison")
+    if (sb["prompt_fingerprint"].iloc[0] == sc["prompt_fingerprint"].iloc[0]
+            and sb["model"].iloc[0] == sc["model"].iloc[0]):
+        soft.append("both runs use the same prompt fingerprint and model: this is an A/A comparison (useful to "
+                    "check noise)")
+    for role, m in (("baseline", mb), ("candidate", mc)):
+        if m.status != "complete":
+            soft.append(f"{role} run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else ""))
+    if base.reducer != "mean":
+        soft.append(f"epochs reduced with {base.reducer!r}; the simulation-checked interval assumes 'mean'")
+    return loud, soft
+
+
+def _paired_cases(base: RunResults, cand: RunResults, bv: str, cv: str, pf_b, pf_c, pt_b, pt_c,
+                  pairs: pd.DataFrame) -> pd.DataFrame:
+    cb = per_case(base, pf_b, pt_b)
+    cc = per_case(cand, pf_c, pt_c)
+    cb, cc = cb[cb["variant"] == bv], cc[cc["variant"] == cv]
+
+    def per_sample(res: RunResults, v: str) -> pd.DataFrame:
+        s = res.samples[res.samples["variant"] == v]
+        return s.groupby("case").agg(cost_per_sample=("cost_usd", "mean"), tokens_per_sample=("total_tokens", "mean"),
+                                     latency_s_=("latency_s", "mean")).reset_index()
+
+    cols = ["case", "kind", "title", "n_findings", "n_ok", "n_samples", "recall", "weighted_recall", "trap_fp_rate",
+            "extra_issues", "critical_high_missed"]
+    m = pd.merge(cb[cols].merge(per_sample(base, bv), on="case", how="left"),
+                 cc[cols].merge(per_sample(cand, cv), on="case", how="left"),
+                 on="case", how="outer", suffixes=("_b", "_c"))
+    m = m.rename(columns={"latency_s__b": "latency_s_b", "latency_s__c": "latency_s_c"})
+    m["kind"] = m["kind_c"].fillna(m["kind_b"])
+    m["title"] = m["title_c"].fillna(m["title_b"])
+    m["n_findings"] = m["n_findings_c"].fillna(m["n_findings_b"]).fillna(0).astype(int)
+    m["paired"] = m["n_ok_b"].fillna(0).gt(0) & m["n_ok_c"].fillna(0).gt(0)
+    m["recall_diff"] = m["recall_c"] - m["recall_b"]
+    m["weighted_recall_diff"] = m["weighted_recall_c"] - m["weighted_recall_b"]
+    m["trap_fp_diff"] = m["trap_fp_rate_c"] - m["trap_fp_rate_b"]
+    fl = pairs[pairs["flip"] != ""].groupby(["case", "flip"]).size().unstack(fill_value=0)
+    m["regressed"] = m["case"].map(fl[REGRESSED] if REGRESSED in fl else {}).fillna(0).astype(int)
+    m["improved"] = m["case"].map(fl[IMPROVED] if IMPROVED in fl else {}).fillna(0).astype(int)
+    return m.sort_values(["recall_diff", "case"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _excerpts(res: RunResults, variant: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, str, bool], dict]:
+    """For each wanted (case, finding), the first ok epoch where it was found and where it was missed: epoch,
+    the grader's quote and the review text."""
+    f = res.findings
+    f = f[(f["variant"] == variant) & (f["status"] == OK) & f["found"].notna()]
+    f = f[[(c, x) in wanted for c, x in zip(f["case"], f["finding"])]]
+    out: dict[tuple[str, str, bool], dict] = {}
+    for r in f.sort_values("epoch").itertuples(index=False):
+        key = (r.case, r.finding, bool(r.found))
+        if key not in out:
+            out[key] = {"epoch": int(r.epoch), "quote": r.evidence or "", "review": res.review(r.sample_id) or ""}
+    return out
+
+
+def _flip_rows(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame) -> list[dict]:
+    out = []
+    fl = pairs[pairs["flip"] != ""].copy()
+    wanted = set(zip(fl["case"], fl["finding"]))
+    ex_b, ex_c = _excerpts(base, bv, wanted), _excerpts(cand, cv, wanted)
+    none = {"epoch": None, "quote": "", "review": ""}
+    sev_rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    fl["_k"] = [(0 if f == REGRESSED else 1, sev_rank.get(s, 4)) for f, s in zip(fl["flip"], fl["severity"])]
+    for _, r in fl.sort_values(["_k", "case", "finding"], kind="stable").iterrows():
+        reg = r["flip"] == REGRESSED
+        out.append({**{k: r[k] for k in ("case", "finding", "title", "severity", "category", "flip", "n_found_b",
+                                         "n_epochs_b", "n_found_c", "n_epochs_c", "found_rate_b", "found_rate_c")},
+                    "base": ex_b.get((r["case"], r["finding"], reg), none),
+                    "cand": ex_c.get((r["case"], r["finding"], not reg), none)})
+    return out
+
+
+def gate(headline: PairedComparison, pairs: pd.DataFrame) -> Gate:
+    """The ``--fail-on-regression`` rule (module docs): significant recall regression, or a critical finding
+    found reliably by the baseline (≥ 2/3 of epochs) and missed by the candidate in most epochs (< 1/2)."""
+    reasons = []
+    if headline.verdict == REGRESSED:
+        reasons.append(f"recall regressed significantly: {headline.diff * 100:+.1f} pts "
+                       f"(95% CI {headline.lo * 100:+.1f} to {headline.hi * 100:+.1f}), p = {headline.p_value:.3g}")
+    crit = pairs[(pairs["flip"] == REGRESSED) & (pairs["severity"] == "critical")]
+    for _, r in crit.iterrows():
+        reasons.append(f"critical finding {r['case']}/{r['finding']} was found reliably by the baseline "
+                       f"({r['n_found_b']}/{r['n_epochs_b']} epochs) and is missed by the candidate in most epochs "
+                       f"({r['n_found_c']}/{r['n_epochs_c']} found)")
+    return Gate(fail=bool(reasons), reasons=reasons)
+
+
+# ---------------------------------------------------------------------------------------------------- charts
+
+def compare_charts(cmp: Comparison) -> dict[str, str]:
+    """SVG charts: headline differences, differences by category and severity, per-case scatter, latency."""
+    out = {}
+    rows = [m for m in cmp.metrics if m.fmt == "pct"]
+    out["headline"] = charts.forest([m.label for m in rows], [m.cmp.diff for m in rows], [m.cmp.lo for m in rows],
+                                    [m.cmp.hi for m in rows],
+                                    title="Candidate − baseline (95% CI, clustered by case)")
+    for by in ("category", "severity"):
+        g = cmp.groups[by]
+        out[by] = charts.forest([r["group"] for r in g], [r["cmp"].diff for r in g], [r["cmp"].lo for r in g],
+                                [r["cmp"].hi for r in g], title=f"Recall difference by {by} (95% CI)")
+    pc = cmp.per_case[cmp.per_case["paired"] & (cmp.per_case["n_findings"] > 0)]
+    out["cases"] = charts.paired_scatter(pc["recall_b"].tolist(), pc["recall_c"].tolist(),
+                                         title="Recall per case", xlabel=f"baseline ({cmp.base_summary.variant})",
+                                         ylabel=f"candidate ({cmp.cand_summary.variant})")
+    out["latency"] = charts.histogram(
+        {"baseline": _only(cmp.base.samples, cmp.base_summary.variant)["latency_s"].tolist(),
+         "candidate": _only(cmp.cand.samples, cmp.cand_summary.variant)["latency_s"].tolist()},
+        title="Latency per sample", xlabel="seconds")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- rendering
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [] if df is None or df.empty else df.to_dict("records")
+
+
+def context(cmp: Comparison) -> dict:
+    """The template context shared by the markdown and HTML comparison templates."""
+    h = cmp.headline
+    pairs = cmp.findings.copy()
+    pairs["_abs"] = pairs["diff"].abs()
+    return {
+        "cmp": cmp, "h": h, "b": cmp.base_summary, "c": cmp.cand_summary, "mb": cmp.base.manifest,
+        "mc": cmp.cand.manifest, "verdict": h.verdict,
+        "verdict_class": {IMPROVED: "improved", REGRESSED: "regressed", NO_CHANGE: "nochange"}[h.verdict],
+        "metrics": cmp.metrics, "costs": cmp.costs, "groups": cmp.groups, "per_case": _records(cmp.per_case),
+        "changed_cases": _records(cmp.per_case[cmp.per_case["recall_diff"].abs() > 1e-12]
+                                  .assign(_a=lambda d: d["recall_diff"].abs())
+                                  .sort_values(["_a", "case"], ascending=[False, True])),
+        "findings": _records(pairs.sort_values(["_abs", "case", "finding"], ascending=[False, True, True],
+                                               na_position="last")),
+        "flips": cmp.flips, "regressions": [f for f in cmp.flips if f["flip"] == REGRESSED],
+        "improvements": [f for f in cmp.flips if f["flip"] == IMPROVED],
+        "agreement": cmp.agreement, "gate": cmp.gate, "loud": cmp.loud, "warnings": cmp.warnings,
+        "charts": cmp.charts, "grader": cmp.base.grader, "reducer": cmp.base.reducer, "excerpt": EXCERPT,
+        "manifests": [("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest)],
+        "manifest_json": {k: json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False)
+                          for k, m in (("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest))},
+        "title": f"Comparison — {cmp.base.run_id} vs {cmp.cand.run_id}",
+    }
+
+
+def render_markdown(cmp: Comparison) -> str:
+    """The markdown comparison (≤ 60,000 characters: fits a GitHub PR comment)."""
+    return render_md("compare.md.j2", **context(cmp))
+
+
+def render_compare_html(cmp: Comparison) -> str:
+    """The self-contained HTML comparison (inline CSS, SVG charts, one hashed sorting script; CSP forbids loads)."""
+    return render_html("compare.html.j2", **context(cmp))
+
+
+def default_out_dir(config: HarnessConfig, base_id: str, cand_id: str) -> Path:
+    """``<reports_dir>/compare-<base-run-id>-vs-<cand-run-id>/`` under the project root."""
+    return config.path(config.reports_dir) / f"compare-{base_id}-vs-{cand_id}"
+
+
+def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, config: HarnessConfig | None = None
+                         ) -> tuple[Path, Path]:
+    """Write ``compare.md`` and ``compare.html``; returns their paths. ``out`` is a folder, or a path ending in
+    ``.md``/``.html`` whose folder and stem are used."""
+    config = config or load_config()
+    folder, stem = out_paths(out, default_out_dir(config, cmp.base.run_id, cmp.cand.run_id), "compare")
+    md, html = folder / f"{stem}.md", folder / f"{stem}.html"
+    atomic_write_text(md, render_markdown(cmp))
+    atomic_write_text(html, render_compare_html(cmp))
+    return md, html
+
+
+def cli(args: Any) -> int:
+    """``harness compare BASELINE CANDIDATE [--out DIR] [--fail-on-regression]``; exit codes in the module docs."""
+    config = load_config(getattr(args, "root", None))
+    cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config)
+    md, html = write_compare_report(cmp, getattr(args, "out", None), config=config)
+    h = cmp.headline
+    for w in cmp.loud:
+        print(f"WARNING: {w}")
+    print(f"verdict: {h.verdict} — recall {h.diff * 100:+.1f} pts (95% CI {h.lo * 100:+.1f} to {h.hi * 100:+.1f}), "
+          f"p = {h.p_value:.3g}, {h.n_clusters} cases")
+    print(md)
+    print(html)
+    if getattr(args, "fail_on_regression", False) and cmp.gate.fail:
+        for r in cmp.gate.reasons:
+            print(f"regression: {r}")
+        return 1
+    return 0

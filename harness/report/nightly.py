@@ -1,0 +1,134 @@
+"""``harness nightly``: run the suite, write the run (and its ``summary.json``), rebuild the dashboard, compare the
+new run with the pinned baseline, and set an exit code a cron job or CI schedule can act on.
+
+Exit codes (see also :mod:`harness.cli`):
+
+* 0 — the run completed and shows no significant regression against the baseline (or no baseline is pinned).
+* 1 — significant regression against the baseline: the ``harness compare --fail-on-regression`` gate
+  (:func:`harness.report.compare.gate`: recall lower with sign-flip p < 0.05, or a critical finding the
+  baseline found reliably now missed in most epochs). Takes precedence over 3: a regression seen on the samples
+  that did succeed is reported even when others errored.
+* 3 — the run is incomplete (samples errored, budget reached, fatal error) and shows no significant regression.
+* 2 — bad input: the baseline is not a readable run (checked *before* the run, so nothing is spent), or it shares
+  no variant or finding with the new run.
+
+Where things go: the run in ``--run-dir`` or ``<runs root>/<timestamp>-<id>/`` (runs root: ``--runs-root``, else
+``[tool.harness] runs_root``); the dashboard in ``--dashboard-out``, else ``<reports_dir>/dashboard/``; the
+baseline from ``--baseline`` (a run directory or a run id under the runs root), else ``[tool.harness]
+baseline_run``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import HarnessConfig
+from ..errors import HarnessError
+from ..history import write_run_summary
+from ..planning import Choices
+from .dashboard import build_dashboard, report, resolve_run
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+@dataclass
+class NightlyRun:
+    """What the run step produced: the run directory, whether it completed, and why not."""
+
+    run_dir: Path
+    complete: bool
+    reason: str | None = None
+
+
+RunStep = Callable[[HarnessConfig, Choices], NightlyRun]
+
+
+def run_suite(cfg: HarnessConfig, choices: Choices, *, model_factory: Callable[[str], Any] | None = None
+              ) -> NightlyRun:
+    """The default run step: plan (:func:`harness.planning.build_options`), run (:func:`harness.runner.execute`,
+    with an optional ``model_factory`` for tests), write the run's reports, print the outcome."""
+    from ..commands import print_outcome, write_reports
+    from ..planning import build_options
+    from ..progress import run_progress
+    from ..runner import execute
+
+    opts, notices = build_options(cfg, choices)
+    for n in notices:
+        print(n, file=sys.stderr)
+    with run_progress(choices.progress and sys.stderr.isatty()) as cb:
+        res = execute(cfg, opts, on_progress=cb, model_factory=model_factory)
+    try:
+        paths = write_reports(cfg, res.run_dir.path)
+    except HarnessError as e:
+        print(f"harness: warning: the run report could not be written: {e}", file=sys.stderr)
+        paths = []
+    print_outcome(res, paths)
+    return NightlyRun(res.run_dir.path, res.complete, res.reason)
+
+
+def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunStep | None = None,
+            model_factory: Callable[[str], Any] | None = None) -> int:
+    """Run, summarise, rebuild the dashboard, gate on the baseline; returns the exit code (module docs).
+
+    Args:
+        cfg: settings; ``runs_root``, ``baseline_run`` and ``reports_dir`` are used here.
+        choices: what to run (models, prompts, cases, epochs...), as for ``harness run``.
+        args: the parsed CLI namespace: ``runs_root``, ``baseline``, ``dashboard_out`` (each optional).
+        run: replaces the run step (tests pass a fake run); default :func:`run_suite`.
+        model_factory: passed to the runner by the default run step (tests pass scripted models).
+    Raises:
+        HarnessError: bad input (mapped to exit code 2 by the CLI).
+    """
+    runs_root = Path(getattr(args, "runs_root", None) or cfg.path(cfg.runs_root))
+    cfg = cfg.model_copy(update={"runs_root": str(runs_root)})
+    baseline_value = getattr(args, "baseline", None) or cfg.baseline_run
+    baseline = resolve_run(baseline_value, runs_root, None, cfg.root) if baseline_value else None
+    err = sys.stderr
+    if choices.run_dir is None:
+        runs_root.mkdir(parents=True, exist_ok=True)
+    step = run or (lambda c, ch: run_suite(c, ch, model_factory=model_factory))
+    result = step(cfg, choices)
+    try:
+        write_run_summary(result.run_dir, reducer=cfg.reducer, severity_weights=cfg.severity_weights)
+    except (HarnessError, OSError) as e:
+        print(f"harness: warning: summary.json not written for {result.run_dir}: {e}", file=err)
+    if baseline is not None and baseline == Path(result.run_dir).resolve():
+        print("harness: the new run is the pinned baseline itself; nothing to compare", file=err)
+        baseline = None
+    dash = build_dashboard(runs_root, getattr(args, "dashboard_out", None), baseline=baseline,
+                           latest=result.run_dir, config=cfg)
+    report(dash, file=err)
+    regressions: list[str] = []
+    compared = False
+    for v in dash.views:
+        cmp = v.comparison
+        if cmp is not None:
+            compared = True
+            regressions += [f"{v.variant}: {r}" for r in cmp.gate.reasons]
+        else:
+            compared = compared or bool(v.rows)
+            regressions += [f"{v.variant}: {r.label} regressed ({r.cmp.diff:+.3f}, p = {r.cmp.p_value:.3g})"
+                            for r in v.regressions] + [f"{v.variant}: {g}" for g in v.gate_reasons]
+            if v.compare_error:
+                print(f"harness: warning: {v.compare_error}", file=err)
+    if regressions:
+        print(f"harness: nightly: SIGNIFICANT REGRESSION against the baseline {dash.baseline.run_id}:", file=err)
+        for r in regressions:
+            print(f"harness:   {r}", file=err)
+        return EXIT_REGRESSION
+    if not result.complete:
+        print(f"harness: nightly: run INCOMPLETE: {result.reason or 'see the run manifest'}", file=err)
+        return EXIT_INCOMPLETE
+    if baseline is not None and not compared:
+        print("harness: nightly: the new run could not be compared with the baseline (no variant or finding in "
+              "common); fix --baseline / [tool.harness] baseline_run", file=err)
+        return EXIT_USAGE
+    if baseline is None:
+        print("harness: nightly: no baseline pinned (--baseline or [tool.harness] baseline_run): nothing gated",
+              file=err)
+    else:
+        print(f"harness: nightly: no significant regression against the baseline {dash.baseline.run_id}", file=err)
+    return EXIT_OK

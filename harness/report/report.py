@@ -1,0 +1,226 @@
+"""``harness report RUN_DIR``: the single-run report, as markdown (fits a PR comment) and one self-contained HTML
+file, written to ``<reports_dir>/<run-id>/report.md`` and ``report.html`` (``--out DIR`` overrides the folder).
+
+The report holds: headline recall, severity-weighted recall, critical/high misses, trap false-positive rate,
+extra issues and errors, each with a 95 % interval (clustered by case; Wilson for the error rate); recall per
+category, severity and kind; a per-case table; per-finding found rates; cost, tokens and latency; grader
+agreement when both deterministic and judge verdicts exist; and the run manifest.
+
+Exit codes of :func:`cli`: 0 written; 2 bad input (not a run directory, invalid cases.json — raised as a
+:class:`~harness.errors.HarnessError` and turned into 2 by :mod:`harness.cli`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from ..cases import CATEGORIES, KINDS, SEVERITIES
+from ..config import HarnessConfig, load_config
+from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run, per_case,
+                       per_finding, per_trap, summarize)
+from ..textio import atomic_write_text
+from . import charts
+from .html import render_html, render_md
+
+MAX_CASE_BARS = 60
+ORDER = {"severity": list(SEVERITIES), "category": list(CATEGORIES), "kind": list(KINDS)}
+
+
+@dataclass
+class RunReport:
+    """Everything a single-run report shows (frames from :mod:`harness.results`, plus charts as SVG strings)."""
+
+    res: RunResults
+    summaries: list[VariantSummary]
+    per_finding: pd.DataFrame
+    per_trap: pd.DataFrame
+    per_case: pd.DataFrame
+    breakdowns: dict[str, list[dict]]
+    agreement: Agreement | None
+    warnings: list[str]
+    charts: dict[str, str] = field(default_factory=dict)
+
+
+def ordered(values: Iterable[Any], by: str) -> list[Any]:
+    """Group values in their natural order (severity critical→low, categories and kinds as in the case format),
+    unknown values last, alphabetically."""
+    order = ORDER.get(by, [])
+    vals = list(dict.fromkeys(values))
+    return sorted(vals, key=lambda v: (order.index(v) if v in order else len(order), str(v)))
+
+
+def pivot_breakdown(pf: pd.DataFrame, by: str, variants: list[str]) -> list[dict]:
+    """Recall per group as rows ``{group, cells: [{recall, lo, hi, n_findings, n_cases} per variant]}``."""
+    bd = breakdown(pf, by)
+    rows = []
+    for grp in ordered(bd[by], by):
+        cells = []
+        for v in variants:
+            m = bd[(bd[by] == grp) & (bd["variant"] == v)]
+            cells.append(m.iloc[0].to_dict() if len(m) else {"recall": None, "lo": None, "hi": None,
+                                                               "n_findings": 0, "n_cases": 0})
+        rows.append({"group": grp, "cells": cells})
+    return rows
+
+
+def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
+    """Loud notes about a run: incomplete status, errored or ungraded samples, read problems."""
+    out = []
+    m = res.manifest
+    if m.status != "complete":
+        out.append(f"run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else "") +
+                   ": results may be partial")
+    for s in summaries:
+        if s.n_errors:
+            out.append(f"{s.variant}: {s.n_errors} of {s.n_samples} samples errored; they are excluded from quality "
+                       "metrics (not counted as misses)")
+        if s.n_grader_errors:
+            out.append(f"{s.variant}: grading failed on {s.n_grader_errors} samples; excluded from quality metrics")
+        if s.n_ungraded:
+            out.append(f"{s.variant}: {s.n_ungraded} samples have no {res.grader!r} verdicts; excluded")
+    return out + list(res.warnings)
+
+
+def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: HarnessConfig | None = None,
+                     suite: Iterable[Any] | None = None, with_charts: bool = True) -> RunReport:
+    """Load a run and compute everything the report shows.
+
+    Args:
+        run_dir: the run directory.
+        grader: whose verdicts to score (default ``deterministic`` when present).
+        config: settings (severity weights, reducer); default :func:`harness.config.load_config`.
+        suite: loaded cases, used only when the run has no ``cases.json``.
+        with_charts: render the SVG charts (the markdown report does not need them).
+    Raises:
+        RecordError: not a run directory / invalid cases.json.
+    """
+    config = config or load_config()
+    res = load_run(run_dir, grader=grader, suite=suite, severity_weights=config.severity_weights,
+                   reducer=config.reducer)
+    pf, pt = per_finding(res), per_trap(res)
+    pc = per_case(res, pf, pt)
+    summaries = summarize(res, pf, pt)
+    variants = [s.variant for s in summaries]
+    bds = {by: pivot_breakdown(pf, by, variants) for by in ("category", "severity", "kind")}
+    agreement = grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+    rep = RunReport(res=res, summaries=summaries, per_finding=pf, per_trap=pt, per_case=pc, breakdowns=bds,
+                    agreement=agreement, warnings=run_warnings(res, summaries))
+    if with_charts:
+        rep.charts = run_charts(rep)
+    return rep
+
+
+def run_charts(rep: RunReport) -> dict[str, str]:
+    """The report's charts as inline SVG: headline, recall per category and severity, per case, latency."""
+    out: dict[str, str] = {}
+    sums = rep.summaries
+    metrics = [("recall", "recall"), ("weighted_recall", "severity-weighted recall"),
+               ("trap_fp_rate", "trap false-positive rate")]
+    out["headline"] = charts.bar_ci(
+        [m[1] for m in metrics],
+        {s.variant: ([getattr(s, k).value for k, _ in metrics], [getattr(s, k).lo for k, _ in metrics],
+                     [getattr(s, k).hi for k, _ in metrics]) for s in sums},
+        title="Headline metrics (95% CI, clustered by case)")
+    for by in ("category", "severity"):
+        rows = rep.breakdowns[by]
+        out[by] = charts.bar_ci(
+            [r["group"] for r in rows],
+            {s.variant: ([r["cells"][i]["recall"] for r in rows], [r["cells"][i]["lo"] for r in rows],
+                         [r["cells"][i]["hi"] for r in rows]) for i, s in enumerate(sums)},
+            title=f"Recall by {by} (95% CI)")
+    pc = rep.per_case[rep.per_case["n_findings"] > 0] if len(rep.per_case) else rep.per_case
+    cases = list(dict.fromkeys(pc["case"])) if len(pc) else []
+    title = "Recall per case (mean over epochs)"
+    if len(cases) > MAX_CASE_BARS:
+        worst = pc.groupby("case")["recall"].min().sort_values(kind="stable")
+        cases = [c for c in cases if c in set(worst.index[:MAX_CASE_BARS])]
+        title = f"Recall per case: the {MAX_CASE_BARS} lowest of {len(worst)} cases"
+    out["cases"] = charts.bar_ci(
+        cases, {v: ([_cell(pc, v, c, "recall") for c in cases], [float("nan")] * len(cases),
+                    [float("nan")] * len(cases)) for v in (s.variant for s in sums)}, title=title)
+    out["latency"] = charts.histogram(
+        {v: g["latency_s"].tolist() for v, g in rep.res.samples.groupby("variant", sort=False)}
+        if len(rep.res.samples) else {}, title="Latency per sample", xlabel="seconds")
+    return out
+
+
+def _cell(df: pd.DataFrame, variant: str, case: str, col: str) -> float:
+    m = df[(df["variant"] == variant) & (df["case"] == case)]
+    return float(m[col].iloc[0]) if len(m) else float("nan")
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [] if df is None or df.empty else df.to_dict("records")
+
+
+def context(rep: RunReport) -> dict:
+    """The template context shared by the markdown and HTML templates."""
+    m = rep.res.manifest
+    pf = rep.per_finding.sort_values(["score", "case", "finding"], kind="stable") if len(rep.per_finding) else \
+        rep.per_finding
+    return {
+        "rep": rep, "m": m, "res": rep.res, "summaries": rep.summaries, "warnings": rep.warnings,
+        "variants": [s.variant for s in rep.summaries], "breakdowns": rep.breakdowns,
+        "per_case": _records(rep.per_case), "per_finding": _records(pf), "per_trap": _records(rep.per_trap),
+        "agreement": rep.agreement,
+        "agreement_rows": _records(rep.agreement.per_finding) if rep.agreement else [],
+        "disagreements": _records(rep.agreement.disagreements) if rep.agreement else [],
+        "charts": rep.charts, "manifest_json": json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False),
+        "title": f"Eval report — {m.run_id}",
+    }
+
+
+def render_markdown(rep: RunReport) -> str:
+    """The markdown report (≤ 60,000 characters: fits a GitHub PR comment)."""
+    return render_md("report.md.j2", **context(rep))
+
+
+def render_report_html(rep: RunReport) -> str:
+    """The self-contained HTML report (inline CSS, SVG charts and one hashed sorting script; CSP forbids loads)."""
+    return render_html("report.html.j2", **context(rep))
+
+
+def default_out_dir(config: HarnessConfig, run_id: str) -> Path:
+    """``<reports_dir>/<run-id>/`` under the project root."""
+    return config.path(config.reports_dir) / run_id
+
+
+def write_report(rep: RunReport, out: str | Path | None = None, *, config: HarnessConfig | None = None
+                 ) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html``; returns their paths.
+
+    ``out`` is a folder (created), or a path ending in ``.md``/``.html`` whose folder and stem are used.
+    """
+    config = config or load_config()
+    folder, stem = out_paths(out, default_out_dir(config, rep.res.run_id), "report")
+    md, html = folder / f"{stem}.md", folder / f"{stem}.html"
+    atomic_write_text(md, render_markdown(rep))
+    atomic_write_text(html, render_report_html(rep))
+    return md, html
+
+
+def out_paths(out: str | Path | None, default: Path, stem: str) -> tuple[Path, str]:
+    """Resolve ``--out``: None → (default, stem); ``x/name.md|.html`` → (x, name); else (out, stem)."""
+    if out is None:
+        return default, stem
+    p = Path(out)
+    if p.suffix.lower() in (".md", ".html", ".htm"):
+        return p.parent, p.stem
+    return p, stem
+
+
+def cli(args: Any) -> int:
+    """``harness report RUN_DIR [--out DIR]``: write the reports and print their paths. Returns 0."""
+    config = load_config(getattr(args, "root", None))
+    rep = build_run_report(args.run_dir, grader=getattr(args, "grader", None), config=config)
+    md, html = write_report(rep, getattr(args, "out", None), config=config)
+    for w in rep.warnings:
+        print(f"warning: {w}")
+    print(md)
+    print(html)
+    return 0

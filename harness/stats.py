@@ -1,0 +1,438 @@
+"""Statistics for eval results: clustered intervals, Wilson intervals, paired comparisons, power, flips.
+
+The unit of analysis is an *item* (an expected finding, or a trap) and items are clustered in *cases*: findings of
+one case share a code base and a review, so they are not independent. Epochs repeat a case; they are reduced per
+item first (mean over epochs by default), which lowers the within-item variance but adds no independent cases.
+Every interval and test here therefore treats the **case** as the independent unit.
+
+Method choices and sources:
+
+* Clustered standard error of a (weighted) mean — Miller, E. (2024), "Adding Error Bars to Evals: A Statistical
+  Approach to Language Model Evaluations", arXiv:2411.00640, §2.2 (clustered standard errors)::
+
+      m  = Σ_c S_c / Σ_c W_c                       S_c = Σ_{i∈c} w_i y_i,  W_c = Σ_{i∈c} w_i
+      SE = sqrt( G/(G-1) · Σ_c (S_c - m W_c)² ) / Σ_c W_c
+
+  With w = 1 this is Miller's SE_clustered (the CLT variance plus the within-cluster covariance terms). The
+  factor G/(G-1) is the usual small-sample (CR1) correction of the cluster-robust sandwich (Cameron & Miller
+  2015, "A Practitioner's Guide to Cluster-Robust Inference", J. Human Resources 50(2), §VI). A ratio (weighted)
+  mean is linearised as above (delta method).
+* Intervals use a **t critical value on G-1 degrees of freedom** (G = number of cases with at least one item),
+  not the normal 1.96, and not a bootstrap: with the 5–30 cases of a prompt suite a cluster bootstrap or a
+  z-interval under-covers (Cameron & Miller 2015 §VI.C; Cameron, Gelbach & Miller 2008, REStat 90(3)). With
+  equal cluster weights the interval is exactly the one-sample t-interval over case means. The simulation test
+  (tests/test_stats.py) checks coverage stays within 93–97 % on synthetic suites of 20 cases.
+* A single proportion from a handful of Bernoulli trials (one finding over a few epochs; the error rate of a run)
+  uses the Wilson score interval — Wilson, E. B. (1927), JASA 22(158):209–212; recommended over the Wald
+  interval by Brown, Cai & DasGupta (2001), Statistical Science 16(2):101–133.
+* Paired comparison of two variants on the same items — Miller (2024) §4 (paired differences): the difference is
+  computed per item, then its clustered SE as above. The p-value is a **sign-flip (paired permutation) test over
+  cases**: under H0 the two variants' labels are exchangeable within a case, so flipping the sign of each case's
+  summed difference generates the null distribution (Fisher 1935; Good, "Permutation, Parametric and Bootstrap
+  Tests of Hypotheses", 2005, §3). Exact enumeration up to :data:`EXACT_FLIP_MAX` cases, Monte Carlo above;
+  p = (1 + #{|T*| ≥ |T|}) / (1 + B) for Monte Carlo (Phipson & Smyth 2010, SAGMB 9(1)). With G cases the
+  smallest attainable two-sided p is 2/2^G: with fewer than 6 cases nothing can be significant at 0.05.
+* Minimum detectable effect at 80 % power — Miller (2024) §5 (power analysis), with the clustered SE of the
+  paired difference standing in for sqrt(Var/n) and t quantiles on G-1 df (Bloom 1995, Evaluation Review 19(5),
+  "Minimum detectable effects")::
+
+      MDE = (t_{1-α/2, G-1} + t_{power, G-1}) · SE_diff
+
+Everything is vectorised with numpy: the ``*_batch`` functions take cluster sums shaped ``(..., G)`` and return
+arrays shaped ``(...)`` so the simulation test runs thousands of draws at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+CONF = 0.95
+ALPHA = 0.05
+POWER = 0.80
+EXACT_FLIP_MAX = 12          # enumerate all 2^G sign patterns up to this many cases (4096 patterns)
+DEFAULT_FLIPS = 20_000       # Monte Carlo sign patterns above it
+RELIABLY = 2 / 3             # "found reliably": found in at least 2/3 of the epochs
+MOSTLY_MISSED = 0.5          # "missed in most epochs": found in fewer than half of the epochs
+
+IMPROVED, REGRESSED, NO_CHANGE = "improved", "regressed", "no detectable change"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its interval.
+
+    Attributes:
+        value: the estimate (NaN when there is nothing to estimate, e.g. recall of clean cases only).
+        se: its standard error (NaN when it cannot be computed, e.g. one cluster).
+        lo, hi: interval bounds at ``conf`` (NaN when unknown). Proportions are clipped to [0, 1] by callers.
+        n: number of items (findings, traps, samples) behind the estimate.
+        n_clusters: number of independent clusters (cases).
+        method: ``clustered-t`` | ``wilson`` | ``none``.
+    """
+
+    value: float
+    se: float
+    lo: float
+    hi: float
+    n: int
+    n_clusters: int
+    method: str
+    conf: float = CONF
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def half_width(self) -> float:
+        return (self.hi - self.lo) / 2
+
+
+NAN_ESTIMATE = Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0, 0, "none")
+
+
+# --------------------------------------------------------------------------------------------- Wilson interval
+
+def wilson(k, n, conf: float = CONF) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for k successes out of n trials (Wilson 1927; Brown, Cai & DasGupta 2001).
+
+    Args:
+        k, n: scalars or arrays of the same shape (counts; ``k <= n``).
+        conf: confidence level.
+    Returns:
+        ``(lo, hi)`` arrays (or 0-d arrays) in [0, 1]; NaN where ``n == 0``.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = _st.norm.ppf(0.5 + conf / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    return lo, hi
+
+
+def wilson_estimate(k: int, n: int, conf: float = CONF, n_clusters: int | None = None) -> Estimate:
+    """:func:`wilson` as an :class:`Estimate` of the proportion k/n (NaN estimate when n == 0)."""
+    if n <= 0:
+        return NAN_ESTIMATE
+    lo, hi = wilson(k, n, conf)
+    p = k / n
+    return Estimate(p, float(np.sqrt(p * (1 - p) / n)), float(lo), float(hi), int(n),
+                    int(n if n_clusters is None else n_clusters), "wilson", conf)
+
+
+# ----------------------------------------------------------------------------------- clustered mean (batched)
+
+def t_crit(df, conf: float = CONF) -> np.ndarray:
+    """Two-sided t critical value on ``df`` degrees of freedom (NaN where df < 1)."""
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(df >= 1, _st.t.ppf(0.5 + conf / 2, np.maximum(df, 1)), np.nan)
+
+
+def ratio_mean_batch(S, W, conf: float = CONF):
+    """Clustered (CR1) mean and t-interval from per-cluster sums; vectorised over leading axes.
+
+    Args:
+        S: per-cluster weighted sums ``Σ w·y``, shape ``(..., G)``.
+        W: per-cluster weight totals ``Σ w``, same shape. Clusters with ``W == 0`` are ignored (not counted in G).
+        conf: confidence level.
+    Returns:
+        ``(mean, se, lo, hi, G)`` arrays of shape ``(...)``. ``se``/``lo``/``hi`` are NaN where G < 2;
+        ``mean`` is NaN where ``Σ W == 0``.
+
+    Source: Miller (2024) §2.2 clustered SE, CR1 small-sample factor G/(G-1), t on G-1 df (see module docs).
+    """
+    S = np.asarray(S, dtype=float)
+    W = np.asarray(W, dtype=float)
+    present = W > 0
+    G = present.sum(axis=-1)
+    tw = W.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = S.sum(axis=-1) / tw
+        e = np.where(present, S - mean[..., None] * W, 0.0)
+        var = (G / np.maximum(G - 1, 1)) * (e * e).sum(axis=-1) / (tw * tw)
+        se = np.where(G >= 2, np.sqrt(var), np.nan)
+        half = t_crit(G - 1, conf) * se
+    return mean, se, mean - half, mean + half, G
+
+
+def cluster_sums(y, clusters, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group item values into per-cluster sums.
+
+    Args:
+        y: item values, shape ``(n,)``; NaN items are dropped.
+        clusters: cluster label of each item, shape ``(n,)`` (any hashable dtype).
+        weights: item weights, shape ``(n,)``; default 1.
+    Returns:
+        ``(labels, S, W)``: sorted unique cluster labels and the sums ``Σ w·y`` and ``Σ w`` per cluster.
+    """
+    y = np.asarray(y, dtype=float)
+    clusters = np.asarray(clusters)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+    keep = ~np.isnan(y) & (w > 0)
+    y, w, clusters = y[keep], w[keep], clusters[keep]
+    labels, inv = np.unique(clusters, return_inverse=True)
+    S = np.bincount(inv, weights=w * y, minlength=len(labels))
+    W = np.bincount(inv, weights=w, minlength=len(labels))
+    return labels, S, W
+
+
+def clustered_mean(y, clusters, weights=None, conf: float = CONF, *, bounds: tuple[float, float] | None = None,
+                   proportion: bool = False) -> Estimate:
+    """(Weighted) mean of item values with a cluster-robust t-interval (clusters = cases).
+
+    Args:
+        y: item values (e.g. a finding's found rate over epochs, 0..1), shape ``(n,)``; NaN items are dropped.
+        clusters: the case of each item, shape ``(n,)``.
+        weights: optional item weights (e.g. severity weights), shape ``(n,)``.
+        conf: confidence level.
+        bounds: clip the interval to these bounds (``(0, 1)`` for proportions).
+        proportion: the values are proportions in [0, 1]. When the clustered interval degenerates — one
+            cluster, or every cluster has the same mean so SE = 0 (e.g. every finding found) — fall back to a
+            Wilson interval on the items (k = mean·n, n = items; method ``wilson``), which ignores clustering
+            but never claims certainty from a handful of items.
+    Returns:
+        An :class:`Estimate` (method ``clustered-t`` or ``wilson``); ``NAN_ESTIMATE`` when no item remains; NaN
+        interval with a single cluster unless ``proportion``.
+
+    Source: Miller (2024) §2.2; CR1 correction and t(G-1) critical value (Cameron & Miller 2015).
+    """
+    _, S, W = cluster_sums(y, clusters, weights)
+    if W.sum() <= 0:
+        return NAN_ESTIMATE
+    mean, se, lo, hi, G = ratio_mean_batch(S, W, conf)
+    n = int(np.count_nonzero(~np.isnan(np.asarray(y, dtype=float))))
+    if proportion and (G < 2 or not se > 0):
+        wl, wh = wilson(float(mean) * n, n, conf)
+        return Estimate(float(mean), float(se), float(wl), float(wh), n, int(G), "wilson", conf)
+    lo, hi = float(lo), float(hi)
+    if bounds is not None and not np.isnan(lo):
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Estimate(float(mean), float(se), lo, hi, n, int(G), "clustered-t", conf)
+
+
+# ------------------------------------------------------------------------------------------- paired comparison
+
+@functools.lru_cache(maxsize=16)
+def _all_signs(G: int) -> np.ndarray:
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=G))) if G else np.ones((1, 0))
+    signs.setflags(write=False)
+    return signs
+
+
+_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=8)
+def _sign_blocks(n_blocks: int, n_flips: int, seed: int) -> np.ndarray:
+    """``(n_flips, 64·n_blocks)`` random ±1; column block b always comes from seed (seed, b), so the signs of
+    cluster j do not depend on how many clusters a call has."""
+    blocks = [np.where(np.random.default_rng([seed, b]).random((n_flips, _BLOCK)) < 0.5, 1.0, -1.0)
+              for b in range(n_blocks)]
+    signs = np.concatenate(blocks, axis=1)
+    signs.setflags(write=False)
+    return signs
+
+
+def _random_signs(G: int, n_flips: int, seed: int) -> np.ndarray:
+    return _sign_blocks(-(-G // _BLOCK), n_flips, seed)[:, :G]
+
+
+def sign_flip_pvalue_batch(D, *, n_flips: int = DEFAULT_FLIPS, seed: int = 0, exact_max: int = EXACT_FLIP_MAX
+                           ) -> np.ndarray:
+    """Two-sided sign-flip (paired permutation) p-value of ``Σ_c D_c`` over clusters; vectorised.
+
+    Args:
+        D: per-cluster summed paired differences, shape ``(..., G)``; clusters with D == 0 contribute nothing.
+        n_flips: Monte Carlo sign patterns when G > ``exact_max``.
+        seed: RNG seed of the Monte Carlo patterns (reports are reproducible).
+        exact_max: enumerate all 2^G patterns up to this G (exact p-value).
+    Returns:
+        p-values, shape ``(...)``; 1.0 when every D is 0.
+
+    Source: Fisher's randomisation test for paired data (Good 2005 §3); Monte Carlo p-value
+    (1 + b)/(1 + B) after Phipson & Smyth (2010).
+    """
+    D = np.asarray(D, dtype=float)
+    G = D.shape[-1]
+    T = np.abs(D.sum(axis=-1))
+    tol = 1e-9 * np.maximum(1.0, np.abs(D).sum(axis=-1))
+    if G <= exact_max:
+        signs = _all_signs(G)
+        Tstar = np.abs(D @ signs.T)                                   # (..., 2^G)
+        return (Tstar >= T[..., None] - tol[..., None]).mean(axis=-1)
+    signs = _random_signs(G, n_flips, seed)
+    Tstar = np.abs(D @ signs.T)
+    b = (Tstar >= T[..., None] - tol[..., None]).sum(axis=-1)
+    return (1 + b) / (1 + n_flips)
+
+
+def mde(se, df, alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
+    """Minimum detectable effect of a two-sided test at level ``alpha`` with ``power``.
+
+    ``(t_{1-α/2, df} + t_{power, df}) · se`` — Miller (2024) §5 with t quantiles (Bloom 1995). NaN where df < 1.
+    Units are those of ``se`` (e.g. recall points as a fraction).
+    """
+    df = np.asarray(df, dtype=float)
+    se = np.asarray(se, dtype=float)
+    with np.errstate(invalid="ignore"):
+        d = np.maximum(df, 1)
+        m = (_st.t.ppf(1 - alpha / 2, d) + _st.t.ppf(power, d)) * se
+    return np.where(df >= 1, m, np.nan)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Candidate minus baseline on paired items.
+
+    Attributes:
+        baseline, candidate: the two (weighted) means over the paired items.
+        diff: ``candidate - baseline`` (same units as the metric), with ``se``, ``lo``, ``hi`` (clustered t).
+        p_value: two-sided sign-flip test over cases (exact for G ≤ 12).
+        correlation: Pearson correlation of the items' baseline and candidate values (NaN if undefined).
+        mde: minimum detectable effect at 80 % power and α = 0.05 for this suite (absolute, metric units).
+        n_items, n_clusters: paired items and cases.
+        verdict: ``improved`` | ``regressed`` | ``no detectable change`` (significant at α and the sign, taking
+            ``higher_is_better`` into account).
+        higher_is_better: the metric's direction (False for trap false-positive rate).
+    """
+
+    baseline: float
+    candidate: float
+    diff: float
+    se: float
+    lo: float
+    hi: float
+    p_value: float
+    correlation: float
+    mde: float
+    n_items: int
+    n_clusters: int
+    verdict: str
+    higher_is_better: bool = True
+    alpha: float = ALPHA
+    conf: float = CONF
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < self.alpha)
+
+
+def verdict_of(diff: float, p_value: float, *, higher_is_better: bool = True, alpha: float = ALPHA) -> str:
+    """``improved`` / ``regressed`` when ``p_value < alpha`` (by the sign of ``diff`` and the metric's direction),
+    else ``no detectable change``."""
+    if not (p_value < alpha) or not diff or np.isnan(diff):
+        return NO_CHANGE
+    better = diff > 0 if higher_is_better else diff < 0
+    return IMPROVED if better else REGRESSED
+
+
+def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: bool = True,
+                      alpha: float = ALPHA, conf: float = CONF, power: float = POWER,
+                      n_flips: int = DEFAULT_FLIPS, seed: int = 0) -> PairedComparison:
+    """Paired comparison of two variants on the same items (Miller 2024 §4).
+
+    Args:
+        base, cand: the items' values under each variant (e.g. per-finding found rate over epochs), shape
+            ``(n,)``. Items where either is NaN are dropped (unpaired).
+        clusters: the case of each item, shape ``(n,)``.
+        weights: optional item weights (severity weights for severity-weighted recall).
+        higher_is_better: direction of the metric for the verdict.
+        alpha, conf, power: test level, interval level, power for the MDE.
+        n_flips, seed: Monte Carlo sign-flip settings (used above 12 cases).
+    Returns:
+        A :class:`PairedComparison`. With no paired item everything is NaN and the verdict is "no detectable
+        change".
+    """
+    a = np.asarray(base, dtype=float)
+    b = np.asarray(cand, dtype=float)
+    clusters = np.asarray(clusters)
+    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=float)
+    keep = ~np.isnan(a) & ~np.isnan(b) & (w > 0)
+    a, b, w, clusters = a[keep], b[keep], w[keep], clusters[keep]
+    if not len(a):
+        nan = float("nan")
+        return PairedComparison(nan, nan, nan, nan, nan, nan, 1.0, nan, nan, 0, 0, NO_CHANGE, higher_is_better,
+                                alpha, conf)
+    labels, inv = np.unique(clusters, return_inverse=True)
+    W = np.bincount(inv, weights=w, minlength=len(labels))
+    D = np.bincount(inv, weights=w * (b - a), minlength=len(labels))
+    mean, se, lo, hi, G = ratio_mean_batch(D, W, conf)
+    p = float(sign_flip_pvalue_batch(D, n_flips=n_flips, seed=seed))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = float(np.corrcoef(a, b)[0, 1]) if len(a) > 1 and a.std() > 0 and b.std() > 0 else float("nan")
+    diff = float(mean)
+    return PairedComparison(
+        baseline=float((w * a).sum() / w.sum()), candidate=float((w * b).sum() / w.sum()),
+        diff=diff, se=float(se), lo=float(lo), hi=float(hi), p_value=p, correlation=corr,
+        mde=float(mde(se, G - 1, alpha, power)), n_items=int(len(a)), n_clusters=int(G),
+        verdict=verdict_of(diff, p, higher_is_better=higher_is_better, alpha=alpha),
+        higher_is_better=higher_is_better, alpha=alpha, conf=conf)
+
+
+# ----------------------------------------------------------------------------------------------------- flips
+
+def classify_flips(base_rate, cand_rate, *, reliably: float = RELIABLY, mostly_missed: float = MOSTLY_MISSED
+                   ) -> np.ndarray:
+    """Label items whose verdict flipped between two variants.
+
+    An item (finding) is a **regression** when the baseline found it *reliably* — in at least ``reliably``
+    (2/3) of its epochs, i.e. 1/1, 2/2, 2/3, 3/4, 4/5, 4/6… — and the candidate *misses it in most epochs* —
+    found in fewer than ``mostly_missed`` (half) of its epochs. An **improvement** is the reverse. With one epoch
+    this is simply found → missed, which is noisy; run ≥ 3 epochs for flips you can act on.
+
+    Args:
+        base_rate, cand_rate: found rates over epochs (0..1), same shape; NaN gives "".
+    Returns:
+        An array of ``"regressed"``, ``"improved"`` or ``""`` of the same shape.
+    """
+    a = np.asarray(base_rate, dtype=float)
+    b = np.asarray(cand_rate, dtype=float)
+    eps = 1e-9
+    reg = (a >= reliably - eps) & (b < mostly_missed - eps)
+    imp = (b >= reliably - eps) & (a < mostly_missed - eps)
+    return np.where(reg, REGRESSED, np.where(imp, IMPROVED, ""))
+
+
+def reduce_epochs(found: Sequence[bool] | np.ndarray, reducer: str = "mean") -> float:
+    """Reduce one item's per-epoch verdicts (booleans) to a score in [0, 1].
+
+    ``mean``: fraction of epochs found; ``pass@k``: 1 if found in any epoch; ``majority``: 1 if found in more
+    than half. NaN when there is no epoch. Raises ValueError on an unknown reducer.
+    """
+    x = np.asarray(found, dtype=float)
+    if not x.size:
+        return float("nan")
+    if reducer == "mean":
+        return float(x.mean())
+    if reducer == "pass@k":
+        return float(x.max())
+    if reducer == "majority":
+        return float(x.mean() > 0.5)
+    raise ValueError(f"unknown reducer {reducer!r}; expected mean, pass@k or majority")
+
+
+def cohen_kappa(a, b) -> float:
+    """Cohen's kappa of two raters' boolean verdicts on the same items (Cohen 1960, EPM 20(1)); NaN when the
+    expected agreement is 1 (both constant and equal) or there is no item."""
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if not a.size:
+        return float("nan")
+    po = float((a == b).mean())
+    pa, pb = a.mean(), b.mean()
+    pe = float(pa * pb + (1 - pa) * (1 - pb))
+    return float("nan") if pe >= 1 else (po - pe) / (1 - pe)

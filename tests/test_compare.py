@@ -1,0 +1,183 @@
+"""harness compare: paired verdicts, the --fail-on-regression gate, mismatch warnings, reports, the browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.cli import main
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.records import RunDir
+from harness.report.compare import compare_runs, render_compare_html, render_markdown, write_compare_report
+from harness.stats import IMPROVED, NO_CHANGE, REGRESSED
+from harness.synthetic import make_cases, write_synthetic_run
+
+from .browser import assert_charts_drawn, open_page, require_chromium
+from .test_report import EVIL, evil_cases, evil_review
+
+CASES = make_cases(16, findings_per_case=(2, 5), seed=11)
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return load_config(tmp_path)
+
+
+def pair(tmp_path, *, shift=0.0, base_kw=None, cand_kw=None, cases=CASES, epochs=3):
+    base = write_synthetic_run(tmp_path / "base", cases=cases, epochs=epochs, seed=1, run_id="base",
+                               **(base_kw or {}))
+    cand = write_synthetic_run(tmp_path / "cand", cases=cases, epochs=epochs, seed=2, run_id="cand",
+                               prompt_label="v2", shift=shift, **(cand_kw or {}))
+    return base, cand
+
+
+def test_planted_regression_is_detected(tmp_path, cfg):
+    base, cand = pair(tmp_path, shift=-0.3)
+    cmp = compare_runs(base, cand, config=cfg)
+    h = cmp.headline
+    assert cmp.verdict == REGRESSED and h.p_value < 0.05 and h.hi < 0
+    assert h.lo <= -0.3 * 0.8 and h.n_clusters == 16 and 0 < h.mde < 0.3
+    assert cmp.gate.fail and "regressed significantly" in cmp.gate.reasons[0]
+    assert any(f["flip"] == REGRESSED for f in cmp.flips)
+    assert cmp.loud == []
+
+
+def test_planted_improvement(tmp_path, cfg):
+    base, cand = pair(tmp_path, shift=+0.3)
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.verdict == IMPROVED and not cmp.gate.fail
+    assert any(f["flip"] == IMPROVED for f in cmp.flips)
+
+
+def test_a_a_comparison_finds_no_change(tmp_path, cfg):
+    base, cand = pair(tmp_path)                      # same found probabilities, different draws
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.verdict == NO_CHANGE and cmp.headline.lo < 0 < cmp.headline.hi
+    assert 0 < cmp.headline.correlation < 1         # shared per-finding difficulty correlates the two runs
+
+
+def test_errors_in_candidate_are_not_regressions(tmp_path, cfg):
+    base, cand = pair(tmp_path, base_kw={"found_prob": 0.9, "difficulty_sd": 0.0},
+                      cand_kw={"found_prob": 0.9, "difficulty_sd": 0.0, "error_rate": 0.5})
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.verdict == NO_CHANGE and cmp.cand_summary.n_errors > 0
+    assert any("errored" in w for w in cmp.warnings)
+
+
+def test_critical_finding_lost_fails_gate_without_significance(tmp_path, cfg):
+    cases = make_cases(10, findings_per_case=3, seed=4, severities=["medium"])
+    cases[0]["findings"][0]["severity"] = "critical"
+    base, cand = pair(tmp_path, cases=cases, base_kw={"found_prob": {"*": 1.0}},
+                      cand_kw={"found_prob": {("case-01", "finding-1"): 0.0, "*": 1.0}})
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.verdict == NO_CHANGE                       # one finding in one case: not significant
+    assert cmp.gate.fail and len(cmp.gate.reasons) == 1
+    assert "critical finding case-01/finding-1" in cmp.gate.reasons[0]
+
+
+def test_unreliable_baseline_finding_is_not_a_flip(tmp_path, cfg):
+    cases = make_cases(6, findings_per_case=1, seed=4, severities=["critical"])
+    # baseline finds case-01's finding in exactly 1 of 2 epochs: not "reliably" (< 2/3)
+    base, cand = pair(tmp_path, cases=cases, epochs=2,
+                      base_kw={"found_prob": lambda c, f, e: 1.0 if c["id"] != "case-01" or e == 1 else 0.0},
+                      cand_kw={"found_prob": lambda c, f, e: 1.0 if c["id"] != "case-01" else 0.0})
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.flips == [] and not cmp.gate.fail
+
+
+def test_mismatch_warnings_are_loud(tmp_path, cfg):
+    other = make_cases(2, seed=99, prefix="other")
+    base = write_synthetic_run(tmp_path / "b", cases=CASES, epochs=3, seed=1, run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=CASES[:12] + other[:2], epochs=2, seed=2, run_id="c")
+    cmp = compare_runs(base, cand, config=cfg)
+    text = " ".join(cmp.loud)
+    assert "SUITE FINGERPRINTS DIFFER" in text and "only in the baseline" in text
+    assert "only in the candidate" in text and "epochs do not pair" in text
+    md, html = render_markdown(cmp), render_compare_html(cmp)
+    assert "SUITE FINGERPRINTS DIFFER" in md and "[!WARNING]" in md
+    assert html.count('class="warn loud"') >= 4
+
+
+def test_no_common_cases_or_grader_is_an_error(tmp_path, cfg):
+    base = write_synthetic_run(tmp_path / "b", cases=make_cases(3, prefix="x"), run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=make_cases(3, prefix="y"), run_id="c")
+    with pytest.raises(HarnessError, match="share no finding"):
+        compare_runs(base, cand, config=cfg)
+    rd = RunDir.open(cand)
+    recs = rd.read_samples().records
+    for r in recs:
+        r.grades = {"judge": r.grades["deterministic"]}
+    rd.rewrite(recs)
+    with pytest.raises(HarnessError, match="no grader in common"):
+        compare_runs(base, cand, config=cfg)
+
+
+def test_cli_exit_codes_and_paths(tmp_path, capsys):
+    base, cand = pair(tmp_path, shift=-0.3)
+    root = ["--root", str(tmp_path)]
+    assert main(root + ["compare", str(base), str(cand)]) == 0           # no flag: report only
+    out = capsys.readouterr().out
+    folder = tmp_path / "reports" / "compare-base-vs-cand"
+    assert str(folder / "compare.md") in out and str(folder / "compare.html") in out
+    assert "verdict: regressed" in out
+    assert main(root + ["compare", str(base), str(cand), "--fail-on-regression"]) == 1
+    assert "regression:" in capsys.readouterr().out
+    assert main(root + ["compare", str(cand), str(cand), "--fail-on-regression",
+                        "--out", str(tmp_path / "aa")]) == 0
+    assert (tmp_path / "aa" / "compare.html").is_file()
+    assert main(root + ["compare", str(base), str(tmp_path / "missing")]) == 2
+
+
+def test_markdown_leads_with_verdict_and_fits(tmp_path, cfg):
+    big = make_cases(150, findings_per_case=(3, 6), seed=3)
+    base, cand = pair(tmp_path, cases=big, shift=-0.25, epochs=2)
+    md = render_markdown(compare_runs(base, cand, config=cfg, with_charts=False))
+    first = md.splitlines()[0]
+    assert first.startswith("## ") and "regressed" in first
+    assert "Recall −" in md.splitlines()[2]
+    assert len(md) < 65_536
+
+
+def test_compare_with_judge_shows_agreement(tmp_path, cfg):
+    base, cand = pair(tmp_path, base_kw={"judge": 0.8}, cand_kw={"judge": 0.9})
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.agreement["baseline"] is not None and cmp.agreement["candidate"] is not None
+    assert 'id="agreement"' in render_compare_html(cmp) and "Grader agreement" in render_markdown(cmp)
+    judged = compare_runs(base, cand, config=cfg, grader="judge")
+    assert judged.base.grader == "judge"
+
+
+def test_untrusted_text_in_compare_markdown(tmp_path, cfg):
+    base, cand = pair(tmp_path, cases=evil_cases(), shift=-0.5, base_kw={"review": evil_review},
+                      cand_kw={"review": evil_review})
+    md = render_markdown(compare_runs(base, cand, config=cfg, with_charts=False))
+    assert "<script" not in md and "<img" not in md and "@everyone" not in md
+    assert "\\[click me\\](javascript:" in md                 # escaped brackets: literal text, not a link
+    assert not re.search(r"(?<!\\)\]\(javascript:", md)
+
+
+@pytest.mark.browser
+def test_compare_html_end_to_end_in_headless_chromium(tmp_path, cfg):
+    """v1 vs v2 end to end: the HTML opens with no console errors, no requests, every chart drawn, the case table
+    sorts, and hostile review text stays inert."""
+    require_chromium()
+    base = write_synthetic_run(tmp_path / "v1", cases=evil_cases() + CASES, epochs=3, seed=1, run_id="v1",
+                               review=evil_review, judge=True)
+    cand = write_synthetic_run(tmp_path / "v2", cases=evil_cases() + CASES, epochs=3, seed=2, run_id="v2",
+                               prompt_label="v2", shift=-0.3, review=evil_review, judge=True)
+    cmp = compare_runs(base, cand, config=cfg)
+    _, html_path = write_compare_report(cmp, config=cfg)
+    assert EVIL.split()[0] not in html_path.read_text()          # "<script>window.__xss" appears only escaped
+    first_cell = "document.querySelector('#case-table tbody tr td').textContent"
+    page = open_page(html_path, actions=["document.querySelectorAll('#case-table thead th')[0].click()"],
+                     evaluate={"first": first_cell, "xss": "typeof window.__xss",
+                               "sorted": "document.querySelector('#case-table thead th').getAttribute('aria-sort')",
+                               "verdict": "document.getElementById('verdict').textContent"})
+    assert page.console_errors == [], page.console_errors
+    assert page.requests_made == [] and page.dialogs == [] and page.values["xss"] == "undefined"
+    assert page.values["sorted"] == "ascending"
+    assert page.values["first"] == min(r["case"] for r in cmp.per_case.to_dict("records"))
+    assert "regressed" in page.values["verdict"]
+    assert_charts_drawn(page, min_charts=5)
