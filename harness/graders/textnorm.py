@@ -20,75 +20,214 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "words", "phrase", "cjk_pattern", "has_cjk", "stem_text", "CJK_CHARS"]
+__all__ = ["fold", "words", "word_list", "phrase", "cjk_pattern", "has_cjk", "stem_text", "nfkc", "trie_pattern",
+           "CJK_CHARS"]
 
 CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
 _HAS_CJK = re.compile(f"[{CJK_CHARS}]")
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": " ", "\u2013": "-",
-                         "\u2014": "-", "\u2212": "-", "\u301c": "~", "\uff5e": "~", "\u00a0": " ",
-                         "\u3000": " ", "\u2192": " -> ", "\u21d2": " -> "})
-# **bold**, __bold__, *em*; a lone '*' or '_' inside an identifier is kept by the word form anyway.
-_EMPH = re.compile(r"\*{1,3}|(?<![A-Za-z0-9])_{1,3}|_{1,3}(?![A-Za-z0-9])|~~")
-_WS = re.compile(r"\s+")
+_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": " ", "\u2013": "-", "\u2014": "-",
+           "\u2212": "-", "\u301c": "~", "\uff5e": "~", "\u00a0": " ", "\u3000": " ", "\u2192": " -> ",
+           "\u21d2": " -> "}
+# fold(): the quote table plus '*' (bold/italic markers) to a space; applied with guarded str.replace, which is
+# much faster than str.translate on non-ASCII text
+_FOLD_REPL = tuple(_QUOTES.items()) + (("*", " "),)
+# underscore emphasis (__bold__, _em_) and ~~strike~~; an underscore inside an identifier is kept. Whole-text
+# patterns here start with a literal or a character class so that the regex engine can skip ahead quickly.
+_EMPH = re.compile(r"_{1,3}|~~")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 # camelCase / PascalCase boundaries (before case-folding): fooBar, HTTPServer, sha256Digest
-_CAMEL1 = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_CAMEL2 = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])")
-# everything that is not a letter/digit (Latin or CJK) becomes a space
-_NONWORD = re.compile(rf"[^a-z0-9{CJK_CHARS}\u4e00-\u9fff]+")
-# a Latin word next to a CJK character: insert a space between them
-_LAT_CJK = re.compile(rf"(?<=[a-z0-9])(?=[{CJK_CHARS}])|(?<=[{CJK_CHARS}])(?=[a-z0-9])")
+# an upper-case letter that starts a word (fooBar) or ends an acronym (HTTPServer); the pattern starts with a
+# character class, so only upper-case letters are tried
+_CAMEL = re.compile(r"[A-Z](?:(?<=[a-z0-9][A-Z])|(?=[A-Z][a-z]))")
+# words: maximal runs of Latin letters/digits or of CJK characters (everything else separates)
+_TOKEN = re.compile(rf"[a-z0-9]+|[{CJK_CHARS}\u4e00-\u9fff]+")
+# ASCII text: every byte that is not a letter or digit becomes a space (bytes.translate); non-ASCII bytes kept
+_ASCII_WORD = bytes(c if (c < 128 and chr(c).isalnum()) or c >= 128 else 32 for c in range(256))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_CONTRACT = (("can't", "can not"), ("cannot", "can not"), ("won't", "will not"), ("n't", " not"))
 
-# light English stemming, applied identically to texts and phrases (order matters)
-_STEM_STEPS = [
-    (re.compile(r"(?<=[a-z]{2})ies\b"), "y"),
-    (re.compile(r"(?<=[a-z]{2}[a-hj-rt-z])s\b"), ""),      # plural -s (not -ss, -us, -is)
-    (re.compile(r"(?<=[a-z]{3})(?:ing|ed)\b"), ""),
-    (re.compile(r"(?<=[a-z]{2})([bdgmnprt])\1\b"), r"\1"),  # runn -> run, stopp -> stop
-    (re.compile(r"(?<=[a-z]{3})e\b"), ""),
-]
+_AZ = frozenset("abcdefghijklmnopqrstuvwxyz")
+_S_BEFORE = frozenset("abcdefghjklmnopqrtuvwxyz")  # plural -s is stripped unless it follows i or s
+_DOUBLE = frozenset("bdgmnprt")
+
+
+def _az(s: str) -> bool:
+    for ch in s:
+        if ch not in _AZ:
+            return False
+    return True
+
+
+def _stem(w: str) -> str:
+    """Light English stemmer for one lower-case token: -ies -> -y; plural -s (not after i/s); -ing/-ed; a doubled
+    final consonant; a final -e. Each rule needs enough letters before the suffix, so short words are kept."""
+    out = w
+    if len(out) >= 5 and out.endswith("ies") and _az(out[-5:-3]):
+        out = out[:-3] + "y"
+    if len(out) >= 4 and out[-1] == "s" and out[-2] in _S_BEFORE and _az(out[-4:-2]):
+        out = out[:-1]
+    if len(out) >= 6 and out.endswith("ing") and _az(out[-6:-3]):
+        out = out[:-3]
+    elif len(out) >= 5 and out.endswith("ed") and _az(out[-5:-2]):
+        out = out[:-2]
+    if len(out) >= 4 and out[-1] == out[-2] and out[-1] in _DOUBLE and _az(out[-4:-2]):
+        out = out[:-1]
+    if len(out) >= 4 and out[-1] == "e" and _az(out[-4:-1]):
+        out = out[:-1]
+    return out
+
+
+class _StemCache(dict):
+    """token -> stem, filled on first use (``map(cache.__getitem__, tokens)`` runs in C)."""
+
+    def __missing__(self, w: str) -> str:
+        if len(self) > 200_000:
+            self.clear()
+        v = _stem(w)
+        self[w] = v
+        return v
+
+
+_STEMS = _StemCache()
+
+
+def _camel_fix(m: re.Match) -> str:
+    s, a = m.string, m.start()
+    ch = m.group(0)
+    before = " " if a and (s[a - 1].islower() or s[a - 1].isdigit()) and s[a - 1].isascii() else ""
+    after = " " if s[a + 1:a + 2].isupper() and s[a + 2:a + 3].islower() and s[a + 1:a + 3].isascii() else ""
+    return before + ch + after
+
+
+def _emph_fix(m: re.Match) -> str:
+    g = m.group(0)
+    if g == "~~":
+        return " "
+    s, a, b = m.string, m.start(), m.end()
+    before = s[a - 1] if a else ""
+    after = s[b] if b < len(s) else ""
+    if before not in _ALNUM or after not in _ALNUM or not before or not after:
+        return " "
+    return g
+
+
+# characters NFKC may change: Latin-1 symbols, general punctuation, letter-like and number forms, enclosed
+# alphanumerics, ideographic space, CJK compatibility, presentation forms, half-/full-width forms
+_COMPAT = re.compile("[\u00a0-\u00bf\u2000-\u206f\u2100-\u218f\u2460-\u24ff\u3000\u3200-\u33ff\uf900-\ufaff"
+                     "\ufb00-\ufb4f\ufe10-\ufe6f\uff00-\uffef]+")
+
+
+def _nfkc_run(m: re.Match) -> str:
+    return unicodedata.normalize("NFKC", m.group(0))
+
+
+def nfkc(text: str) -> str:
+    """Unicode NFKC of ``text``, fast for typical text: ASCII and already-normalised text are returned as is;
+    otherwise only runs of compatibility characters (full-width forms...) are normalised, and the whole text
+    only when that was not enough (decomposed sequences)."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text
+    t = _COMPAT.sub(_nfkc_run, text)
+    return t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)
+
+
+def trie_pattern(ws) -> str:
+    """A regular expression (no groups) matching exactly the strings ``ws``, with common prefixes factored
+    ("ab|ac" -> "a(?:b|c)") so that the regex engine tries few branches at each position; longer alternatives
+    are tried first."""
+    trie: dict = {}
+    for w in set(ws):
+        if not w:
+            continue
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        end = "" in node
+        alts = []
+        singles = []
+        for ch in sorted(k for k in node if k):
+            sub = build(node[ch])
+            if sub == "":
+                singles.append(ch)
+            else:
+                alts.append(re.escape(ch) + sub)
+        if len(singles) == 1:
+            alts.append(re.escape(singles[0]))
+        elif singles:
+            alts.append("[" + "".join(re.escape(c) for c in singles) + "]")
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and not end else "(?:" + "|".join(alts) + ")"
+        if end:
+            body += "?" if body.startswith("(?:") or len(alts[0]) == 1 and len(alts) == 1 else ""
+            if not body.endswith("?"):
+                body = "(?:" + body + ")?"
+        return body
+
+    return build(trie)
 
 
 def has_cjk(text: str) -> bool:
     """True when ``text`` holds at least one Japanese/Chinese character."""
-    return _HAS_CJK.search(text) is not None
+    return not text.isascii() and _HAS_CJK.search(text) is not None
 
 
-def fold(text: str) -> str:
+def fold(text: str, *, nfkc: bool = True) -> str:
     """NFKC + case-fold + unified quotes/dashes, markdown emphasis and backticks removed, whitespace collapsed.
 
     Args:
         text: any string.
+        nfkc: False when the caller has already applied NFKC.
     Returns:
         the folded string (punctuation kept).
     """
-    t = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    t = _EMPH.sub(" ", t)
-    return _WS.sub(" ", t).strip().casefold()
+    t = globals()["nfkc"](text) if nfkc else text
+    for ch, rep in _FOLD_REPL:
+        if ch in t:
+            t = t.replace(ch, rep)
+    if "_" in t or "~~" in t:
+        t = _EMPH.sub(_emph_fix, t)
+    return " ".join(t.split()).casefold()
 
 
 def stem_text(t: str) -> str:
-    """Apply the light English stemmer to every Latin word of an already lower-cased, space-separated text."""
-    for rx, rep in _STEM_STEPS:
-        t = rx.sub(rep, t)
-    return t
+    """Apply the light English stemmer to every word of an already lower-cased, space-separated text."""
+    return " ".join(map(_STEMS.__getitem__, t.split()))
 
 
-def words(text: str, *, folded: bool = False) -> str:
+def word_list(text: str, *, nfkc: bool = True) -> list[str]:
+    """The words of ``text`` (see :func:`words`) as a list."""
+    t = globals()["nfkc"](text) if nfkc else text
+    t = _CAMEL.sub(_camel_fix, t).casefold()
+    if "\u2019" in t:
+        t = t.replace("\u2019", "'")
+    if "'" in t or "cannot" in t:
+        for a, b in _CONTRACT:
+            if a in t:
+                t = t.replace(a, b)
+    if t.isascii():
+        toks = t.encode("ascii").translate(_ASCII_WORD).split()
+        return list(map(_STEMS.__getitem__, map(bytes.decode, toks)))
+    if not _HAS_CJK.search(t):
+        b = t.encode("utf-8").translate(_ASCII_WORD).decode("utf-8")
+        b = _NON_ASCII.sub(" ", b)
+        return list(map(_STEMS.__getitem__, b.split()))
+    return list(map(_STEMS.__getitem__, _TOKEN.findall(t)))
+
+
+def words(text: str, *, folded: bool = False, nfkc: bool = True) -> str:
     """Word form of ``text``: see the module docstring. Padded with one space on each side.
 
     Args:
-        text: raw text (or already :func:`fold`-ed text when ``folded`` is True — camelCase is then lost, so
-            pass raw text whenever identifiers matter).
+        text: raw text (or already :func:`fold`-ed text when ``folded`` is True).
+        nfkc: False when the caller has already applied NFKC.
     """
-    t = text if folded else unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    if not folded:
-        t = _CAMEL2.sub(" ", _CAMEL1.sub(" ", t)).casefold()
-    t = _NONWORD.sub(" ", t)
-    t = _LAT_CJK.sub(" ", t)
-    t = stem_text(t)
-    return " " + _WS.sub(" ", t).strip() + " "
+    return " " + " ".join(word_list(text, nfkc=nfkc)) + " "
 
 
 def phrase(text: str) -> str:
@@ -98,11 +237,23 @@ def phrase(text: str) -> str:
 
 _KANJI = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005"
 _SEG = re.compile(rf"[{_KANJI}]+|[\u30a0-\u30ff]+|[a-z0-9]+|[\u3040-\u309f]+")
-_GAP = r"[\u3040-\u309f\u30fb性的化 ]{0,4}"
+# between the parts of a Japanese keyword: up to four kana/kanji particles or okurigana, or spaces -- written as a
+# negated class (no ASCII punctuation or letters, no katakana, no ideographic punctuation), which compiles fast
+_GAP = r"[^\x00-\x1f!-~\u3001\u3002\u300c-\u300f\u30a0-\u30fa\u30fc-\u30ff\uff00-\uffef]{0,4}"
 
 
 def _kata(seg: str) -> str:
-    return "".join("\u30fc?" if ch == "\u30fc" else re.escape(ch) for ch in seg)
+    """Katakana with every long-vowel mark optional, and an optional one after each other character
+    ("コンシューマ" matches "コンシューマー", "サーバー" matches "サーバ")."""
+    out = []
+    for i, ch in enumerate(seg):
+        if ch == "\u30fc":
+            out.append("\u30fc?")
+        else:
+            out.append(re.escape(ch))
+            if i + 1 >= len(seg) or seg[i + 1] != "\u30fc":
+                out.append("\u30fc?")
+    return "".join(out)
 
 
 def cjk_pattern(keyword: str) -> str | None:

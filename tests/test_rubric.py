@@ -1,0 +1,415 @@
+"""Deterministic rubric grader (harness.graders.rubric) and its text normalisation (harness.graders.textnorm)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.cases import load_case
+from harness.graders.base import SampleGrade
+from harness.graders.rubric import DeterministicGrader, grade_review
+from harness.graders.textnorm import cjk_pattern, fold, nfkc, phrase, trie_pattern, word_list, words
+
+# ----------------------------------------------------------------------------------------------- normalisation
+
+
+def test_fold_nfkc_casefold_and_markdown():
+    assert fold("ａｐｐ．ｐｙ：１１５") == "app.py:115"
+    assert fold("**Bold** `Code` and snake_case and __under__") == "bold code and snake_case and under"
+    assert fold("“quoted” — dash\u00a0space") == "\"quoted\" - dash space"
+    assert fold("  many \n\t spaces ") == "many spaces"
+
+
+def test_identifier_styles_read_alike():
+    forms = ["decode_access_token", "decode-access-token", "decodeAccessToken", "DecodeAccessToken",
+             "decode access token", "`decode_access_token()`", "DECODE_ACCESS_TOKEN"]
+    assert {phrase(f) for f in forms} == {phrase("decode access token")}
+    assert phrase("HTTPServerError") == phrase("http server error")
+    assert phrase("sessions.token_hash") == phrase("sessions token hash")
+
+
+def test_plurals_and_inflections_stem_alike():
+    assert phrase("indexes") == phrase("index")
+    assert phrase("queries") == phrase("query")
+    assert phrase("timeouts") == phrase("timeout")
+    assert phrase("rate limiting") == phrase("rate limit") == phrase("rate limits")
+    assert phrase("charged twice") == phrase("charge twice")
+    assert phrase("status") != phrase("statu s")  # words are kept whole
+
+
+def test_contractions_and_cannot():
+    assert phrase("The HPA can't scale") == phrase("the hpa cannot scale") == phrase("the HPA can not scale")
+    assert phrase("it doesn't expire") == phrase("it does not expire")
+
+
+def test_words_keeps_cjk_runs_and_splits_latin():
+    w = words("ログアウトしてもsessionsが残る")
+    assert " session " in w and "ログアウトしても" in w
+    assert words("ＳＱＬインジェクション") == words("SQLインジェクション")
+
+
+def test_nfkc_fast_path_matches_unicodedata():
+    import unicodedata
+    for t in ["plain ascii", "全角（かっこ）と１２３", "ｶﾀｶﾅ", "ﬁ ligature", "①②", "é composed", "e\u0301 decomposed"]:
+        assert nfkc(t) == unicodedata.normalize("NFKC", t)
+
+
+def test_cjk_pattern_tolerates_particles():
+    import re
+    pat = re.compile(cjk_pattern("署名検証"))
+    assert pat.search(words("署名を検証していない"))
+    assert pat.search(words("署名検証がない"))
+    assert re.compile(cjk_pattern("コンシューマラグ")).search(words("コンシューマーラグの監視"))
+    assert re.compile(cjk_pattern("冪等性")).search(words("課金が冪等になっていない"))
+    assert cjk_pattern("plain english") is None
+
+
+def test_trie_pattern_is_exact():
+    import re
+    ws = ["add", "avoid", "and", "a", "block", "blocker"]
+    rx = re.compile("(?:" + trie_pattern(ws) + ")$")
+    for w in ws:
+        assert rx.match(w)
+    for w in ["", "ad", "blo", "blockers", "b"]:
+        assert not rx.match(w)
+
+
+def test_word_list_equals_words():
+    t = "Use `verify_exp` — «ÉTÉ» 署名 and ConfigMaps!"
+    assert " ".join(word_list(t)) == words(t).strip()
+
+
+# ----------------------------------------------------------------------------------------------- a small case
+
+APP_LINES = {
+    10: "SECRET_KEY = 'dev-secret-123'",
+    20: "def search_orders(q):",
+    21: "    sql = f\"SELECT * FROM orders WHERE name = '{q}'\"",
+    22: "    return db.execute(sql)",
+    30: "def hash_password(pw):",
+    31: "    return bcrypt.hashpw(pw, bcrypt.gensalt(12))",
+    40: "def fetch_rates():",
+    41: "    return requests.get(RATES_URL)",
+    50: "def get_order(order_id):",
+    51: "    return db.execute('SELECT * FROM orders WHERE id = %s', (order_id,))",
+}
+
+CASE_YAML = """\
+id: mini-case
+title: Mini case
+kind: api
+request: Review app.py and schema.sql please.
+files: [app.py, schema.sql]
+findings:
+  - id: sqli-search
+    title: SQL injection in search_orders
+    severity: critical
+    category: security
+    location: {file: app.py, lines: [20, 22], symbol: search_orders}
+    keywords: [sql injection, injection, parameterized query, SQLインジェクション, プレースホルダ]
+    anchors: [search_orders]
+    rubric: Says that search_orders builds SQL from q with an f-string, and asks for bound parameters.
+  - id: hardcoded-secret
+    title: Secret key hard-coded in app.py
+    severity: high
+    category: security
+    location: {file: app.py, lines: [10, 10], symbol: SECRET_KEY}
+    keywords: [hard-coded secret, hardcoded key, secret management, ハードコード, シークレット管理]
+    anchors: [SECRET_KEY]
+    rubric: Says that SECRET_KEY is a literal in source; asks to load it from the environment and rotate it.
+  - id: rates-no-timeout
+    title: Outbound call without timeout
+    severity: medium
+    category: reliability
+    location: {file: app.py, lines: [40, 41], symbol: fetch_rates}
+    keywords: [timeout, no timeout, hang, タイムアウト]
+    anchors: [fetch_rates, requests.get]
+    rubric: Says that fetch_rates calls requests.get without a timeout so a slow server blocks the worker; asks for a
+      timeout.
+  - id: bola-get-order
+    title: get_order has no ownership check
+    severity: high
+    category: security
+    location: {file: app.py, lines: [50, 51], symbol: get_order}
+    keywords: [idor, missing authorization, ownership check, 認可漏れ]
+    anchors: [get_order]
+    rubric: Says that get_order looks the order up by id only, so any user reads any order; asks for an ownership check.
+  - id: email-not-unique
+    title: users.email is not unique
+    severity: low
+    category: data-integrity
+    location: {file: schema.sql, lines: [3, 3], symbol: users.email}
+    keywords: [unique constraint, duplicate accounts, 一意制約]
+    anchors: [users.email]
+    rubric: Says that users.email has no unique constraint so duplicate accounts exist; asks for a unique index.
+traps:
+  - id: bcrypt-ok
+    title: bcrypt with cost 12
+    location: {file: app.py, lines: [30, 31], symbol: hash_password}
+    keywords: [bcrypt, password hash, weak hash, パスワードハッシュ]
+    anchors: [hash_password, bcrypt.gensalt]
+    rubric: bcrypt cost 12 is sound; a review that calls it weak or asks to replace it raised a false positive.
+"""
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cases") / "mini-case"
+    d.mkdir()
+    lines = [APP_LINES.get(i, f"# line {i}") for i in range(1, 61)]
+    (d / "app.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (d / "schema.sql").write_text("CREATE TABLE users (\n  id bigserial PRIMARY KEY,\n  email text NOT NULL\n);\n",
+                                  encoding="utf-8")
+    (d / "case.yaml").write_text(CASE_YAML, encoding="utf-8")
+    return load_case(d)
+
+
+@pytest.fixture
+def grader():
+    return DeterministicGrader()
+
+
+def found(sg: SampleGrade) -> set[str]:
+    assert sg.error is None, sg.error
+    return sg.found_ids()
+
+
+# ----------------------------------------------------------------------------------------------- found / missed
+
+
+def test_found_in_english_with_line_refs_and_anchors(case, grader):
+    review = """## Findings
+1. **SQL injection** in `search_orders` (app.py:21): the query is built with an f-string. Use a parameterized query.
+2. `SECRET_KEY` is hard-coded on line 10. Load it from the environment.
+3. `fetch_rates` calls `requests.get` with no timeout; a slow server hangs the worker.
+4. `users.email` has no unique constraint (schema.sql:3), so duplicate accounts can be created.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search", "hardcoded-secret", "rates-no-timeout", "email-not-unique"}
+    assert sg.flagged_ids() == set()
+    v = next(f for f in sg.findings if f.id == "sqli-search")
+    assert v.evidence is not None and v.evidence.item == 1 and "search_orders" in v.evidence.quote
+    assert len(v.evidence.quote) <= 300
+    assert next(f for f in sg.findings if f.id == "bola-get-order").evidence is None
+
+
+def test_found_in_japanese(case, grader):
+    review = """# レビュー
+## 1. SQLインジェクション（app.py 21行目）
+`search_orders` が f-string で SQL を組み立てています。プレースホルダを使ってください。
+
+## 2. その他
+- `SECRET_KEY` がソースにハードコードされています（ａｐｐ．ｐｙ：１０）。
+- `fetch_rates` の `requests.get` にタイムアウトがありません。
+- `get_order` は他人の注文も返します（認可漏れ）。
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search", "hardcoded-secret", "rates-no-timeout", "bola-get-order"}
+
+
+def test_line_reference_alone_pins_the_place(case, grader):
+    # no anchor: the place is the line range (the file named by the item)
+    sg = grader.grade(case, "- app.py L20-22: SQL injection, because the query is built by string formatting.\n")
+    assert found(sg) == {"sqli-search"}
+    # a line in another file's range does not count
+    sg = grader.grade(case, "- schema.sql line 21: SQL injection through string formatting.\n")
+    assert "sqli-search" not in found(sg)
+
+
+def test_quoted_code_pins_the_place(case, grader):
+    sg = grader.grade(case, "- `sql = f\"SELECT * FROM orders WHERE name = '{q}'\"` is an SQL injection.\n")
+    assert found(sg) == {"sqli-search"}
+
+
+def test_heading_with_bullets_counts_as_one_item(case, grader):
+    review = ("### `search_orders` (app.py lines 20-22)\n"
+              "- builds the SQL text with string formatting: classic SQL injection\n"
+              "- fix: bind parameters\n")
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+
+
+def test_parent_point_with_sub_point(case, grader):
+    review = "- `fetch_rates` (app.py:40)\n  - no timeout: a slow rates server hangs every worker\n"
+    assert found(grader.grade(case, review)) == {"rates-no-timeout"}
+
+
+def test_generic_checklist_is_not_credited(case, grader):
+    review = """# Checklist
+- Always use parameterized queries to avoid SQL injection.
+- Never hard-code secrets; use a secret manager.
+- Set a timeout on every outbound HTTP call.
+- Make sure every endpoint has an ownership check (IDOR).
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == set()
+
+
+def test_shotgun_item_is_discounted_with_a_warning(case, grader):
+    review = ("- search_orders, SECRET_KEY, fetch_rates, get_order: check for SQL injection, hard-coded secret, "
+              "timeout and IDOR problems.\n")
+    sg = grader.grade(case, review)
+    assert found(sg) == set()
+    assert any("shotgun" in w for w in sg.warnings)
+
+
+def test_praise_of_a_finding_place_is_not_a_report(case, grader):
+    sg = grader.grade(case, "- `search_orders` uses a parameterized query against SQL injection, which is correct.\n")
+    assert "sqli-search" not in found(sg)
+    sg = grader.grade(case, "- `search_orders` のSQLインジェクション対策は適切です。問題ありません。\n")
+    assert "sqli-search" not in found(sg)
+
+
+def test_praise_heading_context(case, grader):
+    sg = grader.grade(case, "## What's solid\n\n- `fetch_rates` has a sensible timeout story.\n")
+    assert found(sg) == set()
+
+
+# ----------------------------------------------------------------------------------------------- traps
+
+
+def test_trap_praised_or_mentioned_is_not_flagged(case, grader):
+    for review in [
+        "## Good\n\n- `hash_password` uses bcrypt with cost 12, which is fine.\n",
+        "- Passwords: `hash_password` (app.py:30) uses bcrypt cost 12; that is appropriate.\n",
+        "- `hash_password` のパスワードハッシュ（bcrypt, cost 12）は適切です。\n",
+        "- Use bcrypt like `hash_password` already does.\n",
+    ]:
+        sg = grader.grade(case, review)
+        assert sg.flagged_ids() == set(), review
+
+
+def test_trap_reported_as_defect_is_flagged(case, grader):
+    for review in [
+        "- `hash_password` (app.py:30-31): bcrypt cost 12 is too weak; replace it with argon2.\n",
+        "## 問題\n\n- `hash_password`（app.py 30行目）のパスワードハッシュは弱いので、argon2 に変更してください。\n",
+    ]:
+        sg = grader.grade(case, review)
+        assert sg.flagged_ids() == {"bcrypt-ok"}, review
+        v = next(t for t in sg.traps if t.id == "bcrypt-ok")
+        assert v.evidence is not None and "hash_password" in v.evidence.quote
+
+
+def test_trap_defect_denied_is_not_flagged(case, grader):
+    # a soft-wrapped sentence that names the trap and denies its defect
+    review = ("- `hash_password` (app.py:30) uses bcrypt with cost 12, but the salt is per hash,\n"
+              "  so there is no weak hash here.\n"
+              "- `get_order` (app.py:50) answers 404 for orders of other users, which prevents leaking them.\n")
+    sg = grader.grade(case, review)
+    assert sg.flagged_ids() == set()
+
+
+def test_trap_named_as_remedy_of_a_finding_is_not_flagged(case, grader):
+    review = ("### Secret key (app.py:10)\n`SECRET_KEY` is hard-coded in source. Generate it with a proper key "
+              "derivation, as `hash_password` does with `bcrypt.gensalt(12)`.\n")
+    sg = grader.grade(case, review)
+    assert "hardcoded-secret" in found(sg)
+    assert sg.flagged_ids() == set()
+
+
+# ----------------------------------------------------------------------------------------------- wrong diagnosis
+
+
+def test_wrong_diagnosis_at_the_right_place_is_not_credited(case, grader):
+    # the remedy of one finding (a unique index) named at a place while the diagnosis is another finding's
+    review = "- `search_orders` (app.py:21): the query has no timeout and hangs; add a unique constraint.\n"
+    sg = grader.grade(case, review)
+    assert "email-not-unique" not in found(sg)
+
+
+# ----------------------------------------------------------------------------------------------- extra issues
+
+
+def test_extra_issues_counts_unmatched_problems(case, grader):
+    review = """## Findings
+- `search_orders` (app.py:21) has an SQL injection; use a parameterized query.
+- `get_order` does not log failed lookups (app.py:51).
+- The connection pool in app.py line 5 is never closed, which leaks connections.
+
+## Summary
+Fix the injection first.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert sg.extra_issues == 2
+
+
+# ----------------------------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize("review", [
+    "", " ", "\n\n", "\x00\x01\x02", "\ufffd" * 50, "<html><body><script>alert(1)</script></body></html>",
+    "```\nunterminated code block", "# " * 1000, "|" * 500, "- " * 2000, "a" * 100_000, "l" * 5000 + "123",
+    "§§§ 第第 章 " * 100, "app.py:" * 1000, "\ud800 lone surrogate", "x" * 10 + "qqitemqq qqsentqq" * 50,
+])
+def test_never_raises_on_odd_text(case, grader, review):
+    sg = grader.grade(case, review)
+    assert sg.error is None
+    assert len(sg.findings) == 5 and len(sg.traps) == 1
+
+
+def test_non_string_review(case, grader):
+    assert grader.grade(case, b"- SQL injection in search_orders (app.py:21)").error is None
+    assert grader.grade(case, None).error is None  # type: ignore[arg-type]
+
+
+def test_huge_review_is_bounded(case, grader):
+    big = ("- `search_orders` (app.py:21): SQL injection; use parameterized query.\n" * 3000
+           + "paragraph text " * 20000)
+    t = time.perf_counter()
+    sg = grader.grade(case, big)
+    assert time.perf_counter() - t < 20
+    assert "sqli-search" in found(sg)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text())
+def test_any_text_grades(case, text):
+    sg = DeterministicGrader().grade(case, text)
+    assert sg.error is None
+    assert {f.id for f in sg.findings} == {f.id for f in case.findings}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from([
+    "# Review", "## app.py", "- SQL injection", "`search_orders`", "(app.py:21)", "L10", "行目", "§3",
+    "SECRET_KEY", "is fine", "適切です", "ハードコード", "```", "| a | b |", "1. timeout", "  - nested", "\n",
+    "bcrypt", "hash_password", "too weak", "use", "qqsentqq", "ＳＱＬ", "!", ". ",
+]), max_size=60))
+def test_markdown_soup_grades(case, parts):
+    sg = DeterministicGrader().grade(case, " ".join(parts))
+    assert sg.error is None
+
+
+def test_memo_returns_independent_copies(case, grader):
+    review = "- SQL injection in `search_orders` (app.py:21).\n"
+    a = grader.grade(case, review)
+    a.findings[0].found = not a.findings[0].found
+    a.warnings.append("mutated")
+    b = grader.grade(case, review)
+    assert "mutated" not in b.warnings
+    assert b.findings[0].found != a.findings[0].found
+
+
+def test_grade_review_function(case):
+    assert "sqli-search" in grade_review(case, "- SQL injection in `search_orders` (app.py:21).").found_ids()
+
+
+def test_speed_on_typical_reviews(case, grader):
+    review = """## Findings
+1. **SQL injection** in `search_orders` (app.py:21): the query is built with an f-string. Use a parameterized query.
+2. `SECRET_KEY` is hard-coded on line 10. Load it from the environment.
+3. `fetch_rates` calls `requests.get` with no timeout; a slow server hangs the worker.
+- Passwords use bcrypt via `hash_password`, which is fine.
+""" * 3
+    from harness.graders import rubric
+    n = 200
+    t = time.process_time()
+    for k in range(n):
+        rubric._MEMO.clear()
+        grader.grade(case, review + f"\n<!-- {k} -->")
+    per = (time.process_time() - t) / n
+    assert per < 0.02  # generous: the benchmark target is well under a millisecond per such review
