@@ -37,6 +37,7 @@ class HarnessConfig(BaseModel):
     cases_dir: str = "cases"
     prompts: list[str] = Field(default_factory=lambda: ["prompts/backend-reliability-engineer/v1.md"])
     runs_root: str = "reports/runs"
+    baseline_run: str | None = None   # pinned baseline run directory (or run id under runs_root): dashboard, nightly
     reports_dir: str = "reports"
     anthropic_model: str = "anthropic/claude-sonnet-4-6"
     local_model: str = "local/smollm2-135m"

@@ -38,7 +38,7 @@ from ..records import RunDir, utcnow
 from ..stats import REGRESSED
 from ..textio import atomic_write_text
 from . import dashboard_charts as dc
-from .dashboard_analysis import (BaselineRow, below_since, compare_to_baseline, finding_flips, flakiness,
+from .dashboard_analysis import (FLAKY, BaselineRow, below_since, compare_to_baseline, finding_flips, flakiness,
                                  heatmap_frame, nights_vs_baseline, pair_variants, paired_findings)
 from .html import render_html
 
@@ -72,7 +72,8 @@ class BaselineView:
 @dataclass
 class Dashboard:
     """Everything the page shows. ``status``: ``regressed``, ``ok`` (no significant regression against the
-    baseline), ``no-baseline`` or ``empty`` (no run read)."""
+    baseline), ``no-baseline``, ``no-comparison`` (the baseline shares no variant with the latest run) or
+    ``empty`` (no run read)."""
 
     history: History
     latest: RunEntry | None
@@ -91,7 +92,16 @@ class Dashboard:
             return "empty"
         if self.baseline is None:
             return "no-baseline"
+        if not self.views:
+            return "no-comparison"
         return "regressed" if any(v.regressed for v in self.views) else "ok"
+
+    @property
+    def flaky_cases(self) -> list[tuple[str, str, float]]:
+        """``(variant, case, flakiness)`` of every case at or above the flaky threshold, flakiest first."""
+        out = [(v, r["case"], float(r["flakiness"])) for v, (c, _) in self.flaky.items()
+               for r in c.to_dict("records") if r["flakiness"] >= FLAKY]
+        return sorted(out, key=lambda t: -t[2])
 
     @property
     def comparisons(self) -> list[Any]:
@@ -101,7 +111,7 @@ class Dashboard:
 # ------------------------------------------------------------------------------------------- resolving runs
 
 def resolve_run(value: str | Path, runs_root: Path, history: History | None = None,
-                root: Path | None = None) -> Path:
+                root: Path | None = None, *, what: str = "baseline") -> Path:
     """A run directory from a path (absolute, relative to the working folder, to ``root`` or to the runs root) or
     a run id of the history.
 
@@ -123,8 +133,8 @@ def resolve_run(value: str | Path, runs_root: Path, history: History | None = No
                     return d.resolve()
             except HarnessError:
                 continue
-    raise HarnessError(f"baseline run {str(value)!r} not found: give a run directory or the run id of a run under "
-                       f"{runs_root}", field="--baseline")
+    raise HarnessError(f"{what} run {str(value)!r} not found: give a run directory or the run id of a run under "
+                       f"{runs_root}", field=f"--{what}")
 
 
 def _entry_for(path: Path, history: History, config: HarnessConfig) -> tuple[RunEntry, int | None]:
@@ -173,7 +183,7 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
     warnings: list[str] = []
     latest_e = history.runs[-1] if history.runs else None
     if latest is not None:
-        lp = resolve_run(latest, runs_root, history, config.root)
+        lp = resolve_run(latest, runs_root, history, config.root, what="latest")
         latest_e, _ = _entry_for(lp, history, config)
     base_e, base_night = None, None
     baseline = baseline if baseline is not None else config.baseline_run
@@ -299,12 +309,12 @@ def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: in
     for v in variants[:4]:
         hm = heatmap_frame(hist, v, nights=heatmap_nights)
         cases, _ = dash.flaky.get(v, (pd.DataFrame(), None))
-        top = cases["case"].head(3).tolist() if len(cases) else []
+        top = cases.loc[cases["flakiness"] >= FLAKY, "case"].head(8).tolist() if len(cases) else []
         cols = list(hm.columns) if len(hm) else []
         out[f"heatmap:{v}"] = dc.heatmap(hm.to_numpy(float) if len(hm) else np.empty((0, 0)), list(hm.index),
                                          [labels[int(c)] for c in cols],
                                          title=f"Found rate per case and night — {v} (last {len(cols)} nights; "
-                                               "◆ = flakiest)", marked_rows=top)
+                                               f"◆ = flaky, ≥ {FLAKY:.0%})", marked_rows=top)
     return out
 
 
@@ -339,7 +349,7 @@ def context(dash: Dashboard, runs_root: Path) -> dict:
         "runs": runs, "recent": runs[-10:][::-1], "skipped": hist.skipped, "notes": hist.notes,
         "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10), "flips": _records(f[f["flips"] > 0], 15),
                    "n_findings": len(f)} for v, (c, f) in dash.flaky.items()],
-        "charts": dash.charts, "status": dash.status, "latest_night": latest_night, "labels": labels,
+        "charts": dash.charts, "status": dash.status, "flaky_at": FLAKY, "latest_night": latest_night, "labels": labels,
         "baseline_night": None if dash.baseline_night is None else dash.baseline_night + 1,
         "heatmaps": [(k.split(":", 1)[1], svg) for k, svg in dash.charts.items() if k.startswith("heatmap:")],
     }
@@ -382,6 +392,8 @@ def report(dash: Dashboard, file=None) -> None:
             print(f"  regression: {r.label} {r.cmp.diff:+.3f} (p = {r.cmp.p_value:.3g})", file=file)
         for reason in v.gate_reasons:
             print(f"  regression: {reason}", file=file)
+    for v, case, f in dash.flaky_cases:
+        print(f"flaky: {case} ({v}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
     if dash.status == "no-baseline":
         print("no baseline pinned: pass --baseline RUN_DIR or set [tool.harness] baseline_run", file=file)
     print(dash.index, file=file)

@@ -33,6 +33,7 @@ from ..stats import (ALPHA, IMPROVED, REGRESSED, PairedComparison, classify_flip
                      ratio_mean_batch, sign_flip_pvalue_batch)
 
 SEV_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+FLAKY = 0.3   # a case is flagged flaky at this flakiness: its findings' verdicts vary like p ∈ [0.19, 0.81]
 
 
 def pair_variants(base: list[str], cand: list[str]) -> list[tuple[str, str]]:

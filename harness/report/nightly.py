@@ -12,6 +12,10 @@ Exit codes (see also :mod:`harness.cli`):
 * 2 — bad input: the baseline is not a readable run (checked *before* the run, so nothing is spent), or it shares
   no variant or finding with the new run.
 
+The response cache: unless ``--cache`` is given, a configured mode ``use`` becomes ``refresh`` — every night asks
+the model again (and stores the answers), since replaying last night's cached answers would hide any change of
+the model's behaviour.
+
 Where things go: the run in ``--run-dir`` or ``<runs root>/<timestamp>-<id>/`` (runs root: ``--runs-root``, else
 ``[tool.harness] runs_root``); the dashboard in ``--dashboard-out``, else ``<reports_dir>/dashboard/``; the
 baseline from ``--baseline`` (a run directory or a run id under the runs root), else ``[tool.harness]
@@ -84,11 +88,15 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
     """
     runs_root = Path(getattr(args, "runs_root", None) or cfg.path(cfg.runs_root))
     cfg = cfg.model_copy(update={"runs_root": str(runs_root)})
+    err = sys.stderr
+    if getattr(args, "cache_mode", None) is None and cfg.cache_mode == "use":
+        # a nightly measures tonight's answers: replaying last night's cached ones would hide every change
+        cfg = cfg.model_copy(update={"cache_mode": "refresh"})
+        print("harness: nightly: response cache mode 'refresh' (ask the model again, store the answers); pass "
+              "--cache to override", file=err)
     baseline_value = getattr(args, "baseline", None) or cfg.baseline_run
     baseline = resolve_run(baseline_value, runs_root, None, cfg.root) if baseline_value else None
-    err = sys.stderr
-    if choices.run_dir is None:
-        runs_root.mkdir(parents=True, exist_ok=True)
+    runs_root.mkdir(parents=True, exist_ok=True)
     step = run or (lambda c, ch: run_suite(c, ch, model_factory=model_factory))
     result = step(cfg, choices)
     try:
