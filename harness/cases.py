@@ -243,6 +243,9 @@ def parse_case_yaml(path: Path) -> CaseSpec:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise CaseError(f"malformed YAML: {e}", file=path) from None
+    except (ValueError, TypeError, OverflowError) as e:
+        # safe_load builds dates and numbers itself; an impossible date such as 2024-13-01 raises ValueError
+        raise CaseError(f"malformed YAML value: {e}", file=path) from None
     if data is None:
         raise CaseError("the file is empty; expected a mapping with id, title, kind, request, files, findings",
                         file=path)

@@ -63,3 +63,15 @@ def test_errors(tmp_path):
 def test_sample_id_is_deterministic_and_distinct():
     assert sample_id("c", "f", "m", 0) == sample_id("c", "f", "m", 0)
     assert len({sample_id("c", "f", "m", e) for e in range(100)}) == 100
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        rd = RunDir.create(tmp_path / "run", RunManifest(run_id="run"))
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((rd.path / "run.json").stat().st_mode)
+    assert mode == 0o644

@@ -6,7 +6,7 @@ Exit codes (see also :mod:`harness.cli`):
 * 0 — the run completed and shows no significant regression against the baseline (or no baseline is pinned).
 * 1 — significant regression against the baseline: the ``harness compare --fail-on-regression`` gate
   (:func:`harness.report.compare.gate`: recall lower with sign-flip p < 0.05, or a critical finding the
-  baseline found reliably now missed in most epochs). Takes precedence over 3: a regression seen on the samples
+  baseline found reliably now missed in every epoch). Takes precedence over 3: a regression seen on the samples
   that did succeed is reported even when others errored.
 * 3 — the run is incomplete (samples errored, budget reached, fatal error) and shows no significant regression.
 * 2 — bad input: the baseline is not a readable run (checked *before* the run, so nothing is spent), or it shares
