@@ -51,14 +51,11 @@ class Location(_Strict):
         return v
 
 
-class Finding(_Strict):
-    """A planted defect that a good review reports."""
+class _Item(_Strict):
+    """What findings and traps share: a kebab-case id, a place, evidence for graders and a rubric for judges."""
 
     id: str
     title: str
-    severity: Severity
-    category: Category
-    cwe: str | None = None
     location: Location
     keywords: list[str] = Field(min_length=1)
     anchors: list[str] = Field(min_length=1)
@@ -71,6 +68,14 @@ class Finding(_Strict):
         if not KEBAB.match(v):
             raise ValueError(f"expected a kebab-case id, got {v!r}")
         return v
+
+
+class Finding(_Item):
+    """A planted defect that a good review reports."""
+
+    severity: Severity
+    category: Category
+    cwe: str | None = None
 
     @field_validator("cwe")
     @classmethod
@@ -80,23 +85,8 @@ class Finding(_Strict):
         return v
 
 
-class Trap(_Strict):
+class Trap(_Item):
     """Sound code that a careful reviewer must not report as a defect."""
-
-    id: str
-    title: str
-    location: Location
-    keywords: list[str] = Field(min_length=1)
-    anchors: list[str] = Field(min_length=1)
-    rubric: str
-    topics: list[str] = Field(default_factory=list)
-
-    @field_validator("id")
-    @classmethod
-    def _kebab(cls, v: str) -> str:
-        if not KEBAB.match(v):
-            raise ValueError(f"expected a kebab-case id, got {v!r}")
-        return v
 
 
 class CaseSpec(_Strict):
@@ -112,12 +102,7 @@ class CaseSpec(_Strict):
     findings: list[Finding] = Field(default_factory=list)
     traps: list[Trap] = Field(default_factory=list)
 
-    @field_validator("id")
-    @classmethod
-    def _kebab(cls, v: str) -> str:
-        if not KEBAB.match(v):
-            raise ValueError(f"expected a kebab-case id, got {v!r}")
-        return v
+    _kebab = field_validator("id")(_Item._kebab.__func__)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "CaseSpec":
