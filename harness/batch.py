@@ -45,6 +45,34 @@ async def _with_retries(runner: "Runner", fn, *args, **kwargs):
             attempt += 1
 
 
+async def _fetch_results(runner: "Runner", client, batch_id: str, wanted: set[str]) -> list:
+    """Download a batch's results whole. A download that breaks off — malformed JSONL, or cut short so that some
+    of ``wanted`` (custom ids) are absent — is retried like any transient failure (and counted); after the last
+    retry, whatever arrived is used."""
+    from .runner import backoff_delay
+    attempt = 0
+    while True:
+        items: list = []
+        try:
+            async for item in await client.messages.batches.results(batch_id):
+                items.append(item)
+        except Exception as exc:  # noqa: BLE001
+            err = map_exception(exc)
+        else:
+            got = {item.custom_id for item in items}
+            if wanted <= got or attempt >= runner.cfg.max_retries:
+                return items
+            err = ModelError(f"the results of batch {batch_id} lack {len(wanted - got)} of {len(wanted)} samples "
+                             "(download cut short?)", kind="malformed_response", retryable=True)
+        if not err.retryable or attempt >= runner.cfg.max_retries:
+            raise err
+        runner.stats.retries += 1
+        runner.stats.retries_by_kind[err.kind] = runner.stats.retries_by_kind.get(err.kind, 0) + 1
+        await asyncio.sleep(backoff_delay(attempt, err.retry_after, runner.cfg.retry_backoff_base_s,
+                                          runner.cfg.retry_backoff_max_s, runner.rng))
+        attempt += 1
+
+
 async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s: float | None = None,
                     max_poll_s: float = 60.0) -> None:
     """Run ``samples`` on an AnthropicModel through one message batch, appending a record per sample.
@@ -98,8 +126,7 @@ async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s:
             delay = min(max_poll_s, delay * 1.5)
         elapsed = time.monotonic() - t0
         seen: set[str] = set()
-        results = await _with_retries(runner, client.messages.batches.results, batch_id)
-        async for item in results:
+        for item in await _fetch_results(runner, client, batch_id, set(pending)):
             sid = item.custom_id
             if sid not in pending or sid in seen:
                 continue

@@ -228,9 +228,10 @@ def parse_case_yaml(path: Path) -> CaseSpec:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise CaseError(f"malformed YAML: {e}", file=path) from None
-    except (ValueError, TypeError, OverflowError) as e:
-        # safe_load builds dates and numbers itself; an impossible date such as 2024-13-01 raises ValueError
-        raise CaseError(f"malformed YAML value: {e}", file=path) from None
+    except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+        # safe_load builds dates, numbers and tagged scalars itself: "2024-13-01" or "!!int xyz" raise plain
+        # Python errors, and deeply nested flow collections exhaust the recursion limit.
+        raise CaseError(f"malformed YAML value: {type(e).__name__}: {str(e)[:200]}", file=path) from None
     if data is None:
         raise CaseError("the file is empty; expected a mapping with id, title, kind, request, files, findings",
                         file=path)
@@ -261,9 +262,11 @@ def read_artifact(folder: Path, rel: str, *, case_file: Path, field: str,
         raise CaseError(f"path {rel!r} leaves the case folder; expected a file inside it", file=case_file,
                         field=field)
     target = folder / rel
+    if "\x00" in rel:
+        raise CaseError(f"path {rel!r} contains a NUL character; expected a file name", file=case_file, field=field)
     try:
         resolved = target.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError, OSError):
+    except (FileNotFoundError, RuntimeError, OSError, ValueError):
         raise CaseError(f"file {rel!r} does not exist in {folder}", file=case_file, field=field) from None
     if not resolved.is_relative_to(folder.resolve()):
         raise CaseError(f"{rel!r} is a link leading out of the case folder (to {resolved}); expected a file "

@@ -41,6 +41,8 @@ def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
     print(f"harness: run {res.run_dir.path}: {len(res.records)} samples recorded "
           f"({st.skipped} already done, {st.cache_hits} from cache), {st.errors} errors, {st.retries} retries, "
           f"{st.input_tokens + st.output_tokens} tokens, ${st.cost_usd:.4f}", file=out)
+    for n in res.notes:
+        print(f"harness: note: {n}", file=out)
     if not res.complete:
         print(f"harness: run INCOMPLETE: {res.reason}", file=out)
     for p in report_paths:

@@ -123,6 +123,8 @@ def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None
             data = dict(tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {}).get("harness", {}))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"malformed TOML: {e}", file=pp) from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"expected UTF-8 text, found an invalid byte at offset {e.start}", file=pp) from None
     for k, v in (overrides or {}).items():
         if v is not None:
             data[k] = v

@@ -71,7 +71,10 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         cases = select_cases(suite, selector)
     if all_local:
         notices.insert(0, EMBEDDED_NOTICE.format(model=models[0]))
-    epochs = ch.epochs or (manifest.epochs if manifest else None) or cfg.epochs
+    epochs = ch.epochs if ch.epochs is not None else (manifest.epochs if manifest else None) or cfg.epochs
+    if epochs < 1:
+        from .errors import ConfigError
+        raise ConfigError(f"expected a whole number of epochs >= 1, got {epochs}", field="--epochs")
     gen = None
     if ch.temperature is not None or ch.max_tokens is not None:
         base = cfg.local_generation if all_local else cfg.generation
@@ -79,7 +82,8 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         gen = GenerationConfig(**{**base.model_dump(), **upd})
     opts = RunOptions(cases=cases, prompts=prompts, models=models, epochs=epochs,
                       run_dir=Path(ch.run_dir) if ch.run_dir else None,
-                      resume=ch.resume or manifest is not None, batch=ch.batch,
+                      resume=ch.resume or manifest is not None,
+                      batch=ch.batch or bool(manifest and manifest.config.get("batch")),
                       graders=ch.graders or cfg.graders, judge_model=ch.judge_model or cfg.judge_model,
                       progress=ch.progress, generation=gen)
     return opts, notices

@@ -64,7 +64,8 @@ def parse_prompt(text: str, *, source: str, spec: str | None = None, label: str 
         meta = yaml.safe_load("".join(lines[1:end]))
     except yaml.YAMLError as e:
         raise PromptError(f"malformed YAML in front matter: {e}", file=source, field="front matter") from None
-    except (ValueError, TypeError, OverflowError) as e:  # e.g. an impossible date value
+    except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+        # e.g. an impossible date, a bad !!int tag, or nesting deeper than the recursion limit
         raise PromptError(f"malformed YAML value in front matter: {e}", file=source, field="front matter") from None
     if not isinstance(meta, dict):
         raise PromptError("front matter must be a YAML mapping with name and description", file=source,

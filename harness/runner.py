@@ -106,6 +106,7 @@ class RunResult:
     stats: RunStats
     complete: bool
     reason: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def cost_usd(cfg: HarnessConfig, model: ModelSpec, usage: dict, *, batch: bool = False) -> float | None:
@@ -201,6 +202,11 @@ class Runner:
                 err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
                 break
             await limiter.acquire()
+            if self.stop_reason and self.stop_reason.startswith("fatal"):
+                # A fatal answer (e.g. 401) arrived while this sample waited for a slot: do not send it.
+                await limiter.release()
+                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
+                break
             self._inflight_estimate += est
             try:
                 comp = await model.generate(system, messages, gen)
@@ -421,7 +427,8 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
             parts.append(runner.stop_reason)
         if errored:
             # Name the commonest error, so a user who sees only this line knows what went wrong and what to do.
-            kinds = Counter(r.error.kind for r in errored if r.error is not None)
+            kinds = (Counter(r.error.kind for r in errored if r.error is not None and r.error.kind != "aborted")
+                     or Counter(r.error.kind for r in errored if r.error is not None))
             kind, n = kinds.most_common(1)[0]
             example = next(r.error.message for r in errored if r.error is not None and r.error.kind == kind)
             parts.append(f"{len(errored)} of {len(plan)} samples errored ({n}× {kind}: {example})")
@@ -437,4 +444,15 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
                            "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
                            "cache_hits": st.cache_hits, "retries": st.retries}
     rd.write_manifest()
-    return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason)
+    _write_summary(rd, notes)
+    return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
+
+
+def _write_summary(rd: RunDir, notes: list[str]) -> None:
+    """The compact summary.json the dashboard reads. A failure here must not lose the run (the dashboard can
+    rebuild the summary from the records), so it is noted, not raised."""
+    from .history import write_run_summary
+    try:
+        write_run_summary(rd.path)
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"summary.json not written ({type(e).__name__}: {e}); the dashboard will rebuild it")

@@ -129,7 +129,8 @@ class _CaseParts:
 def _raw_mapping(case_file: Path) -> dict | None:
     try:
         data = yaml.safe_load(case_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError, OverflowError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, LookupError, TypeError, AttributeError,
+            OverflowError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -367,7 +368,8 @@ def _load_allow(path: Path) -> tuple[list[_Allowance], list[Problem]]:
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, LookupError, TypeError, AttributeError,
+            OverflowError, RecursionError) as e:
         return [], [err("", f"cannot read: {e}; expected a YAML list of {{case, id, code, reason}} entries")]
     if data is None:
         return [], []

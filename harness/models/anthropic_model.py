@@ -68,9 +68,13 @@ def map_exception(exc: BaseException) -> ModelError:
         return from_status(exc.status_code, short(exc), headers=exc.response.headers, body=body_of(exc))
     if isinstance(exc, anthropic.APIResponseValidationError):
         return ModelError(f"malformed response: {short(exc)}", kind="malformed_response", retryable=True)
-    # A truncated or non-JSON 200 body surfaces as a decode error from the SDK: transient, retry it.
-    return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
-                      retryable=True)
+    if isinstance(exc, ValueError):
+        # A truncated or non-JSON 200 body surfaces as a decode error from the SDK: transient, retry it.
+        return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
+                          retryable=True)
+    # Anything else (a TypeError from an SDK whose signature changed...) is a bug on our side, not the server's:
+    # retrying cannot help, and calling it a malformed response would mislead.
+    return ModelError(f"the anthropic SDK call failed ({type(exc).__name__}): {short(exc)}", kind="client_error")
 
 
 class AnthropicModel:
@@ -93,9 +97,12 @@ class AnthropicModel:
 
     async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
         params = request_params(self.spec, system, messages, config, self.cache_system)
+        # Sampling parameters travel in the JSON body: anthropic SDK 2.x no longer accepts them as keyword
+        # arguments of messages.create (TypeError), while every SDK version merges ``extra_body``.
+        extra = {k: params.pop(k) for k in ("temperature", "top_p") if k in params}
         t0 = time.perf_counter()
         try:
-            msg = await self.client.messages.create(**params)
+            msg = await self.client.messages.create(**params, extra_body=extra or None)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified ModelError
             raise map_exception(exc) from None
         return completion_from_message(msg, time.perf_counter() - t0)
