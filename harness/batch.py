@@ -17,7 +17,7 @@ from .cache import cache_key
 from .errors import ModelError
 from .message import render_request
 from .models.anthropic_model import completion_from_message, map_exception, request_params
-from .records import SampleError, utcnow
+from .records import utcnow
 from .textio import atomic_write_json
 
 if TYPE_CHECKING:

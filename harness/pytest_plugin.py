@@ -15,7 +15,7 @@ import pytest
 from .config import load_config
 from .errors import HarnessError
 from .planning import Choices, build_options
-from .verdicts import explain, judge_case
+from .verdicts import judge_case
 
 _STATE = pytest.StashKey[dict]()
 

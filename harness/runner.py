@@ -9,9 +9,7 @@ costs no second request on resume; a failed sample is recorded with its error an
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,7 +20,7 @@ from typing import Callable
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig
-from .errors import HarnessError, ModelError
+from .errors import ModelError
 from .graders.registry import create_graders
 from .limiter import AdaptiveLimiter
 from .message import render_request, request_fingerprint

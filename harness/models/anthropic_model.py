@@ -14,7 +14,7 @@ import anthropic
 
 from ..errors import ModelError
 from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
-from .errors_map import body_of, from_status, short
+from .errors_map import map_sdk_exception
 
 
 def system_blocks(system: str, cache: bool = True) -> list[dict]:
@@ -58,23 +58,7 @@ def completion_from_message(msg, latency_s: float) -> Completion:
 
 def map_exception(exc: BaseException) -> ModelError:
     """Classify an anthropic SDK exception (or a transport/parse failure) as a ModelError."""
-    if isinstance(exc, ModelError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ModelError("request timed out", kind="timeout", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ModelError(f"connection failed: {short(exc)}", kind="connection", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        return from_status(exc.status_code, short(exc), headers=exc.response.headers, body=body_of(exc))
-    if isinstance(exc, anthropic.APIResponseValidationError):
-        return ModelError(f"malformed response: {short(exc)}", kind="malformed_response", retryable=True)
-    if isinstance(exc, ValueError):
-        # A truncated or non-JSON 200 body surfaces as a decode error from the SDK: transient, retry it.
-        return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
-                          retryable=True)
-    # Anything else (a TypeError from an SDK whose signature changed...) is a bug on our side, not the server's:
-    # retrying cannot help, and calling it a malformed response would mislead.
-    return ModelError(f"the anthropic SDK call failed ({type(exc).__name__}): {short(exc)}", kind="client_error")
+    return map_sdk_exception(exc, anthropic, env="ANTHROPIC_API_KEY")
 
 
 class AnthropicModel:

@@ -78,3 +78,25 @@ def body_of(exc) -> object:
         except Exception:  # noqa: BLE001 - a body we cannot parse carries no classification
             body = None
     return body
+
+
+def map_sdk_exception(exc: BaseException, sdk, *, env: str) -> ModelError:
+    """Classify an exception raised by an SDK built on the Stainless client (``anthropic`` or ``openai``; both
+    define APITimeoutError, APIConnectionError, APIStatusError and APIResponseValidationError) as a ModelError.
+
+    A decode error on a 200 body (truncated or non-JSON) is retryable; any other exception (a TypeError from an
+    SDK whose signature changed...) is a bug on our side: not retried, and not called a malformed response.
+    """
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, sdk.APITimeoutError):
+        return ModelError("request timed out", kind="timeout", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return ModelError(f"connection failed: {short(exc)}", kind="connection", retryable=True)
+    if isinstance(exc, sdk.APIStatusError):
+        return from_status(exc.status_code, short(exc), headers=exc.response.headers, body=body_of(exc), env=env)
+    if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
+        return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
+                          retryable=True)
+    return ModelError(f"the {sdk.__name__} SDK call failed ({type(exc).__name__}): {short(exc)}",
+                      kind="client_error")

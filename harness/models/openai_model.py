@@ -9,22 +9,12 @@ import openai
 
 from ..errors import ModelError
 from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
-from .errors_map import body_of, from_status, short
+from .errors_map import map_sdk_exception, short
 
 
 def map_exception(exc: BaseException) -> ModelError:
-    """Classify an openai SDK exception as a ModelError."""
-    if isinstance(exc, ModelError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelError("request timed out", kind="timeout", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return ModelError(f"connection failed: {short(exc)}", kind="connection", retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        return from_status(exc.status_code, short(exc), headers=exc.response.headers, body=body_of(exc),
-                           env="OPENAI_API_KEY")
-    return ModelError(f"malformed response ({type(exc).__name__}): {short(exc)}", kind="malformed_response",
-                      retryable=True)
+    """Classify an openai SDK exception (or a transport/parse failure) as a ModelError."""
+    return map_sdk_exception(exc, openai, env="OPENAI_API_KEY")
 
 
 class OpenAICompatModel:
