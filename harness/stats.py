@@ -426,10 +426,23 @@ def reduce_epochs(found: Sequence[bool] | np.ndarray, reducer: str = "mean") -> 
 
 
 def cohen_kappa(a, b) -> float:
-    """Cohen's kappa of two raters' boolean verdicts on the same items (Cohen 1960, EPM 20(1)); NaN when the
-    expected agreement is 1 (both constant and equal) or there is no item."""
+    """Cohen's kappa of two raters' boolean verdicts on the same items (Cohen 1960, Educational and
+    Psychological Measurement 20(1):37-46).
+
+    kappa = (p_o - p_e) / (1 - p_e), with p_o the observed agreement and p_e = P(a)P(b) + (1-P(a))(1-P(b)) the
+    agreement expected by chance from each rater's marginal rate.
+
+    Returns:
+        kappa in [-1, 1]; 0.0 when one rater is constant and the other is not (no agreement beyond chance);
+        NaN when there is no item, or both raters are constant (p_e = 1: kappa is undefined — read the raw
+        agreement instead).
+    Raises:
+        ValueError: when the sequences differ in length.
+    """
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"rater sequences differ in length: {a.shape} vs {b.shape}")
     if not a.size:
         return float("nan")
     po = float((a == b).mean())

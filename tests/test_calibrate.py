@@ -34,7 +34,7 @@ def test_cohen_kappa_textbook_values():
 
 
 def test_cohen_kappa_degenerate_cases():
-    assert cohen_kappa([1, 1, 1], [1, 1, 1]) == 1.0        # constant raters that agree
+    assert math.isnan(cohen_kappa([1, 1, 1], [1, 1, 1]))  # both constant: kappa undefined
     assert cohen_kappa([1, 1, 1, 1], [1, 1, 0, 1]) == 0.0  # a constant rater: no agreement beyond chance
     assert math.isnan(cohen_kappa([], []))
     with pytest.raises(ValueError):

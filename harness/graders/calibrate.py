@@ -26,39 +26,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..cases import discover_case_dirs, load_case
+from ..cases import load_case
 from ..errors import HarnessError
+from ..stats import cohen_kappa
 
 __all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES"]
 
 STYLES = {"r1": "thorough", "r2": "other language", "r3": "hurried", "r4": "checklist", "r5": "over-cautious"}
-
-
-def cohen_kappa(a, b) -> float:
-    """Cohen's kappa of two binary raters over the same items (Cohen 1960).
-
-    kappa = (p_o - p_e) / (1 - p_e), where p_o is the observed agreement and p_e = P(a=1)P(b=1) + P(a=0)P(b=0)
-    the agreement expected by chance from each rater's marginal rates.
-
-    Args:
-        a, b: equal-length sequences of booleans (or 0/1).
-    Returns:
-        kappa in [-1, 1]; 1.0 when both raters are constant and agree everywhere, 0.0 when chance agreement is
-        already perfect but the raters differ; NaN for empty input.
-    Raises:
-        ValueError: when the lengths differ.
-    """
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    if x.shape != y.shape:
-        raise ValueError(f"rater sequences differ in length: {x.shape} vs {y.shape}")
-    if x.size == 0:
-        return float("nan")
-    p_o = float(np.mean(x == y))
-    p_e = float(x.mean() * y.mean() + (1 - x.mean()) * (1 - y.mean()))
-    if p_e >= 1.0:
-        return 1.0 if p_o == 1.0 else 0.0
-    return (p_o - p_e) / (1 - p_e)
 
 
 def agreement_stats(human: list[bool], grader: list[bool]) -> dict[str, Any]:
@@ -115,13 +89,15 @@ def _review_sort_key(p: Path):
     return (int(m.group(1)) if m else 10**6, p.name)
 
 
-def calibrate(path: str | Path, grader) -> dict[str, Any]:
+def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[str, Any]:
     """Grade every ``reviews/r*.md`` of every case folder under ``path`` and compare with ``labels.yaml``.
 
     Args:
         path: a calibration folder (or one case folder) holding case folders with reviews and labels.
         grader: an object with ``name`` and ``grade(case, review) -> SampleGrade``, or a grader name
             (``"deterministic"`` / ``"judge"``).
+        suite: cases by id, for labelled folders without their own case.yaml (a held-out set of reviews of
+            the project's own cases names its case in labels.yaml ``case:``).
     Returns:
         a dict with ``path``, ``grader``, ``reviews`` (count), ``pairs``, ``finding_agreement``, ``kappa``,
         ``precision``, ``recall``, ``trap_pairs``, ``trap_agreement``, ``extra_issues_mae``, ``by_style``,
@@ -136,7 +112,8 @@ def calibrate(path: str | Path, grader) -> dict[str, Any]:
         raise HarnessError("calibration folder does not exist", file=root)
     if isinstance(grader, str):
         grader = _make_grader(grader)
-    dirs = [d for d in discover_case_dirs(root) if (d / "labels.yaml").is_file()]
+    dirs = sorted({p.parent for p in ([root / "labels.yaml"] if (root / "labels.yaml").is_file()
+                                      else root.rglob("labels.yaml"))})
     if not dirs:
         raise HarnessError("no case folder with labels.yaml found; expected <case>/case.yaml, labels.yaml and "
                            "reviews/r*.md", file=root)
@@ -147,12 +124,19 @@ def calibrate(path: str | Path, grader) -> dict[str, Any]:
     errors: list[dict] = []
     n_reviews = 0
     for d in dirs:
-        case = load_case(d)
         labels_file = d / "labels.yaml"
         try:
             labels = yaml.safe_load(labels_file.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as e:
             raise HarnessError(f"malformed labels: {e}", file=labels_file) from None
+        if (d / "case.yaml").is_file():
+            case = load_case(d)
+        else:
+            cid = labels.get("case") if isinstance(labels, dict) else None
+            if not suite or cid not in suite:
+                raise HarnessError(f"no case.yaml beside the labels, and case {cid!r} is not in the suite",
+                                   file=labels_file, field="case")
+            case = suite[cid]
         reviews = labels.get("reviews") if isinstance(labels, dict) else None
         if not isinstance(reviews, dict):
             raise HarnessError("expected a 'reviews' mapping of review file -> verdicts", file=labels_file,
@@ -313,7 +297,13 @@ def cli(args) -> int:
         cand = (root / p).resolve()
         p = cand if cand.exists() or not p.exists() else p.resolve()
     grader = _make_grader(getattr(args, "grader", None) or "deterministic", getattr(args, "judge_model", None))
-    res = calibrate(p, grader)
+    suite = None
+    if not (p / "case.yaml").is_file() and not any(p.rglob("case.yaml")):
+        from ..cases import load_suite
+        from ..config import load_config
+        cfg = load_config(getattr(args, "root", None))
+        suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
+    res = calibrate(p, grader, suite=suite)
     print_report(res)
     out = getattr(args, "json_out", None)
     if out:
