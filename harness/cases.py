@@ -358,9 +358,12 @@ def select_cases(cases: Iterable[Case], selector: str | None) -> list[Case]:
         CaseError: when a term matches no case (a typo must not silently run nothing).
     """
     cases = list(cases)
-    if not selector or selector.strip() == "all":
+    if selector is None or selector.strip() == "all":
         return cases
     terms = [t.strip() for t in selector.split(",") if t.strip()]
+    if not terms:
+        raise CaseError(f"{selector!r} names no case; expected case ids, tags or kinds separated by commas, or 'all'",
+                        field="--cases")
     chosen: list[Case] = []
     for term in terms:
         hits = [c for c in cases if c.id == term or term in c.spec.tags or c.kind == term]

@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # A path the user gave cannot be read or written (an existing file where a folder is expected, a
+        # read-only folder...): bad input, not a crash.
+        print(f"harness: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130

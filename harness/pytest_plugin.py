@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
                      run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
                      progress=False)
         opts, notices = build_options(cfg, ch)
+        baseline = opt("--baseline")
+        if baseline:
+            from .records import RunDir
+            RunDir.open(baseline)  # a bad baseline fails now, not after the whole suite has run
     except HarnessError as e:
         raise pytest.UsageError(f"harness: {e}") from None
     config.stash[_STATE] = {"cfg": cfg, "opts": opts, "notices": notices, "result": None, "reports": [],

@@ -157,7 +157,16 @@ class RunDir:
         path = Path(path)
         if (path / MANIFEST).exists():
             raise RecordError("a run already exists here; resume it or choose another --run-dir", file=path)
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise RecordError("exists and is not a folder; expected a new or empty folder for the run", file=path,
+                              field="--run-dir")
+        if path.is_dir() and any(path.iterdir()):
+            raise RecordError("folder is not empty and holds no run.json; expected a new or empty folder for the run",
+                              file=path, field="--run-dir")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RecordError(f"cannot create the run folder: {e.strerror}", file=path, field="--run-dir") from None
         rd = cls(path, manifest)
         rd.write_manifest()
         return rd
@@ -233,5 +242,38 @@ class RunDir:
             by_id[rec.sample_id] = rec
         return ReadResult(records=list(by_id.values()), torn_tail=torn, bad_lines=bad)
 
+    def lock(self) -> "RunLock":
+        """Hold the run for this process: a second writer gets RecordError instead of interleaving records."""
+        return RunLock(self.path / ".lock")
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / SUMMARY, summary)
+
+
+class RunLock:
+    """An exclusive, non-blocking ``flock`` on ``<run>/.lock`` for the duration of a ``with`` block. The kernel
+    releases it when the process dies, so a killed run never leaves a stale lock behind.
+
+    Raises:
+        RecordError: on enter, when another process holds the run.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise RecordError("another harness process is writing this run; wait for it or choose another --run-dir",
+                              file=self.path.parent) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        self._fh.close()

@@ -27,8 +27,8 @@ from .message import render_request, request_fingerprint
 from .models.base import Completion, GenerationConfig, Model, ModelSpec
 from .models.registry import create_model
 from .prompts import PromptVersion
-from .records import (ModelInfo, PromptInfo, RunDir, RunManifest, SampleError, SampleRecord, git_commit, sample_id,
-                      utcnow)
+from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
+                      sample_id, utcnow)
 from .results import write_cases_json
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
@@ -345,11 +345,12 @@ def _run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleRecord], list[str]]:
-    """Create the run directory, or reopen it for resume. Returns (run dir, valid existing records, notes).
+def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleRecord], list[str], RunLock]:
+    """Create the run directory, or reopen it for resume, and lock it for this process (the caller releases the
+    lock). Returns (run dir, valid existing records, notes, held lock).
 
     Raises:
-        RecordError: run_dir holds a run and ``resume`` is False.
+        RecordError: run_dir holds a run and ``resume`` is False; another process holds the run.
     """
     notes: list[str] = []
     path = opts.run_dir or cfg.path(cfg.runs_root) / _run_id()
@@ -370,6 +371,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
             from .errors import RecordError
             raise RecordError("a run already exists here; pass --resume to continue it", file=path)
         rd = RunDir.open(path)
+        lock = rd.lock().__enter__()  # before repair(): a concurrent writer must not lose records to a rewrite
         res = rd.repair()
         if res.torn_tail:
             notes.append("dropped a torn last line of samples.jsonl (the previous run was interrupted mid-write)")
@@ -389,9 +391,10 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         records = res.records
     else:
         rd = RunDir.create(path, manifest)
+        lock = rd.lock().__enter__()
         records = []
     write_cases_json(rd.path, opts.cases)
-    return rd, records, notes
+    return rd, records, notes, lock
 
 
 def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunStats], None] | None = None,
@@ -401,7 +404,22 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
     The run is ``complete`` when every planned sample has a record without error; otherwise ``incomplete`` with
     the reason (errors, budget, fatal error). Raises HarnessError only for bad input before any sample runs.
     """
-    rd, existing, notes = open_run(cfg, opts)
+    cache_dir = cfg.resolved_cache_dir()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from .errors import ConfigError
+        raise ConfigError(f"cannot use the response cache folder: {e.strerror}; set HARNESS_CACHE_DIR or "
+                          "[tool.harness] cache_dir to a writable folder", file=cache_dir) from None
+    rd, existing, notes, lock = open_run(cfg, opts)
+    try:
+        return _execute(cfg, opts, rd, existing, notes, on_progress, model_factory)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[SampleRecord], notes: list[str],
+             on_progress, model_factory) -> RunResult:
     done_ids = {r.sample_id for r in existing if r.error is None}
     plan = plan_samples(opts.cases, opts.prompts, opts.models, opts.epochs)
     todo = [s for s in plan if s.id not in done_ids]
@@ -411,7 +429,15 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
-    asyncio.run(runner.run(todo))
+    try:
+        asyncio.run(runner.run(todo))
+    except KeyboardInterrupt:
+        # Ctrl-C: what was recorded stays; say so in the manifest, then let the caller exit.
+        rd.manifest.status = "incomplete"
+        rd.manifest.status_reason = "interrupted by the user (Ctrl-C); continue with --resume"
+        rd.manifest.ended_at = utcnow()
+        rd.write_manifest()
+        raise
     final = {r.sample_id: r for r in rd.read_samples().records}
     planned_ids = [s.id for s in plan]
     records = [final[i] for i in planned_ids if i in final]

@@ -33,7 +33,8 @@ def test_api_key_selects_claude_and_whole_suite(cfg, monkeypatch):
     assert opts.models == [cfg.anthropic_model] and len(opts.cases) == 3 and notices == []
 
 
-def test_explicit_choices(cfg):
+def test_explicit_choices(cfg, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     opts, _ = build_options(cfg, Choices(models=["anthropic/claude-haiku-4-5"], epochs=4, cases="big",
                                          prompts=["prompts/backend-reliability-engineer/v1.md",
                                                   "prompts/backend-reliability-engineer/v2.md"],
@@ -51,3 +52,42 @@ def test_explicit_choices(cfg):
 def test_bad_choices_are_named_errors(cfg, choices, err):
     with pytest.raises(err):
         build_options(cfg, choices)
+
+
+@pytest.mark.parametrize("choices, field", [
+    (Choices(models=["anthropic/claude-haiku-4-5"]), "--model"),        # no ANTHROPIC_API_KEY
+    (Choices(epochs=0), "--epochs"),
+    (Choices(max_tokens=-5), "--max-tokens"),
+    (Choices(temperature=-1.0), "--temperature"),
+    (Choices(graders=["judge"]), "--grader"),                          # judge without a judge model
+])
+def test_invalid_values_fail_before_anything_runs(cfg, choices, field):
+    with pytest.raises(ConfigError) as ei:
+        build_options(cfg, choices)
+    assert field in str(ei.value)
+
+
+@pytest.mark.parametrize("selector", ["", ",,", " , "])
+def test_empty_case_selection_is_an_error(cfg, selector):
+    with pytest.raises(CaseError, match="names no case"):
+        build_options(cfg, Choices(cases=selector))
+
+
+def test_resume_needs_an_existing_run(cfg, tmp_path):
+    from harness.errors import RecordError
+    with pytest.raises(RecordError, match="nothing to resume"):
+        build_options(cfg, Choices(run_dir=str(tmp_path / "nope"), resume=True))
+
+
+def test_resume_keeps_the_run_settings_and_refuses_conflicts(cfg, tmp_path):
+    from harness.runner import open_run
+    opts, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), max_tokens=32, cases="case-0"))
+    _, _, _, lock = open_run(cfg, opts)
+    lock.__exit__(None, None, None)
+    again, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), resume=True))
+    assert [c.id for c in again.cases] == ["case-0"] and again.generation.max_tokens == 32
+    for bad in (Choices(cases="case-1"), Choices(max_tokens=64), Choices(epochs=3),
+                Choices(prompts=["prompts/backend-reliability-engineer/v2.md"])):
+        bad.run_dir, bad.resume = str(tmp_path / "run"), True
+        with pytest.raises(ConfigError, match="started with other settings"):
+            build_options(cfg, bad)

@@ -75,3 +75,22 @@ def test_written_files_are_readable_by_others(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE((rd.path / "run.json").stat().st_mode)
     assert mode == 0o644
+
+
+def test_run_dir_is_locked_against_a_second_writer(tmp_path):
+    rd = RunDir.create(tmp_path / "run", RunManifest(run_id="run"))
+    with rd.lock():
+        with pytest.raises(RecordError, match="another harness process"):
+            RunDir.open(tmp_path / "run").lock().__enter__()
+    with RunDir.open(tmp_path / "run").lock():  # released on exit
+        pass
+
+
+def test_run_dir_must_be_new_or_empty(tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "case.yaml").write_text("id: x\n")
+    with pytest.raises(RecordError, match="not empty"):
+        RunDir.create(tmp_path / "busy", RunManifest(run_id="x"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RecordError, match="not a folder"):
+        RunDir.create(tmp_path / "file", RunManifest(run_id="x"))

@@ -188,3 +188,15 @@ def test_browser_helper_sees_errors_requests_and_csp_violations(tmp_path):
                      "</body></html>")
     page = open_page(noisy)
     assert "console.error: boom" in page.console_errors and page.exceptions and page.dialogs == ["hi"]
+
+
+def test_copies_of_a_run_never_overwrite_each_others_report(tmp_path, cfg):
+    import shutil
+    a = write_synthetic_run(tmp_path / "a" / "x", cases=make_cases(3), run_id="same")
+    b = tmp_path / "b" / "x"
+    shutil.copytree(a, b)
+    md_a, _ = write_report(build_run_report(a, config=cfg), config=cfg)
+    md_b, _ = write_report(build_run_report(b, config=cfg), config=cfg)
+    assert md_a.parent != md_b.parent and md_a.is_file() and md_b.is_file()
+    md_a2, _ = write_report(build_run_report(a, config=cfg), config=cfg)
+    assert md_a2 == md_a  # the same run keeps its folder

@@ -208,3 +208,24 @@ def test_records_are_graded(suite, tmp_path):
     assert (res.run_dir.path / "summary.json").is_file()  # written at the end of every run, for the dashboard
     assert g.error is None
     assert {f.id for f in g.findings} == {"sqli"}
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_was_recorded(suite, tmp_path):
+    import os
+    import signal
+
+    class InterruptingModel(ScriptedModel):
+        async def generate(self, system, messages, config):
+            if self.calls >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                await asyncio.sleep(1)
+            return await super().generate(system, messages, config)
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(cfg(concurrency=1), opts(suite, tmp_path), model_factory=lambda n: InterruptingModel(n))
+    rd = RunDir.open(tmp_path / "run")
+    assert rd.manifest.status == "incomplete" and "interrupted" in rd.manifest.status_reason
+    assert len(rd.read_samples().records) == 2
+    # the lock was released: the run can be resumed at once
+    res = execute(cfg(), opts(suite, tmp_path, resume=True), model_factory=lambda n: ScriptedModel(n))
+    assert res.complete and res.stats.skipped == 2

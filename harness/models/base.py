@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError
 
@@ -19,9 +19,9 @@ class GenerationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = 0.0
-    max_tokens: int = 2048
-    top_p: float | None = None
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(2048, gt=0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: tuple[str, ...] | None = None
     seed: int | None = None
 

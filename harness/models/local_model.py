@@ -9,6 +9,7 @@ own tokens are processed (``kv_reuse=True``). Calls are serialised: one model in
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import os
 import threading
@@ -47,7 +48,11 @@ def _load(path: str, n_ctx: int, n_threads: int):
     except ImportError:
         raise ModelError("llama-cpp-python is not installed: run `pip install llama-cpp-python`",
                          kind="not_installed") from None
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    # Free the model before interpreter teardown: Llama.__del__ running after its module is gone prints a
+    # TypeError traceback at exit.
+    atexit.register(llm.close)
+    return llm
 
 
 class LocalModel:
@@ -68,6 +73,7 @@ class LocalModel:
         self.kv_reuse = kv_reuse
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self._lock = threading.Lock()
+        self._cancel = threading.Event()
         self.llm = _load(str(gguf_path()), n_ctx, self.n_threads)
 
     def _prompt_tokens(self, system: str, messages: list[Message]) -> list[int]:
@@ -88,9 +94,17 @@ class LocalModel:
                 self.llm.reset()
             t0 = time.perf_counter()
             stop = ["<|im_end|>", *(config.stop or ())]
+            self._cancel.clear()
+            # Checked after every generated token, so Ctrl-C stops a generation within a token instead of
+            # waiting for max_tokens (the prompt's prefill itself cannot be interrupted).
+            from llama_cpp import StoppingCriteriaList
+            cancelled = lambda _ids, _logits: self._cancel.is_set()  # noqa: E731
             out = self.llm.create_completion(tokens, max_tokens=config.max_tokens, temperature=config.temperature,
                                              top_p=config.top_p if config.top_p is not None else 1.0,
-                                             stop=stop, seed=config.seed if config.seed is not None else 0)
+                                             stop=stop, seed=config.seed if config.seed is not None else 0,
+                                             stopping_criteria=StoppingCriteriaList([cancelled]))
+            if self._cancel.is_set():
+                raise ModelError("generation cancelled", kind="cancelled")
             latency = time.perf_counter() - t0
         choice = out["choices"][0]
         usage = out.get("usage", {})
@@ -100,7 +114,11 @@ class LocalModel:
                           model="SmolLM2-135M-Instruct.Q4_1")
 
     async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
-        return await asyncio.to_thread(self._generate_sync, system, messages, config)
+        try:
+            return await asyncio.to_thread(self._generate_sync, system, messages, config)
+        except asyncio.CancelledError:
+            self._cancel.set()
+            raise
 
     async def aclose(self) -> None:
         return None

@@ -12,6 +12,8 @@ Exit codes of :func:`cli`: 0 written; 2 bad input (not a run directory, invalid 
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,9 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     """Loud notes about a run: incomplete status, errored or ungraded samples, read problems."""
     out = []
     m = res.manifest
+    if any(mi.provider == "local" for mi in m.models):
+        out.append("reviews by the embedded local model (SmolLM2-135M): these scores show the harness working, "
+                   "not the prompt's quality")
     if m.status != "complete":
         out.append(f"run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else "") +
                    ": results may be partial")
@@ -185,9 +190,23 @@ def render_report_html(rep: RunReport) -> str:
     return render_html("report.html.j2", **context(rep))
 
 
-def default_out_dir(config: HarnessConfig, run_id: str) -> Path:
-    """``<reports_dir>/<run-id>/`` under the project root."""
-    return config.path(config.reports_dir) / run_id
+def default_out_dir(config: HarnessConfig, run: str | Path) -> Path:
+    """Where a run's report goes: ``<reports_dir>/<run folder name>/``.
+
+    Named by the run folder, not by the run id inside run.json (a copied run keeps the id). When that folder
+    already holds the report of another run folder with the same name (``/tmp/a/x`` and ``/tmp/b/x``), the
+    name gets a short hash of the run's absolute path, so one run's report never overwrites another's. The
+    owner is recorded in ``.run-path`` beside the report."""
+    p = Path(run)
+    base = config.path(config.reports_dir)
+    if not p.is_dir():
+        return base / str(run)
+    src = str(p.resolve())
+    out = base / p.name
+    marker = out / ".run-path"
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() != src:
+        out = base / f"{p.name}-{hashlib.sha256(src.encode()).hexdigest()[:8]}"
+    return out
 
 
 def write_report(rep: RunReport, out: str | Path | None = None, *, config: HarnessConfig | None = None
@@ -197,8 +216,10 @@ def write_report(rep: RunReport, out: str | Path | None = None, *, config: Harne
     ``out`` is a folder (created), or a path ending in ``.md``/``.html`` whose folder and stem are used.
     """
     config = config or load_config()
-    folder, stem = out_paths(out, default_out_dir(config, rep.res.run_id), "report")
+    folder, stem = out_paths(out, default_out_dir(config, rep.res.path), "report")
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
+    if out is None:
+        atomic_write_text(folder / ".run-path", str(Path(rep.res.path).resolve()) + "\n")
     atomic_write_text(md, render_markdown(rep))
     atomic_write_text(html, render_report_html(rep))
     return md, html
