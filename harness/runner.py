@@ -438,6 +438,7 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
         rd.manifest.ended_at = utcnow()
         rd.write_manifest()
         raise
+    rd.sync()
     final = {r.sample_id: r for r in rd.read_samples().records}
     planned_ids = [s.id for s in plan]
     records = [final[i] for i in planned_ids if i in final]

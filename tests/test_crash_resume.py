@@ -270,7 +270,7 @@ def test_sigkill_during_the_report_then_resume(project, tmp_path, monkeypatch):
         recorded, torn = probe.recorded()
         assert len(recorded) == N and not torn
         assert RunDir.open(run_dir).manifest.status == "complete"
-        reports = run_dir  # a run outside runs_root keeps its report beside its records
+        reports = project / "reports"
         assert probe.temp_leftovers(reports), "the kill did not happen while a report file was being written"
         assert not [p for p in reports.rglob("report.*")], "a half-written report became visible"
         assert srv.requests == N

@@ -1,0 +1,258 @@
+"""Figures 1 and 2: runner overhead against the fake Messages API, beside a bare SDK loop and inspect-ai.
+
+    python bench/bench_runner.py                 # 500 samples, 200 ms latency, concurrency 50, 3 rounds
+    python bench/bench_runner.py --no-inspect    # figure 1 only
+    python bench/bench_runner.py --profile       # also cProfile one harness run (top functions printed)
+
+The workload: the suite's 25 cases × 20 epochs = 500 samples, the configured agent prompt as the system prompt,
+temperature 1.0 (so every epoch is a distinct request), max_tokens 2048, against the loopback fake Messages API
+(``harness.fakeserver.FakeServer``) with a fixed 200 ms latency, answering each request with a realistic review
+of its case (2–12 KB of markdown, see ``reviews.py``). Three clients run it:
+
+* ``bare``    — the floor: ``anthropic.AsyncAnthropic`` + ``asyncio.Semaphore(50)`` + ``messages.create``,
+  nothing else;
+* ``harness`` — ``harness.runner.execute`` with ``cache_mode off``, concurrency 50, the deterministic grader on,
+  every record appended (and fsynced) to a run directory, as in a real run;
+* ``inspect`` — inspect-ai: a Task of the same 500 samples (system + user message), ``generate()``, a trivial
+  scorer, model ``anthropic/claude-sonnet-4-5`` with ``ANTHROPIC_BASE_URL`` pointing at the fake server,
+  ``max_connections=50``, logs to a temp folder. At max_tokens 2048 inspect-ai 0.3.285 does not stream (it
+  streams from 8,192 tokens or with extended thinking, as its default max_tokens for Claude would):
+  ``--inspect-streaming`` makes it stream, which the fake server answers with the Messages API's SSE events.
+
+Each timed run is a fresh Python process (imports done before the clock starts), so no client inherits another's
+warmed caches, heap or event-loop policy; the variants alternate (the order rotates every round) so a drift of
+the machine's load hits all of them. The fake server runs in its own process (see ``common.ServerProcess``):
+in-process it would share the GIL with the client being timed. The figures are medians over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import MODEL, Bench, ServerProcess, child_env, median, run_child, table, work_dir  # noqa: E402
+
+VARIANTS = ("bare", "harness", "inspect")
+TEMPERATURE = 1.0
+MAX_TOKENS = 2048
+
+
+# ------------------------------------------------------------------------------------------------ children
+
+
+def _workload(samples: int):
+    from common import load_suite_and_prompt
+    from harness.message import render_request
+    suite, prompt, cfg = load_suite_and_prompt()
+    epochs = max(1, samples // len(suite))
+    return suite, prompt, cfg, epochs, {c.id: render_request(c) for c in suite}
+
+
+def child_bare(samples: int, concurrency: int) -> dict:
+    import asyncio
+
+    import anthropic
+    suite, prompt, _, epochs, msgs = _workload(samples)
+    work = [msgs[c.id] for _ in range(epochs) for c in suite]
+    system = [{"type": "text", "text": prompt.body, "cache_control": {"type": "ephemeral"}}]
+
+    async def go() -> int:
+        client = anthropic.AsyncAnthropic(max_retries=0, timeout=120)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(message: str) -> int:
+            async with sem:
+                m = await client.messages.create(model=MODEL.split("/", 1)[1], max_tokens=MAX_TOKENS, system=system,
+                                                 messages=[{"role": "user", "content": message}],
+                                                 extra_body={"temperature": TEMPERATURE})
+                return len(m.content[0].text)
+
+        try:
+            done = await asyncio.gather(*(one(m) for m in work))
+        finally:
+            await client.close()
+        return len(done)
+
+    gc.collect()
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = asyncio.run(go())
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "samples": n, "ok": n}
+
+
+def child_harness(samples: int, concurrency: int, profile: str | None = None) -> dict:
+    import harness.models.anthropic_model  # noqa: F401 - the SDK import, before the clock as in the other clients
+    from harness.graders import rubric
+    from harness.models.base import GenerationConfig
+    from harness.runner import RunOptions, execute
+    suite, prompt, cfg, epochs, _ = _workload(samples)
+    cfg = cfg.model_copy(update={"cache_mode": "off", "concurrency": concurrency})
+    if hasattr(rubric, "_CACHE"):
+        rubric._CACHE.clear()  # a real run compiles each case's matchers once, in the timed run
+    with work_dir("runner-") as tmp:
+        opts = RunOptions(cases=suite, prompts=[prompt], models=[MODEL], epochs=epochs,
+                          run_dir=Path(tmp) / "run", graders=["deterministic"], progress=False,
+                          generation=GenerationConfig(temperature=TEMPERATURE, max_tokens=MAX_TOKENS))
+        prof = None
+        if profile:
+            import cProfile
+            prof = cProfile.Profile()
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        if prof:
+            prof.enable()
+        res = execute(cfg, opts)
+        if prof:
+            prof.disable()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if prof:
+            prof.dump_stats(profile)
+        ok = sum(1 for r in res.records if r.error is None and r.grades.get("deterministic")
+                 and r.grades["deterministic"].error is None)
+        errors = [r.error.message for r in res.records if r.error is not None][:3]
+    return {"wall_s": wall, "cpu_s": cpu, "samples": len(res.records), "ok": ok, "complete": res.complete,
+            "errors": errors}
+
+
+def child_inspect(samples: int, concurrency: int, streaming: bool = False) -> dict:
+    import anthropic  # noqa: F401 - the SDK import, before the clock as in the other clients
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig
+    from inspect_ai.scorer import Score, Target, accuracy, scorer
+    from inspect_ai.solver import TaskState, generate
+    suite, prompt, _, epochs, msgs = _workload(samples)
+
+    @scorer(metrics=[accuracy()])
+    def trivial():
+        async def score(state: TaskState, target: Target) -> Score:
+            return Score(value=1.0 if state.output.completion else 0.0)
+        return score
+
+    dataset = [Sample(id=f"{c.id}-{e}", input=[ChatMessageSystem(content=prompt.body),
+                                                ChatMessageUser(content=msgs[c.id])])
+               for e in range(epochs) for c in suite]
+    task = Task(dataset=dataset, solver=generate(), scorer=trivial(),
+                config=GenerateConfig(temperature=TEMPERATURE, max_tokens=MAX_TOKENS))
+    with tempfile.TemporaryDirectory(prefix="inspect-logs-") as logs:
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = inspect_eval(task, model=MODEL, max_connections=concurrency, display="none", log_dir=logs,
+                           log_level="error", model_args={"streaming": True} if streaming else {})
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    log = out[0]
+    n = log.results.total_samples if log.results else 0
+    ok = log.results.completed_samples if log.results else 0
+    return {"wall_s": wall, "cpu_s": cpu, "samples": n, "ok": ok, "status": log.status,
+            "error": str(log.error.message)[:300] if log.error else None}
+
+
+# ------------------------------------------------------------------------------------------------ parent
+
+
+def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: str | None = None) -> dict:
+    srv.reset()
+    s0 = srv.cpu_s()
+    args = [str(Path(__file__).resolve()), "--child", variant, "--samples", str(a.samples), "--concurrency",
+            str(a.concurrency)]
+    if profile:
+        args += ["--profile-out", profile]
+    if variant == "inspect" and a.inspect_streaming:
+        args += ["--inspect-streaming"]
+    res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600)
+    st = srv.stats()
+    res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"],
+               server_streamed=st["streamed"], server_max_inflight=st["max_inflight"],
+               child_maxrss_mib=usage["maxrss_mib"])
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-inspect", action="store_true", help="skip inspect-ai (figure 2)")
+    ap.add_argument("--profile", action="store_true", help="cProfile one extra harness run and print hot spots")
+    ap.add_argument("--inspect-streaming", action="store_true",
+                    help="make inspect-ai stream its requests (it does by itself only from max_tokens 8192 or with "
+                         "extended thinking; at this workload's 2048 it does not)")
+    ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    ap.add_argument("--profile-out", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+
+    if a.child:
+        fn = {"bare": child_bare, "harness": child_harness, "inspect": child_inspect}[a.child]
+        kw = ({"profile": a.profile_out} if a.child == "harness" else
+              {"streaming": a.inspect_streaming} if a.child == "inspect" else {})
+        print(json.dumps(fn(a.samples, a.concurrency, **kw)), flush=True)
+        return 0
+
+    variants = ["bare", "harness"]
+    if not a.no_inspect:
+        try:
+            import inspect_ai  # noqa: F401
+            variants.append("inspect")
+        except ImportError:
+            print("   inspect-ai is not installed (pip install inspect-ai): figure 2 skipped", flush=True)
+    b = Bench("runner", f"Runner overhead: {a.samples} samples, {a.latency * 1000:.0f} ms latency, "
+                        f"concurrency {a.concurrency} ({', '.join(variants)}; {a.rounds} rounds)")
+    ideal = a.samples * a.latency / a.concurrency
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    with ServerProcess(latency_s=a.latency) as srv, tempfile.TemporaryDirectory(prefix="harness-cache-") as cache:
+        for r in range(a.rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for v in order:
+                res = run_variant(v, a, srv, cache)
+                runs[v].append(res)
+                print(f"   round {r + 1} {v:8s} {res['wall_s']:6.2f} s wall, {res['cpu_s']:5.2f} s client CPU, "
+                      f"{res['server_cpu_s']:5.2f} s server CPU, {res['ok']}/{res['samples']} ok, "
+                      f"{res['server_streamed']} streamed", flush=True)
+        if a.profile:
+            from common import RESULTS
+            prof = str(RESULTS / "runner_harness.prof")
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            res = run_variant("harness", a, srv, cache, profile=prof)
+            print(f"   profiled harness run: {res['wall_s']:.2f} s wall (under cProfile); stats in {prof}")
+            import pstats
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+    med = {v: median([x["wall_s"] for x in runs[v]]) for v in variants}
+    cpu = {v: median([x["cpu_s"] for x in runs[v]]) for v in variants}
+    rows = [[v, f"{med[v]:.2f}", f"{med[v] / ideal:.2f}×", f"{cpu[v] / a.samples * 1000:.2f}",
+             f"{median([x['server_cpu_s'] for x in runs[v]]):.2f}", ", ".join(f"{x['wall_s']:.2f}" for x in runs[v])]
+            for v in variants]
+    print(table(["client", "median wall s", "÷ ideal", "client CPU ms/sample", "server CPU s", "each round"], rows))
+    for v in variants:
+        bad = [x for x in runs[v] if x["ok"] != a.samples]
+        if bad:
+            print(f"   WARNING: {v}: {len(bad)} runs did not complete every sample: {bad[0]}")
+    b.add("ideal_s", "ideal wall (samples × latency ÷ concurrency)", ideal, "s")
+    b.add("bare_wall_s", "bare SDK loop wall", med["bare"], "s")
+    b.add("bare_vs_ideal", "bare SDK loop ÷ ideal", med["bare"] / ideal, "×")
+    b.add("harness_wall_s", "harness runner wall", med["harness"], "s")
+    b.add("harness_vs_ideal", "harness runner ÷ ideal", med["harness"] / ideal, "×")
+    b.add("harness_vs_bare", "harness runner ÷ bare SDK loop", med["harness"] / med["bare"], "×", target="<= 1.10")
+    b.add("harness_cpu_ms", "harness client CPU per sample", cpu["harness"] / a.samples * 1000, "ms",
+          note=f"bare loop: {cpu['bare'] / a.samples * 1000:.2f} ms")
+    if "inspect" in variants:
+        b.add("inspect_wall_s", "inspect-ai wall", med["inspect"], "s")
+        b.add("inspect_vs_ideal", "inspect-ai ÷ ideal", med["inspect"] / ideal, "×")
+        b.add("harness_vs_inspect", "harness runner ÷ inspect-ai", med["harness"] / med["inspect"], "×",
+              target="<= 0.5")
+    b.details = {"samples": a.samples, "latency_s": a.latency, "concurrency": a.concurrency, "rounds": a.rounds,
+                 "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS, "runs": runs}
+    b.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
