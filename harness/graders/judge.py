@@ -185,22 +185,22 @@ class JudgeGrader:
         if missing:
             raise MalformedReply(f"no verdict for {missing}")
         grade = SampleGrade(grader="judge", extra_issues=reply.extra_issues)
+
+        def checked(item_id: str, v, positive: str) -> tuple[bool, bool, Evidence | None]:
+            claimed = v.verdict == positive
+            ok = quote_supported(v.quote, review) if claimed else True
+            if not ok:
+                grade.warnings.append(f"{item_id}: judge said {positive} but its quote is not in the review")
+            return claimed and ok, ok, Evidence(quote=v.quote) if v.quote else None
+
         for f in case.findings:
-            v = fmap[f.id]
-            claimed = v.verdict == "found"
-            ok = quote_supported(v.quote, review) if claimed else True
-            grade.findings.append(FindingVerdict(id=f.id, found=claimed and ok, supported=ok, reason=v.reason,
-                                                 evidence=Evidence(quote=v.quote) if v.quote else None))
-            if not ok:
-                grade.warnings.append(f"{f.id}: judge said found but its quote is not in the review")
+            found, ok, ev = checked(f.id, fmap[f.id], "found")
+            grade.findings.append(FindingVerdict(id=f.id, found=found, supported=ok, reason=fmap[f.id].reason,
+                                                 evidence=ev))
         for t in case.traps:
-            v = tmap[t.id]
-            claimed = v.verdict == "flagged"
-            ok = quote_supported(v.quote, review) if claimed else True
-            grade.traps.append(TrapVerdict(id=t.id, flagged=claimed and ok, supported=ok, reason=v.reason,
-                                           evidence=Evidence(quote=v.quote) if v.quote else None))
-            if not ok:
-                grade.warnings.append(f"{t.id}: judge said flagged but its quote is not in the review")
+            flagged, ok, ev = checked(t.id, tmap[t.id], "flagged")
+            grade.traps.append(TrapVerdict(id=t.id, flagged=flagged, supported=ok, reason=tmap[t.id].reason,
+                                           evidence=ev))
         return grade
 
     async def agrade(self, case: Case, review: str) -> SampleGrade:
