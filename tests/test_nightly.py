@@ -145,9 +145,10 @@ class ScriptedReviewer:
         pass
 
 
-def test_real_runner_with_scripted_model(tmp_path, capsys):
+def test_real_runner_with_scripted_model(tmp_path, capsys, monkeypatch):
     """The default run step end to end (planning, runner, deterministic grader, reports): a good model pins the
     baseline, a model that stops finding the SQL injection exits 1, the good model again exits 0."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-scripted")  # planning checks the key; the model is scripted
     for i in range(8):
         write_case(tmp_path / "cases", f"case-{i}")
     cfg = load_config(ROOT, {"cases_dir": str(tmp_path / "cases"), "runs_root": str(tmp_path / "runs"),
