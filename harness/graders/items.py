@@ -22,7 +22,9 @@ TABLE = "table"
 PARA = "para"
 
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
+# a heading line: up to three spaces, one to six '#', the title; a closing run of '#' and spaces is dropped (done
+# with rstrip in split_items: the pattern ``(.*?)\s*#*\s*$`` backtracked at every character of the title)
+_HEADING = re.compile(r"\s{0,3}(#{1,6})\s*")
 _LIST = re.compile(r"^(\s*)(?:[-*+\u2022]\s+|[\u30fb\u25cf\u25cb\u25aa\u25a0\u25c6]\s*|\d{1,3}[.)]\s+|"
                    r"\d{1,3}[\uff0e\u3001\uff09]\s*|\(\d{1,3}\)\s*|\uff08\d{1,3}\uff09\s*|[\u2460-\u2473]\s*|"
                    r"[a-zA-Z][.)]\s+)(.*)$")
@@ -146,11 +148,12 @@ def split_items(review: str, *, max_chars: int = 400_000) -> list[Item]:
             continue
         if c0 == "#":
             hm = _HEADING.match(line)
-            if hm and hm.group(2):
+            title = line[hm.end():].rstrip().rstrip("#").rstrip() if hm else ""
+            if title:
                 level = len(hm.group(1))
                 while headings and items[headings[-1]].level >= level:
                     headings.pop()
-                idx = add(HEADING, level, hm.group(2), headings[-1] if headings else None, lineno)
+                idx = add(HEADING, level, title, headings[-1] if headings else None, lineno)
                 headings.append(idx)
                 lists.clear()
                 intro = None

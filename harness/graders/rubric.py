@@ -44,11 +44,16 @@ How a review is read
 summary, generic checklist line, or a sub-point of a matched item) and match no finding or trap.
 
 Speed: the per-case matchers are compiled once and cached by ``case.fingerprint``. A review is normalised once;
-Latin phrases are found through a word index (the first word of each phrase looked up in a dict, the rest matched
-right after it), CJK phrases by regular expressions behind a cheap character test, and the remaining whole-text
-patterns start with a literal or a character class. Only the items that hold evidence are examined further, and
-sentence polarity is answered from positions computed once per review. Grades are memoised by
-(case fingerprint, review digest), so a review graded twice costs a dictionary lookup.
+Latin phrases are found through a word index (the first word of each phrase looked up in a dict, the next word
+looked up too, the rest matched right after it), CJK phrases by regular expressions behind a character test and a
+search of the review's non-ASCII characters alone, and the six lexicons (praise, cues, negation...) are read in one
+pass over the word index. Patterns whose every match starts with a known literal (file names, literal anchors,
+section marks) are tried only where that literal occurs, and "N行目" only before each 行目. Only the items that hold
+evidence are examined further; sentence polarity is answered from positions computed once per review, and the
+checks asked for many units that share items are answered once per (item, target). Per-case caches hold what
+reviews of a case repeat (quoted code); headings are classified once per wording. Grades are memoised by
+(case fingerprint, review digest), so a review graded twice costs a dictionary lookup. Every verdict of the
+corpus in tests/review_corpus.py is pinned by tests/test_rubric_regression.py.
 """
 
 from __future__ import annotations
@@ -58,15 +63,15 @@ import re
 import threading
 import unicodedata
 from bisect import bisect_left, bisect_right
-from itertools import accumulate
+from itertools import accumulate, compress
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from ..cases import Case
 from . import lexicon
-from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
-from .items import HEADING, LIST, TABLE, Item, split_items
-from .textnorm import cjk_pattern, fold, has_cjk, nfkc, phrase, trie_pattern, words
+from .base import SampleGrade
+from .items import HEADING, LIST, TABLE, split_items
+from .textnorm import cjk_pattern, fold, has_cjk, nfkc, phrase, trie_pattern, word_list, words
 
 __all__ = ["DeterministicGrader", "grade_review"]
 
@@ -121,23 +126,33 @@ _SYN_CJK: list[tuple[str, frozenset[str]]] = sorted(
      for g in lexicon.SYNONYM_GROUPS for p in g if has_cjk(p)), key=lambda x: -len(x[0]))
 
 
-def _bounded(ps: list[str]) -> re.Pattern:
-    """Whole-word alternation over (padded) word-form text; CJK phrases match anywhere. Latin phrases are matched
-    with their leading space so that the pattern starts with a literal (fast scanning)."""
-    lat = [p for p in ps if not has_cjk(p)]
-    cjk = [p for p in ps if has_cjk(p)]
-    parts = []
-    if lat:
-        parts.append(r" (?:" + _alternation(lat) + r")(?= )")
-    if cjk:
-        parts.append("(?:" + _alternation(cjk) + ")")
-    return re.compile("|".join(parts) or r"(?!x)x")
+class _Bounded:
+    """Whole-word phrases searched in (padded) word-form text: Latin phrases with their leading space (so the
+    pattern starts with a literal: fast scanning), CJK phrases anywhere. The two are separate patterns: a
+    Latin match and a CJK match never overlap, and only whether some match exists is asked."""
+
+    def __init__(self, ps: list[str]):
+        lat = [p for p in ps if not has_cjk(p)]
+        cjk = [p for p in ps if has_cjk(p)]
+        self.latin = re.compile(r" (?:" + _alternation(lat) + r")(?= )") if lat else None
+        self.cjk = re.compile("(?:" + _alternation(cjk) + ")") if cjk else None
+
+    def finditer(self, s: str):
+        """Every match: the Latin ones, then (in text holding non-ASCII characters) the CJK ones."""
+        if self.latin is not None:
+            yield from self.latin.finditer(s)
+        if self.cjk is not None and not s.isascii():
+            yield from self.cjk.finditer(s)
+
+    def search(self, s: str) -> bool:
+        return ((self.latin is not None and self.latin.search(s) is not None)
+                or (self.cjk is not None and not s.isascii() and self.cjk.search(s) is not None))
 
 
 class _Lex:
-    """A set of word-form phrases matched on a review: Latin phrases by their first word (looked up in the review's
-    word index) and the rest by one prefix-trie pattern matched right after it; CJK phrases by one prefix-trie
-    regular expression over the text."""
+    """A set of word-form phrases (a lexicon), read by :meth:`_Review.lex_spans`: Latin phrases by their first word
+    (looked up in the review's word index) and the rest by one prefix-trie pattern matched right after it; CJK
+    phrases by one prefix-trie regular expression over the text."""
 
     def __init__(self, ws: list[str]):
         rests: dict[str, list[str]] = {}
@@ -157,29 +172,6 @@ class _Lex:
         self.cjk_re = re.compile(trie_pattern(cjk)) if cjk else None
         self.keys = frozenset(alone) | frozenset(rests)
 
-    def spans(self, r: "_Review") -> list[tuple[int, int]]:
-        """Sorted (start, end) character spans in ``r.W`` of every phrase occurrence (longest at a position)."""
-        out = []
-        W, offs = r.W, r.offs
-        pos_of = r.pos_of
-        for t in self.keys & pos_of.keys():
-            rest = self.rest.get(t)
-            alone = t in self.alone
-            for k in pos_of[t]:
-                start = offs[k]
-                first_end = start + len(t)
-                if rest is not None:
-                    m = rest.match(W, first_end)
-                    if m is not None:
-                        out.append((start, m.end()))
-                        continue
-                if alone:
-                    out.append((start, first_end))
-        if self.cjk_re is not None and not r.ascii:
-            out.extend((m.start(), m.end()) for m in self.cjk_re.finditer(W))
-        out.sort()
-        return out
-
 
 _LEX_PRAISE = _Lex([f"{c} {a}" for c in _wordset(lexicon.COPULA) for a in _wordset(lexicon.APPROVING)]
                    + _wordset(lexicon.PRAISE))
@@ -193,6 +185,24 @@ _PRAISE_START = frozenset(["ok", "okay", "good", "fine", "saf", "correct"])
 _MARK_TOKENS = frozenset([_SENT_W, "qqitemqq"])
 _LEX_KEYS = (_LEX_PRAISE.keys | _LEX_CUE.keys | _LEX_FLAG.keys | _LEX_NEG.keys | _LEX_GENERIC.keys
              | _PRAISE_START)
+# The six lexicons are read in one pass over the review's word index (see _Review.lex_spans). Per first word:
+# [(the word alone is a phrase, pattern of the continuations, indices of the lexicons)]; lexicons that read the
+# same continuations after a word share one match.
+_LEXES = (("praise", _LEX_PRAISE), ("cue", _LEX_CUE), ("flag", _LEX_FLAG), ("neg", _LEX_NEG),
+          ("defect", _LEX_DEFECT), ("generic", _LEX_GENERIC))
+_LEX_TABLE: dict[str, list[tuple[bool, re.Pattern | None, list[int]]]] = {}
+for _li, (_, _lx) in enumerate(_LEXES):
+    for _t in _lx.keys:
+        _rest = _lx.rest.get(_t)
+        _alone = _t in _lx.alone
+        for _entry in _LEX_TABLE.setdefault(_t, []):
+            if _entry[0] == _alone and getattr(_entry[1], "pattern", None) == getattr(_rest, "pattern", None):
+                _entry[2].append(_li)
+                break
+        else:
+            _LEX_TABLE[_t].append((_alone, _rest, [_li]))
+_LEX_TOKENS = frozenset(_LEX_TABLE)
+_LEX_BY_NAME = dict(_LEXES)
 
 _REMEDY_BEFORE_RE = re.compile(r"(?<![a-z0-9])(?:" + _alternation(_wordset(lexicon.REMEDY_BEFORE)) +
                                r")(?: [a-z0-9]+){0,2} ?$")
@@ -204,7 +214,7 @@ _DENIED_RE = re.compile(r"(?<![a-z0-9])(?:no|not|never|without|nor|zero|free of)
 _NEG_BEFORE = re.compile(r"(?:(?<![a-z0-9])(?:not|never|no longer|hardly)(?: (?:really|quite|very|entirely|fully|"
                          r"always|necessarily|so|that|too))? ?|不)$")
 _NEG_AFTER = re.compile(r"^\s?(?:では|で|じゃ|とは|とも)?(?:ない|なく|ありません|ありませ|言えません|いえません)")
-_PRAISE_HEAD_RE = _bounded(_wordset([
+_PRAISE_HEAD_RE = _Bounded(_wordset([
     "looks fine", "look fine", "looks ok", "looks correct", "looks right", "no issues", "no problems",
     "not problems", "not issues", "false alarms", "false positives", "not bugs", "by design", "intentional",
     "done well", "what's solid", "whats solid", "what is solid", "what works", "strengths", "positives",
@@ -219,7 +229,8 @@ _PRAISE_HEAD_RE = _bounded(_wordset([
 # a heading made only of one of these words ("## Good", "### Strengths", "## 良い点") is a praise heading too
 _PRAISE_HEAD_EXACT = frozenset(_wordset(["good", "ok", "okay", "fine", "positives", "positive", "strengths", "kudos",
                                          "the good", "good parts", "good stuff", "what is good", "良い点", "長所"]))
-_SUMMARY_HEAD_RE = _bounded(_wordset([
+_PRAISE_HEAD_EXACT_WORDS = max(len(p.split()) for p in _PRAISE_HEAD_EXACT)
+_SUMMARY_HEAD_RE = _Bounded(_wordset([
     "summary", "overview", "verdict", "conclusion", "tl;dr", "tldr", "short version", "priorities", "priority",
     "before launch", "next steps", "fix order", "test", "tests", "testing", "scope",
     "まとめ", "総評", "結論", "概要", "優先順位", "テスト", "対応順", "リリースまで",
@@ -233,12 +244,21 @@ _LINE_WORD_RE = re.compile(
 _L_NUM_RE = re.compile(
     r"l(?P<a>\d{1,5})(?:\s*[-~]\s*l?(?P<b>\d{1,5}))?(?P<more>(?:\s*,\s*l\d{1,5}(?:\s*[-~]\s*l?\d{1,5})?)*)")
 _JA_LINE_RE = re.compile(r"(?P<a>\d{1,5})(?:\s*[-~]\s*(?P<b>\d{1,5}))?\s*行目")
+# the first two in one pass ("line 5", "l. 5" or "L5"): a match of one never starts inside a match of the other
+# (inside "lines 3-4, 9" no "l" is followed by a digit; inside "L3-L4" every "l" is), so the matches are those of
+# the two patterns
+_L_REF_RE = re.compile(_LINE_WORD_RE.pattern + "|" + _L_NUM_RE.pattern.replace("?P<a>", "?P<a2>").replace(
+    "?P<b>", "?P<b2>").replace("?P<more>", "?P<more2>"))
 _MORE_RE = re.compile(r"(\d{1,5})(?:\s*[-~]\s*l?(\d{1,5}))?")
 _SECTION_RE = re.compile(r"(?:§\s*|section\s*|sec\.\s*|セクション\s*|第)(?P<a>\d{1,2}(?:\.\d{1,2})*)"
                          r"|(?P<b>\d{1,2})\s*章")
+# the same without the "5章" form, for text without 章: it then starts with literals only (no digit), so the
+# regex engine does not try every digit of the review
+_SECTION_NO_CH_RE = re.compile(r"(?:§\s*|section\s*|sec\.\s*|セクション\s*|第)(?P<a>\d{1,2}(?:\.\d{1,2})*)(?P<b>)")
 _CODE_SPAN_RE = re.compile(r"`([^`\n]{2,200})`")
 _MD_HEAD_RE = re.compile(r"^(#{1,6})\s+(?:§\s*)?(\d{1,2}(?:\.\d{1,2})*)[.):]?\s", re.M)
 _WORDCH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_ASCII_BYTES = bytes(range(128))
 
 
 # ------------------------------------------------------------------------------------------------ compiled case
@@ -521,35 +541,52 @@ class _Compiled:
                                 ph.inside.append((j, list(kt)))
         # phrases sharing a first word and a rest pattern are matched once: first -> [(rest, [phrase...])]
         # (the next word a phrase needs, and how far after the first word it may be, rejects most candidates
-        # before the pattern is tried)
-        self.phrases: dict[str, list[tuple[re.Pattern | None, str | None, int, list[_Phrase]]]] = {}
+        # before the pattern is tried). Per first word: (the phrases of that one word, {next word: [(rest,
+        # phrases)]} for the groups whose next word follows the first directly, [(rest, next word, window,
+        # phrases)] for the others, the widest window of these)
+        self.phrases: dict[str, tuple[list[_Phrase], dict[str, list[tuple[re.Pattern, list[_Phrase]]]],
+                                      list[tuple[re.Pattern, str, int, list[_Phrase]]], int]] = {}
         for first, lst in phrases.items():
             groups: dict = {}
+            singles: list[_Phrase] = []
             for ph in lst:
-                nxt, win = rest_hint.get(id(ph.rest), (None, 0))
+                if ph.rest is None:
+                    singles.append(ph)
+                    continue
+                nxt, win = rest_hint[id(ph.rest)]
                 groups.setdefault(id(ph.rest), (ph.rest, nxt, win, []))[3].append(ph)
-            self.phrases[first] = list(groups.values())
+            by_next: dict[str, list] = {}
+            windowed = []
+            for rest, nxt, win, group in groups.values():
+                if win == 1:
+                    by_next.setdefault(nxt, []).append((rest, group))
+                else:
+                    windowed.append((rest, nxt, win, group))
+            self.phrases[first] = (singles, by_next, windowed, max((w for _, _, w, _ in windowed), default=0))
         self.first_keys = frozenset(self.phrases)
         self.all_keys = self.first_keys | _LEX_KEYS
-        # CJK terms grouped by their first literal (a quick `in` test): lit -> [(pattern, owners, needs negation)]
-        # CJK terms: (characters every match contains, for a quick subset test; pattern; owners; needs negation)
-        self.cjk: list[tuple[frozenset[str], re.Pattern, list[tuple[int, int]], bool]] = []
+        # CJK terms: (the non-ASCII characters every match contains, for a quick subset test; whether the pattern
+        # is made of Japanese parts only; pattern; owners; needs negation)
+        self.cjk: list[tuple[frozenset[str], bool, re.Pattern, list[tuple[int, int]], bool]] = []
         for (pat, neg), owners in cjk_terms.items():
-            self.cjk.append((_required_chars(pat), re.compile(pat), owners, neg))
-        # literal anchors: (first piece for a quick `in` test, pattern, owners, needs a boundary before)
-        self.lits: list[tuple[str, re.Pattern, list[tuple[int, int]], bool]] = []
+            req = _required_chars(pat)
+            self.cjk.append((frozenset(c for c in req if not c.isascii()), all(not c.isascii() for c in req),
+                             re.compile(pat), owners, neg))
+        # literal anchors: (longest piece, for a quick `in` test; the first piece, which every match starts with;
+        # pattern; owners; needs a boundary before)
+        self.lits: list[tuple[str, str, re.Pattern, list[tuple[int, int]], bool]] = []
         for k, owners in lit_terms.items():
             pieces = k.split(" ")
             body = r"\s*".join(re.escape(x) for x in pieces)
             post = ""
             if re.search(r"[a-z0-9_]$", k):
                 post = r"(?![a-z0-9_/])" if re.search(r"/[a-z0-9_]+$", k) else r"(?![a-z0-9_])"
-            self.lits.append((max(pieces, key=len), re.compile(body + post), owners,
+            self.lits.append((max(pieces, key=len), pieces[0], re.compile(body + post), owners,
                               re.match(r"[a-z0-9_]", k) is not None))
         self.prox = [(" " + tb + " ", " " + col, re.compile(
             " " + re.escape(tb) + r"(?: (?!" + _SENT_W + r" )[^ ]+){0,6}? " + re.escape(col) + "(?= )"), n, bit)
             for tb, col, n, bit in prox_terms]
-        self.code_cache: OrderedDict[str, tuple[tuple[int, int], ...]] = OrderedDict()
+        self.code_cache: OrderedDict[str, tuple[str, tuple[tuple[int, int], ...]]] = OrderedDict()
         self.lock = threading.Lock()
 
     def canon(self, w: str) -> str:
@@ -583,6 +620,11 @@ class _Compiled:
     def code_hits(self, raw_span: str) -> tuple[tuple[int, int], ...]:
         """Targets whose exact location lines are the only place quoting ``raw_span`` (or whose rubric cites
         it, when it is rare in the artifacts)."""
+        return self.code_entry(raw_span)[1]
+
+    def code_entry(self, raw_span: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+        """(folded text of ``raw_span`` without whitespace, :meth:`code_hits`), memoised per case: reviews of a
+        case quote the same code."""
         hit = self.code_cache.get(raw_span)
         if hit is not None:
             return hit
@@ -590,14 +632,21 @@ class _Compiled:
         flat = "".join(span.split())
         out: list[tuple[int, int]] = []
         if (len(flat) >= 4 and not flat.isalpha()) or len(flat) >= 12 or (len(flat) >= 6 and " " in span.strip()):
-            total = self.all_fold_flat.count(flat)
+            total = -1   # occurrences in all the artifacts: counted only when a target quotes or cites it
             for t in self.targets:
                 inside = t.loc_flat.count(flat)
-                if inside and inside >= total:
-                    out.append((t.n, P_CODE))
-                elif total and total <= 3 and len(flat) >= 6 and flat in t.rubric_flat:
-                    out.append((t.n, P_CODE))
-        res = tuple(out)
+                if inside:
+                    if total < 0:
+                        total = self.all_fold_flat.count(flat)
+                    if inside >= total:
+                        out.append((t.n, P_CODE))
+                        continue
+                if len(flat) >= 6 and flat in t.rubric_flat:
+                    if total < 0:
+                        total = self.all_fold_flat.count(flat)
+                    if total and total <= 3:
+                        out.append((t.n, P_CODE))
+        res = (flat, tuple(out))
         with self.lock:
             self.code_cache[raw_span] = res
             if len(self.code_cache) > 20000:
@@ -741,8 +790,9 @@ class _Review:
                 st = st.replace(p, p[0] + _SENT)
         if "\u3002" in st:
             st = st.replace("\u3002", "\u3002" + _SENT)
-        W = words(st, nfkc=False)
-        T = W[1:-1].split(" ") if len(W) > 2 else []
+        # the word list is the token list of W (W = its words joined, padded): no second split
+        T = word_list(st, nfkc=False)
+        W = " " + " ".join(T) + " "
         if comp.compound_keys and not comp.compound_keys.isdisjoint(T):
             W = comp.canon(W)
             T = W[1:-1].split(" ") if len(W) > 2 else []
@@ -766,18 +816,19 @@ class _Review:
             T = W[1:-1].split(" ") if len(W) > 2 else []
         self.ascii = W.isascii()
         self.T = T
-        cum = list(accumulate(map(len, T), initial=0))
-        self.offs = [c + k + 1 for k, c in enumerate(cum)]
-        keys = comp.all_keys
+        # the total length of the tokens before token k (in C); token k starts at W[cum[k] + k + 1] (k + 1
+        # spaces). Offsets are needed only at the few tokens some matcher starts with.
+        self.cum = list(accumulate(map(len, T), initial=0))
+        # word index: the positions of the tokens some matcher starts with (selected in C, a quarter of them)
         pos_of: dict[str, list[int]] = {}
         get = pos_of.get
-        for k, t in enumerate(T):
-            if t in keys:
-                lst = get(t)
-                if lst is None:
-                    pos_of[t] = [k]
-                else:
-                    lst.append(k)
+        for k in compress(range(len(T)), map(comp.all_keys.__contains__, T)):
+            t = T[k]
+            lst = get(t)
+            if lst is None:
+                pos_of[t] = [k]
+            else:
+                lst.append(k)
         self.pos_of = pos_of
         # sentence boundaries in W: sentence marks and item starts (a sentence id is an index into this list)
         marks = []
@@ -789,8 +840,16 @@ class _Review:
         self.sbounds = sorted(set(marks) | set(self.w_starts) | {0})
         self._pol: dict | None = None
         self._neg: list[int] | None = None
+        self._lex: dict[str, list[tuple[int, int]]] | None = None
+        self._lex_cjk: set[str] = set()   # lexicons whose CJK phrases were added to _lex
+        self._fstarts: list[int] | None = None
+        self._fpol: dict[tuple[int, int], tuple[bool, bool]] = {}
+        self._gen: dict[tuple[int, int], tuple[bool, bool]] = {}
+        self._trap: dict[tuple[int, int], tuple[bool, bool]] = {}
+        self._iflag: dict[int, bool] = {}
+        self._polc: dict[tuple[int, int, bool], tuple[bool, bool]] = {}
+        self._sub: dict[int, tuple[int, ...]] = {}
         self.bits: dict[int, dict[int, int]] = {}
-        self.sent: dict[int, dict[int, set[int]]] = {}
         self.spans: dict[int, dict[int, list[tuple[int, int]]]] = {}
         self._scan()
         # praise / summary context from headings (parents precede children)
@@ -798,15 +857,10 @@ class _Review:
         for it in items:
             if it.kind == HEADING:
                 a, b = self.w_bounds[it.index]
-                wh = " " + W[a:b].replace(_SENT_W, " ").strip() + " "
-                if " ".join(t for t in wh.split() if not t.isdigit()) in _PRAISE_HEAD_EXACT:
+                praise, summary = _heading_kind(W[a:b])
+                if praise:
                     praise_h.add(it.index)
-                for m in _PRAISE_HEAD_RE.finditer(wh):
-                    if not (_NEG_BEFORE.search(wh[max(0, m.start() - 24):m.start()])
-                            or _NEG_AFTER.match(wh[m.end():m.end() + 12])):
-                        praise_h.add(it.index)
-                        break
-                if _SUMMARY_HEAD_RE.search(wh):
+                if summary:
                     summary_h.add(it.index)
         self.praise_ctx = [False] * n
         self.summary_ctx = [False] * n
@@ -822,7 +876,6 @@ class _Review:
             d = self.bits[i] = {}
         d[n] = d.get(n, 0) | bit
         if at is not None:
-            self.sent.setdefault(i, {}).setdefault(n, set()).add(bisect_right(self.sbounds, at) - 1)
             self.spans.setdefault(i, {}).setdefault(n, []).append((at, end if end is not None else at, bit))
 
     def _witem(self, pos: int) -> int:
@@ -831,46 +884,98 @@ class _Review:
     def _fitem(self, pos: int) -> int:
         return bisect_right(self.f_starts, pos) - 1
 
+    def lex_spans(self, name: str) -> list[tuple[int, int]]:
+        """Sorted (start, end) spans in W of the phrases of lexicon ``name`` (praise, cue, flag, neg, defect,
+        generic; the longest phrase at a position). The Latin phrases of all six are read in one pass over the word
+        index (their first word, then the continuations matched right after it); the CJK phrases by one
+        prefix-trie pattern per lexicon, only for the lexicons asked for (defect and neg seldom are)."""
+        if self._lex is None:
+            out: dict[str, list[tuple[int, int]]] = {lex_name: [] for lex_name, _ in _LEXES}
+            lists = list(out.values())
+            W, cum, pos_of = self.W, self.cum, self.pos_of
+            for t in _LEX_TOKENS & pos_of.keys():
+                entries = _LEX_TABLE[t]
+                tlen = len(t)
+                for k in pos_of[t]:
+                    start = cum[k] + k + 1
+                    first_end = start + tlen
+                    for alone, rest, lexes in entries:
+                        m = rest.match(W, first_end) if rest is not None else None
+                        if m is not None:
+                            span = (start, m.end())
+                        elif alone:
+                            span = (start, first_end)
+                        else:
+                            continue
+                        for li in lexes:
+                            lists[li].append(span)
+            self._lex = out
+        spans = self._lex[name]
+        if name not in self._lex_cjk:
+            self._lex_cjk.add(name)
+            cjk_re = _LEX_BY_NAME[name].cjk_re
+            if cjk_re is not None and not self.ascii:
+                spans.extend(m.span() for m in cjk_re.finditer(self.W))
+            spans.sort()
+        return spans
+
     def _neg_positions(self) -> list[int]:
         if self._neg is None:
-            self._neg = [a for a, _ in _LEX_NEG.spans(self)]
+            self._neg = [a for a, _ in self.lex_spans("neg")]
         return self._neg
+
+    def _phrase_hit(self, ph: _Phrase, i: int, k: int, start: int, end: int) -> None:
+        """Mark phrase ``ph`` read at token ``k`` (characters [start, end) of W, in item ``i``), unless it is an
+        anchor read inside one of the target's keywords, or a negated keyword with no negation near it."""
+        if ph.inside and any(_covers(self.T, k - j, kt) for j, kt in ph.inside if k >= j):
+            return
+        if ph.neg:
+            neg = self._neg_positions()
+            j = bisect_left(neg, start - 61)
+            if not (j < len(neg) and neg[j] < end + 40):
+                return
+        self._mark(i, ph.n, ph.bit, start, end)
 
     def _scan(self) -> None:
         comp, W, T = self.comp, self.W, self.T
         # Latin phrases: candidates by first word (from the word index), then the rest right after it
-        offs = self.offs
+        cum = self.cum
+        nT = len(T)
         for t in comp.first_keys & self.pos_of.keys():
-            cands = comp.phrases[t]
+            singles, by_next, windowed, maxwin = comp.phrases[t]
+            tlen = len(t)
             for k in self.pos_of[t]:
-                start = offs[k]
-                first_end = start + len(t)
+                start = cum[k] + k + 1
+                first_end = start + tlen
+                cands = by_next.get(T[k + 1]) if by_next and k + 1 < nT else None
+                if windowed:
+                    after = T[k + 1:k + 1 + maxwin]
+                    more = [(rest, group) for rest, nxt, win, group in windowed if nxt in after[:win]]
+                    if more:
+                        cands = more + cands if cands else more
                 i = -1
-                for rest, nxt, win, group in cands:
-                    end = first_end
-                    if nxt is not None and nxt not in T[k + 1:k + 1 + win]:
-                        continue
-                    if rest is not None:
-                        mm = rest.match(W, end)
+                if singles:
+                    i = self._witem(start)
+                    for ph in singles:
+                        self._phrase_hit(ph, i, k, start, first_end)
+                if cands:
+                    for rest, group in cands:
+                        mm = rest.match(W, first_end)
                         if mm is None:
                             continue
-                        end = mm.end()
-                    for ph in group:
-                        if ph.inside and any(_covers(T, k - j, kt) for j, kt in ph.inside if k >= j):
-                            continue
-                        if ph.neg:
-                            neg = self._neg_positions()
-                            j = bisect_left(neg, start - 61)
-                            if not (j < len(neg) and neg[j] < end + 40):
-                                continue
                         if i < 0:
                             i = self._witem(start)
-                        self._mark(i, ph.n, ph.bit, start, end)
+                        for ph in group:
+                            self._phrase_hit(ph, i, k, start, mm.end())
         # Japanese phrases: a quick test of their first characters, then the pattern
         if comp.cjk and not self.ascii:
-            chars = set(W)
-            for req, rx, owners, neg in comp.cjk:
-                if not req <= chars:
+            # the review's non-ASCII characters alone (the ASCII bytes deleted from its UTF-8, in C). A pattern
+            # made of Japanese parts only that matches W also matches this text (deleting the spaces in its gaps
+            # only shortens them), so a search of this much shorter text rules most of them out
+            na = W.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+            chars = set(na)
+            for req, pure, rx, owners, neg in comp.cjk:
+                if not req <= chars or (pure and rx.search(na) is None):
                     continue
                 for m in rx.finditer(W):
                     if neg:
@@ -886,10 +991,11 @@ class _Review:
     def _scan_rest(self) -> None:
         comp, W, F = self.comp, self.W, self.F
         # literal anchors (punctuation kept): in folded text
-        for first, rx, owners, bound in comp.lits:
-            if first not in F:
+        for longest, first, rx, owners, bound in comp.lits:
+            if longest not in F:
                 continue
-            for m in rx.finditer(F):
+            # a match starts with the first piece: tried only where it occurs, when it is long enough to be rare
+            for m in (_matches_at(rx, F, _find_all(F, first)) if len(first) >= 3 else rx.finditer(F)):
                 if bound and m.start() and F[m.start() - 1] in _WORDCH:
                     continue
                 i = self._fitem(m.start())
@@ -914,12 +1020,19 @@ class _Review:
                             self._mark(i, n, bit)
         self._scan_lines()
 
+    def _file_starts(self) -> list[int]:
+        """Positions in F where a file name starts (every match of the file patterns starts there)."""
+        if self._fstarts is None:
+            F = self.F
+            self._fstarts = sorted({k for name in self.comp.file_of for k in _find_all(F, name)})
+        return self._fstarts
+
     def _file_mentions(self) -> list[tuple[int, str]]:
         comp, F = self.comp, self.F
         out = []
         if comp.file_re is None:
             return out
-        for m in comp.file_re.finditer(F):
+        for m in _matches_at(comp.file_re, F, self._file_starts()):
             a, b = m.start(), m.end()
             if (a and F[a - 1] in _WORDCH) or (b < len(F) and F[b] in _WORDCH):
                 continue
@@ -954,17 +1067,17 @@ class _Review:
             return comp.single_file
 
         if comp.file_line_re is not None and mentions:
-            for m in comp.file_line_re.finditer(F):
+            for m in _matches_at(comp.file_line_re, F, self._file_starts()):
                 a = m.start()
                 if a and F[a - 1] in _WORDCH:
                     continue
                 fp = comp.file_of.get(m.group("file"))
                 if fp:
                     _add_ranges(refs, self._fitem(a), fp, m)
-        for rx, key, check in ((_LINE_WORD_RE, "l", True), (_L_NUM_RE, "l", True), (_JA_LINE_RE, "行目", False)):
+        for rx, key, check in ((_L_REF_RE, "l", True), (_JA_LINE_RE, "行目", False)):
             if key not in F:
                 continue
-            for m in rx.finditer(F):
+            for m in (rx.finditer(F) if check else _ja_line_refs(F)):
                 a = m.start()
                 if check and a and F[a - 1] in "abcdefghijklmnopqrstuvwxyz0123456789_./":
                     continue
@@ -980,7 +1093,9 @@ class _Review:
                     self._mark(i, t.n, P_LINE)
         if comp.sections and ("§" in F or "section" in F or "sec." in F or "章" in F or "セクション" in F
                               or "第" in F):
-            for m in _SECTION_RE.finditer(F):
+            # without 章 every match starts with one of the markers: tried only there
+            for m in (_SECTION_RE.finditer(F) if "章" in F else _matches_at(_SECTION_NO_CH_RE, F, sorted(
+                    {k for mark in ("§", "sec", "セクション", "第") for k in _find_all(F, mark)}))):
                 if m.group("a") and F[m.start()] in "s" and m.start() and F[m.start() - 1] in _WORDCH:
                     continue
                 if m.group("b") and m.start() and F[m.start() - 1] in "0123456789.":
@@ -991,6 +1106,109 @@ class _Review:
                     for t in comp.targets:
                         if fp == t.file and a <= t.hi and b >= t.lo:
                             self._mark(i, t.n, P_SECTION)
+
+    # ---- structure
+    def subtree(self, i: int) -> tuple[int, ...]:
+        """Item ``i`` and the items under it, in document order, without headings (and what is under them)."""
+        hit = self._sub.get(i)
+        if hit is None:
+            items = self.items
+            out = [i]
+            stack = list(reversed(items[i].children))
+            while stack:
+                j = stack.pop()
+                if items[j].kind == HEADING:
+                    continue
+                out.append(j)
+                stack.extend(reversed(items[j].children))
+            hit = self._sub[i] = tuple(out)
+        return hit
+
+    def section_body(self, h: int) -> tuple[int, ...]:
+        """The items under heading ``h`` that are not under a sub-heading."""
+        out: list[int] = []
+        for c in self.items[h].children:
+            if self.items[c].kind != HEADING:
+                out.extend(self.subtree(c))
+        return tuple(out)
+
+    # ---- per-(item, target) parts of the unit checks (see _finding_polarity_ok and the two after it)
+    def sids(self, m: int, n: int) -> set[int]:
+        """Ids of the sentences of item ``m`` where target ``n``'s evidence was read (spans with a position)."""
+        sb = self.sbounds
+        return {bisect_right(sb, at) - 1 for at, _, _ in self.spans.get(m, {}).get(n, ())}
+
+    def finding_polarity(self, m: int, n: int) -> tuple[bool, bool]:
+        """(a sentence of item ``m`` carrying target ``n``'s evidence reports a defect, one of them praises)."""
+        key = (m, n)
+        hit = self._fpol.get(key)
+        if hit is None:
+            ok = praised = False
+            for sid in self.sids(m, n):
+                a, b = self.sent_range(sid)
+                p, d = self.polarity(a, b)
+                # a sentence that praises and only asks for something ("uses X, which is correct") is praise
+                if d and (not p or self.judged(a, b)):
+                    ok = True
+                    break
+                praised |= p
+            hit = self._fpol[key] = (ok, praised)
+        return hit
+
+    def generic_sents(self, m: int, n: int) -> tuple[bool, bool]:
+        """(item ``m`` has sentences carrying ``n``'s evidence, every one of them reads as generic advice)."""
+        key = (m, n)
+        hit = self._gen.get(key)
+        if hit is None:
+            sids = self.sids(m, n)
+            hit = self._gen[key] = (bool(sids), all(self.generic(*self.sent_range(sid)) for sid in sids))
+        return hit
+
+    def trap_mentions(self, m: int, n: int) -> tuple[bool, bool]:
+        """(item ``m`` mentions trap ``n`` in a sentence, one such mention is flagged as a defect). A mention
+        does not count in a sentence that denies the trap's defect ("so there is no SQL injection here"); it
+        flags when its sentence reports a defect or asks for a change without praise, unless the trap's code is
+        named as the remedy ("use X", "X に変えて", "as X already does")."""
+        key = (m, n)
+        hit = self._trap.get(key)
+        if hit is not None:
+            return hit
+        W = self.W
+        mentions = []
+        denied: set[int] = set()
+        for at, end, bit in self.spans.get(m, {}).get(n, ()):
+            sid = bisect_right(self.sbounds, at) - 1
+            a, b = self.sent_range(sid)
+            before = W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
+            if bit & C_KW and _DENIED_RE.search(before):
+                denied.add(sid)
+            mentions.append((end, sid, a, b, before))
+        ok = False
+        for end, sid, a, b, before in mentions:
+            if sid in denied:
+                continue
+            after = W[end:min(b, end + 24)]
+            if _REMEDY_BEFORE_RE.search(before) or _REMEDY_AFTER_RE.match(after):
+                continue
+            p, d = self.polarity(a, b, flag=True)
+            if d and not p:
+                ok = True
+                break
+        hit = self._trap[key] = (bool(mentions), ok)
+        return hit
+
+    def item_flags(self, i: int) -> bool:
+        """True when a sentence of item ``i`` finds fault (a defect or change cue, not "use X") without praise."""
+        hit = self._iflag.get(i)
+        if hit is None:
+            hit = False
+            for sid in self.item_sids(i):
+                p, d = self.polarity(*self.sent_range(sid), flag=True)
+                if d and not p:
+                    hit = True
+                    break
+            self._iflag[i] = hit
+        return hit
 
     # ---- reading
     def sent_range(self, sid: int) -> tuple[int, int]:
@@ -1006,9 +1224,9 @@ class _Review:
         """Praise spans and cue positions of the whole review, computed once (see :func:`_sentence_polarity`)."""
         if self._pol is not None:
             return self._pol
-        W, sb, T, offs = self.W, self.sbounds, self.T, self.offs
+        W, sb, T, cum = self.W, self.sbounds, self.T, self.cum
         praise: list[tuple[int, int]] = []
-        for s0, e0 in _LEX_PRAISE.spans(self):
+        for s0, e0 in self.lex_spans("praise"):
             a = sb[bisect_right(sb, s0) - 1]
             if _NEG_BEFORE.search(W[max(a, s0 - 25):s0 - 1] if W[s0 - 1:s0] == " " else W[max(a, s0 - 24):s0]) \
                     or _NEG_AFTER.match(W[e0:e0 + 12]):
@@ -1017,21 +1235,21 @@ class _Review:
         for t in _PRAISE_START & self.pos_of.keys():
             for k in self.pos_of[t]:
                 if k == 0 or T[k - 1] in _MARK_TOKENS:
-                    praise.append((offs[k], offs[k] + len(t)))
+                    praise.append((cum[k] + k + 1, cum[k] + k + 1 + len(t)))
         praise.sort()
         self._pol = {"praise": praise, "pstart": [a for a, _ in praise],
-                     "cue": [a for a, _ in _LEX_CUE.spans(self)]}
+                     "cue": [a for a, _ in self.lex_spans("cue")]}
         return self._pol
 
-    def _positions(self, key: str, lex: _Lex) -> list[int]:
+    def _positions(self, key: str) -> list[int]:
         idx = self._polarity_index()
         if key not in idx:
-            idx[key] = [a for a, _ in lex.spans(self)]
+            idx[key] = [a for a, _ in self.lex_spans(key)]
         return idx[key]
 
     def judged(self, a: int, b: int) -> bool:
         """True when a defect judgement or negation (not a mere change request) starts in [a, b) outside praise."""
-        d = self._positions("defect", _LEX_DEFECT)
+        d = self._positions("defect")
         idx = self._polarity_index()
         ps, praise = idx["pstart"], idx["praise"]
         j = bisect_right(d, a - 1)
@@ -1047,11 +1265,18 @@ class _Review:
         """(praise, defect) of the W range [a, b): praise when a non-negated approving phrase starts in it;
         defect when a defect/change cue (``flag``: one that finds fault, not "use X") starts in it outside the
         approving phrases."""
+        key = (a, b, flag)
+        hit = self._polc.get(key)
+        if hit is None:
+            hit = self._polc[key] = self._polarity(a, b, flag)
+        return hit
+
+    def _polarity(self, a: int, b: int, flag: bool) -> tuple[bool, bool]:
         idx = self._polarity_index()
         ps, praise = idx["pstart"], idx["praise"]
         k = bisect_right(ps, a - 1)
         is_praise = k < len(ps) and ps[k] < b
-        cues = self._positions("flag", _LEX_FLAG) if flag else idx["cue"]
+        cues = self._positions("flag") if flag else idx["cue"]
         j = bisect_right(cues, a - 1)
         while j < len(cues) and cues[j] < b:
             c = cues[j]
@@ -1069,9 +1294,34 @@ class _Review:
 
     def generic(self, a: int, b: int) -> bool:
         """True when a generic-advice cue starts in the W range [a, b)."""
-        g = self._positions("generic", _LEX_GENERIC)
+        g = self._positions("generic")
         j = bisect_right(g, a - 1)
         return j < len(g) and g[j] < b
+
+
+_HEAD_KINDS: dict[str, tuple[bool, bool]] = {}
+
+
+def _heading_kind(w: str) -> tuple[bool, bool]:
+    """(praise heading, summary heading) for the word form of a heading. Memoised: headings ("## Summary",
+    "### Critical") recur across reviews."""
+    hit = _HEAD_KINDS.get(w)
+    if hit is not None:
+        return hit
+    wh = " " + w.replace(_SENT_W, " ").strip() + " "
+    toks = [t for t in wh.split() if not t.isdigit()]
+    praise = len(toks) <= _PRAISE_HEAD_EXACT_WORDS and " ".join(toks) in _PRAISE_HEAD_EXACT
+    if not praise:
+        for m in _PRAISE_HEAD_RE.finditer(wh):
+            if not (_NEG_BEFORE.search(wh[max(0, m.start() - 24):m.start()])
+                    or _NEG_AFTER.match(wh[m.end():m.end() + 12])):
+                praise = True
+                break
+    hit = (praise, _SUMMARY_HEAD_RE.search(wh))
+    if len(_HEAD_KINDS) > 20_000:
+        _HEAD_KINDS.clear()
+    _HEAD_KINDS[w] = hit
+    return hit
 
 
 def _light_fold(t: str) -> str:
@@ -1102,13 +1352,55 @@ def _bounds(s: str, n: int) -> list[tuple[int, int]] | None:
     return out if len(out) == n else (None if n else [])
 
 
+def _find_all(text: str, needle: str) -> list[int]:
+    """The start of every occurrence of ``needle`` in ``text``, overlapping ones included."""
+    out = []
+    k = text.find(needle)
+    while k >= 0:
+        out.append(k)
+        k = text.find(needle, k + 1)
+    return out
+
+
+def _matches_at(rx: re.Pattern, text: str, starts: list[int]):
+    """What ``rx.finditer(text)`` yields, for a pattern (matching no empty string, with no lookbehind) whose
+    every match starts at one of the sorted positions ``starts``: the pattern is tried only there, left to right,
+    skipping positions inside the last match, instead of at every character of the text."""
+    end = 0
+    for p in starts:
+        if p >= end:
+            m = rx.match(text, p)
+            if m is not None:
+                yield m
+                end = m.end()
+
+
+def _ja_line_refs(F: str):
+    """What ``_JA_LINE_RE.finditer(F)`` yields. Every match ends at a "行目" and, before it, holds only digits,
+    spaces, "-" and "~": it is searched for only in that run of characters before each "行目"."""
+    end = 0
+    q = F.find("行目")
+    while q >= 0:
+        r = q
+        while r > end and (F[r - 1].isdecimal() or F[r - 1].isspace() or F[r - 1] in "-~"):
+            r -= 1
+        m = _JA_LINE_RE.search(F, max(r, end), q + 2)
+        if m is not None:
+            yield m
+            end = m.end()
+        q = F.find("行目", q + 1)
+
+
 def _add_ranges(refs: list, i: int, fp: str, m: re.Match) -> None:
-    a = int(m.group("a"))
-    b = int(m.group("b")) if m.group("b") else a
+    g = m.groupdict()
+    if g["a"] is None:  # the "L5" alternative of _L_REF_RE
+        g = {"a": g["a2"], "b": g["b2"], "more": g["more2"]}
+    a = int(g["a"])
+    b = int(g["b"]) if g["b"] else a
     if b < a:
         a, b = b, a
     refs.append((i, fp, a, b))
-    more = m.groupdict().get("more")
+    more = g.get("more")
     if more:
         for mm in _MORE_RE.finditer(more):
             x = int(mm.group(1))
@@ -1140,7 +1432,7 @@ def grade_review(case: Case, review: str) -> SampleGrade:
     return DeterministicGrader().grade(case, review)
 
 
-_MEMO: OrderedDict[tuple[str, bytes], dict] = OrderedDict()   # (fingerprint, digest) -> SampleGrade.model_dump()
+_MEMO: OrderedDict[tuple[str, bytes], dict] = OrderedDict()   # (fingerprint, digest) -> _grade's plain data
 _MEMO_LOCK = threading.Lock()
 _MEMO_MAX = 4096
 
@@ -1181,28 +1473,16 @@ class DeterministicGrader:
         except Exception as e:  # a case the compiler cannot handle: report, do not raise
             return SampleGrade(grader=self.name, error=f"cannot compile case {case.id}: {type(e).__name__}: {e}")
         try:
-            sg = _grade(comp, review, self.name)
+            data = _grade(comp, review, self.name)
+            sg = SampleGrade.model_validate(data)
         except Exception as e:  # pragma: no cover - last resort; the rules above are meant not to raise
             return SampleGrade(grader=self.name, error=f"grading failed: {type(e).__name__}: {e}")
-        if key is not None and sg.error is None:
-            frozen = sg.model_dump()
+        if key is not None:
             with _MEMO_LOCK:
-                _MEMO[key] = frozen
+                _MEMO[key] = data
                 while len(_MEMO) > _MEMO_MAX:
                     _MEMO.popitem(last=False)
         return sg
-
-
-def _subtree(items: list[Item], i: int) -> list[int]:
-    out = [i]
-    stack = list(reversed(items[i].children))
-    while stack:
-        j = stack.pop()
-        if items[j].kind == HEADING:
-            continue
-        out.append(j)
-        stack.extend(reversed(items[j].children))
-    return out
 
 
 def _units(r: _Review) -> list[_Unit]:
@@ -1210,37 +1490,45 @@ def _units(r: _Review) -> list[_Unit]:
     more of its items hold evidence (otherwise it reads the same as a unit of one)."""
     items = r.items
     bits = r.bits
+    subtree = r.subtree
     ev_items = sorted(bits)
     units: list[_Unit] = []
     seen: set = set()
 
-    def add(u: _Unit) -> None:
-        if len(u.members) > 1 and sum(1 for m in u.members if m in bits) < 2:
-            return
-        key = (u.kind, u.root, u.members)
+    def add(root: int, members: tuple[int, ...], kind: str) -> None:
+        if len(members) > 1:
+            n = 0
+            for m in members:
+                if m in bits:
+                    n += 1
+                    if n == 2:
+                        break
+            else:
+                return
+        key = (kind, root, members)
         if key not in seen:
             seen.add(key)
-            units.append(u)
+            units.append(_Unit(root, members, kind))
 
     headings: set[int] = set()
     for i in ev_items:
         it = items[i]
         if it.kind == HEADING:
             headings.add(i)
-            add(_Unit(i, (i,), "heading"))
+            add(i, (i,), "heading")
             continue
-        add(_Unit(i, (i,), "item"))
+        add(i, (i,), "item")
         # the item with one of its sub-points, for every point above it
         child, p = i, it.parent
         while p is not None and items[p].kind != HEADING:
             if p in bits:
-                add(_Unit(p, tuple([p] + _subtree(items, child)), "pair"))
+                add(p, (p,) + subtree(child), "pair")
             child, p = p, items[p].parent
         if p is not None:
             headings.add(p)
         for c in it.children:
             if items[c].kind != HEADING:
-                add(_Unit(i, tuple([i] + _subtree(items, c)), "pair"))
+                add(i, (i,) + subtree(c), "pair")
         # the item read with the points and the heading above it
         chain = []
         p = it.parent
@@ -1250,21 +1538,13 @@ def _units(r: _Review) -> list[_Unit]:
                 break
             p = items[p].parent
         if chain:
-            add(_Unit(i, tuple([i] + chain), "context"))
+            add(i, (i, *chain), "context")
     for h in sorted(headings):
-        add(_Unit(h, tuple([h] + _section_body(items, h)), "section"))
+        add(h, (h,) + r.section_body(h), "section")
     return units
 
 
-def _section_body(items: list[Item], h: int) -> list[int]:
-    body = []
-    for c in items[h].children:
-        if items[c].kind != HEADING:
-            body.extend(_subtree(items, c))
-    return body
-
-
-def _grade(comp: _Compiled, review: str, name: str) -> SampleGrade:
+def _grade(comp: _Compiled, review: str, name: str) -> dict:
     r = _Review(comp, review)
     items = r.items
     kinds = comp.kinds
@@ -1357,13 +1637,15 @@ def _grade(comp: _Compiled, review: str, name: str) -> SampleGrade:
                 matched_items.add(u.root)
             elif u.kind == "heading":
                 matched_items.add(u.root)
-                matched_items.update(_section_body(items, u.root))
+                matched_items.update(r.section_body(u.root))
             else:
                 matched_items.update(u.members)
     if shotgun_units:
         warnings.append(f"{shotgun_units} item(s) name the concept and place of three or more findings at once "
                         "without a line number or quoted code (shotgun); not credited")
 
+    # the grade as plain data: SampleGrade.model_validate builds the models from it (in pydantic-core, faster
+    # than constructing each verdict), and the memo keeps it as it is (validation copies it)
     fverdicts = []
     tverdicts = []
     for t in comp.targets:
@@ -1371,16 +1653,16 @@ def _grade(comp: _Compiled, review: str, name: str) -> SampleGrade:
         evd = None
         if hit:
             root = hit[1].root
-            evd = Evidence(item=root, quote=_quote(items[root].text))
+            evd = {"item": root, "quote": _quote(items[root].text)}
         if t.kind == "finding":
-            fverdicts.append(FindingVerdict(id=t.id, found=hit is not None, evidence=evd,
-                                            reason=_reason(hit, "found") if hit else "no item names both the "
-                                            "defect and its place"))
+            fverdicts.append({"id": t.id, "found": hit is not None, "evidence": evd,
+                              "reason": _reason(hit, "found") if hit else "no item names both the defect and its "
+                              "place"})
         else:
-            tverdicts.append(TrapVerdict(id=t.id, flagged=hit is not None, evidence=evd,
-                                         reason=_reason(hit, "flagged") if hit else "not reported as a defect"))
+            tverdicts.append({"id": t.id, "flagged": hit is not None, "evidence": evd,
+                              "reason": _reason(hit, "flagged") if hit else "not reported as a defect"})
     extra = _extra_issues(r, matched_items)
-    return SampleGrade(grader=name, findings=fverdicts, traps=tverdicts, extra_issues=extra, warnings=warnings)
+    return {"grader": name, "findings": fverdicts, "traps": tverdicts, "extra_issues": extra, "warnings": warnings}
 
 
 def _diagnosed_elsewhere(bits: dict, scope_items, scope_b: dict[int, int], n: int, kinds: list[str]) -> bool:
@@ -1417,19 +1699,21 @@ def _score(b: int) -> int:
     return s
 
 
+# The three checks below are asked for many units that share items (an item, its pair with a sub-point, its
+# context, its section). A sentence never spans two items (item starts are sentence boundaries), so each check
+# decomposes exactly into a per-(item, target) part, computed once per review and combined per unit.
+
+
 def _finding_polarity_ok(r: _Review, u: _Unit, n: int) -> bool:
     """False when the unit sits under a praise heading or every sentence carrying its evidence praises."""
     if r.praise_ctx[u.root]:
         return False
     pure_praise = False
     for m in u.members:
-        for sid in r.sent.get(m, {}).get(n, ()):
-            a, b = r.sent_range(sid)
-            p, d = r.polarity(a, b)
-            # a sentence that praises and only asks for something ("uses X, which is correct") is praise
-            if d and (not p or r.judged(a, b)):
-                return True
-            pure_praise |= p
+        ok, praised = r.finding_polarity(m, n)
+        if ok:
+            return True
+        pure_praise |= praised
     return not pure_praise
 
 
@@ -1437,10 +1721,10 @@ def _generic_only(r: _Review, u: _Unit, n: int) -> bool:
     """True when every sentence carrying the target's evidence reads as generic advice."""
     seen = False
     for m in u.members:
-        for sid in r.sent.get(m, {}).get(n, ()):
-            seen = True
-            if not r.generic(*r.sent_range(sid)):
-                return False
+        any_sent, all_generic = r.generic_sents(m, n)
+        if not all_generic:
+            return False
+        seen |= any_sent
     return seen
 
 
@@ -1450,33 +1734,15 @@ def _trap_flag_ok(r: _Review, u: _Unit, n: int) -> bool:
     defect ("so there is no SQL injection here")."""
     if r.praise_ctx[u.root]:
         return False
-    W = r.W
-    any_mention = False
-    mentions = []
-    denied: set[int] = set()   # sentences that deny the trap's defect ("so there is no SQL injection here")
+    mentioned = False
     for m in u.members:
-        for at, end, bit in r.spans.get(m, {}).get(n, ()):
-            sid = bisect_right(r.sbounds, at) - 1
-            a, b = r.sent_range(sid)
-            before = W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
-            if bit & C_KW and _DENIED_RE.search(before):
-                denied.add(sid)
-            mentions.append((at, end, sid, a, b, before))
-    for at, end, sid, a, b, before in mentions:
-        if sid in denied:
-            continue
-        any_mention = True
-        after = W[end:min(b, end + 24)]
-        if _REMEDY_BEFORE_RE.search(before) or _REMEDY_AFTER_RE.match(after):
-            continue
-        p, d = r.polarity(a, b, flag=True)
-        if d and not p:
+        has, ok = r.trap_mentions(m, n)
+        if ok:
             return True
-    if not any_mention and not denied:
-        for sid in r.item_sids(u.root):
-            p, d = r.polarity(*r.sent_range(sid), flag=True)
-            if d and not p:
-                return True
+        mentioned |= has
+    if not mentioned:
+        # no sentence names the trap itself (its evidence is a line reference or code): read the root item
+        return r.item_flags(u.root)
     return False
 
 
@@ -1495,6 +1761,14 @@ def _reason(hit, verb: str) -> str:
 
 
 def _quote(text: str) -> str:
+    """The item's text, whitespace collapsed, cut to QUOTE_CHARS with an ellipsis."""
+    if len(text) > 2 * QUOTE_CHARS:
+        # a long item: collapse only its head. The head's last word may be cut, but when the words before it
+        # already fill the quote, the whole text collapses to the same first characters and is longer
+        words = text[:2 * QUOTE_CHARS].split()
+        head = " ".join(words[:-1])
+        if len(head) >= QUOTE_CHARS:
+            return head[:QUOTE_CHARS - 1].rstrip() + "…"
     t = " ".join(text.split())
     return t if len(t) <= QUOTE_CHARS else t[:QUOTE_CHARS - 1].rstrip() + "…"
 
@@ -1512,7 +1786,7 @@ def _refers_to_code(r: _Review, i: int) -> bool:
         return True
     if "`" in it.text:
         for sp in _CODE_SPAN_RE.findall(it.text):
-            flat = "".join(fold(sp).split())
+            flat = comp.code_entry(sp)[0]
             if len(flat) >= 3 and flat in comp.all_fold_flat:
                 return True
     return False

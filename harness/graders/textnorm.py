@@ -39,13 +39,15 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 
 # camelCase / PascalCase boundaries (before case-folding): fooBar, HTTPServer, sha256Digest
 # an upper-case letter that starts a word (fooBar) or ends an acronym (HTTPServer); the pattern starts with a
-# character class, so only upper-case letters are tried
-_CAMEL = re.compile(r"[A-Z](?:(?<=[a-z0-9][A-Z])|(?=[A-Z][a-z]))")
+# character class, so only upper-case letters are tried. The empty named groups tell _camel_fix which spaces to add.
+_CAMEL = re.compile(r"[A-Z](?:(?<=[a-z0-9][A-Z])(?:(?=[A-Z][a-z])(?P<both>)|(?P<before>))"
+                    r"|(?=[A-Z][a-z])(?P<after>))")
 # words: maximal runs of Latin letters/digits or of CJK characters (everything else separates)
 _TOKEN = re.compile(rf"[a-z0-9]+|[{CJK_CHARS}\u4e00-\u9fff]+")
-# ASCII text: every byte that is not a letter or digit becomes a space (bytes.translate); non-ASCII bytes kept
-_ASCII_WORD = bytes(c if (c < 128 and chr(c).isalnum()) or c >= 128 else 32 for c in range(256))
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# text without CJK is split with bytes.translate (in C): every byte that is not an ASCII letter or digit becomes a
+# space; _ASCII_BYTES are deleted to see whether the rest holds CJK
+_ASCII_ALNUM = bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
+_ASCII_BYTES = bytes(range(128))
 _CONTRACT = (("can't", "can not"), ("cannot", "can not"), ("won't", "will not"), ("n't", " not"))
 
 _AZ = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -94,11 +96,11 @@ _STEMS = _StemCache()
 
 
 def _camel_fix(m: re.Match) -> str:
-    s, a = m.string, m.start()
-    ch = m.group(0)
-    before = " " if a and (s[a - 1].islower() or s[a - 1].isdigit()) and s[a - 1].isascii() else ""
-    after = " " if s[a + 1:a + 2].isupper() and s[a + 2:a + 3].islower() and s[a + 1:a + 3].isascii() else ""
-    return before + ch + after
+    # which of the empty groups took part: a space before the letter (fooBar), after it (HTTPServer), or both
+    # (aHTTPServer); the lookarounds of the pattern are ASCII-only, like the words they split
+    k = m.lastgroup
+    ch = m.group()
+    return (" " + ch + " ") if k == "both" else (" " + ch) if k == "before" else (ch + " ")
 
 
 def _emph_fix(m: re.Match) -> str:
@@ -210,13 +212,16 @@ def word_list(text: str, *, nfkc: bool = True) -> list[str]:
         for a, b in _CONTRACT:
             if a in t:
                 t = t.replace(a, b)
+    # every ASCII byte that is not a letter or digit becomes a space (bytes.translate, in C); the text is decoded
+    # once and split, rather than token by token
     if t.isascii():
-        toks = t.encode("ascii").translate(_ASCII_WORD).split()
-        return list(map(_STEMS.__getitem__, map(bytes.decode, toks)))
-    if not _HAS_CJK.search(t):
-        b = t.encode("utf-8").translate(_ASCII_WORD).decode("utf-8")
-        b = _NON_ASCII.sub(" ", b)
-        return list(map(_STEMS.__getitem__, b.split()))
+        return list(map(_STEMS.__getitem__, t.encode("ascii").translate(_ASCII_ALNUM).decode("ascii").split()))
+    b = t.encode("utf-8")
+    # CJK test on the non-ASCII bytes only (a few for English text with a dash or an arrow): deleting the ASCII
+    # bytes of UTF-8 leaves whole multi-byte sequences, so the rest decodes
+    if not _HAS_CJK.search(b.translate(None, _ASCII_BYTES).decode("utf-8")):
+        # no CJK: every non-ASCII character separates words too, so each of its bytes becomes a space
+        return list(map(_STEMS.__getitem__, b.translate(_ASCII_ALNUM).decode("ascii").split()))
     return list(map(_STEMS.__getitem__, _TOKEN.findall(t)))
 
 
