@@ -163,25 +163,19 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
                 errors.append({"case": case.id, "review": rf.name, "error": sg.error})
                 continue
             n_reviews += 1
-            fv = {v.id: v for v in sg.findings}
-            tv = {v.id: v for v in sg.traps}
             base = {"case": case.id, "review": rf.name, "style": style, "language": lang}
-            for fid in finding_ids:
-                v = fv.get(fid)
-                g = bool(v and v.found)
-                h = fid in found_h
-                rows.append({**base, "id": fid, "human": h, "grader": g})
-                if g != h:
-                    disagreements.append({**base, "kind": "finding", "id": fid, "human": h, "grader": g,
-                                          "evidence": _evidence(v), "reason": v.reason if v else ""})
-            for tid in trap_ids:
-                v = tv.get(tid)
-                g = bool(v and v.flagged)
-                h = tid in flagged_h
-                trows.append({**base, "id": tid, "human": h, "grader": g})
-                if g != h:
-                    disagreements.append({**base, "kind": "trap", "id": tid, "human": h, "grader": g,
-                                          "evidence": _evidence(v), "reason": v.reason if v else ""})
+            for kind, ids, verdicts, attr, human_ids, out in (
+                    ("finding", finding_ids, sg.findings, "found", found_h, rows),
+                    ("trap", trap_ids, sg.traps, "flagged", flagged_h, trows)):
+                by_id = {v.id: v for v in verdicts}
+                for item_id in ids:
+                    v = by_id.get(item_id)
+                    g = bool(v and getattr(v, attr))
+                    h = item_id in human_ids
+                    out.append({**base, "id": item_id, "human": h, "grader": g})
+                    if g != h:
+                        disagreements.append({**base, "kind": kind, "id": item_id, "human": h, "grader": g,
+                                              "evidence": _evidence(v), "reason": v.reason if v else ""})
             if sg.extra_issues is not None and isinstance(lab.get("extra_issues"), int):
                 extra_err.append(abs(sg.extra_issues - lab["extra_issues"]))
 
