@@ -62,10 +62,18 @@ def _build() -> argparse.ArgumentParser:
     p.set_defaults(target=("harness.commands", "cmd_grade"))
 
     p = sub.add_parser("calibrate", help="measure a grader against human labels")
-    p.add_argument("path", nargs="?", default="../shared/calibration")
+    p.add_argument("path", nargs="?", help="labelled folder (default: [tool.harness] labelled_dir, 'labelled')")
     p.add_argument("--grader", default="deterministic", choices=["deterministic", "judge"])
     p.add_argument("--judge-model")
     p.add_argument("--json", dest="json_out")
+    p.add_argument("--split", choices=["all", "tune", "report"], default=None,
+                   help="part of the corpus (its split.yaml); default: report when the folder has a split.yaml")
+    p.add_argument("--leave-cases-out", type=int, metavar="K", dest="folds",
+                   help="also estimate agreement with the semantic thresholds fitted on other cases (K folds)")
+    p.add_argument("--labels-agreement", action="store_true",
+                   help="agreement between the two labelings (labels.yaml, labels2.yaml) instead of a grader")
+    p.add_argument("--write", action="store_true",
+                   help="record the figures ([tool.harness] calibration_record) for the reports to state")
     p.set_defaults(target=("harness.graders.calibrate", "cli"))
 
     p = sub.add_parser("report", help="write the markdown and HTML report of a run")

@@ -66,6 +66,9 @@ class HarnessConfig(BaseModel):
     judge_cache_dir: str | None = None
     judge_templates_dir: str | None = None
     graders: list[str] = Field(default_factory=lambda: ["deterministic"])
+    # the project's labelled reviews (harness calibrate) and where their last measured agreement is recorded
+    labelled_dir: str = "labelled"
+    calibration_record: str = "labelled/calibration.json"
 
     def path(self, rel: str | Path) -> Path:
         p = Path(rel)

@@ -124,6 +124,7 @@ class _CaseParts:
     ids: list[tuple[str, str]]  # (field, id) of every finding and trap with a string id
     n_findings: int | None
     n_traps: int | None
+    request: str = ""
 
 
 def _raw_mapping(case_file: Path) -> dict | None:
@@ -175,7 +176,8 @@ def _salvage(data: dict) -> _CaseParts:
     case_id = data.get("id")
     return _CaseParts(id=case_id if isinstance(case_id, str) else None,
                       tags=[t for _, t in strings(data.get("tags", []))], files=strings(data.get("files")),
-                      items=items, ids=ids, n_findings=counts["findings"], n_traps=counts["traps"])
+                      items=items, ids=ids, n_findings=counts["findings"], n_traps=counts["traps"],
+                      request=data.get("request") if isinstance(data.get("request"), str) else "")
 
 
 def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Problem]]:
@@ -200,7 +202,7 @@ def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Pro
     _check_ids(parts, add)
     texts, listed = _check_files(folder, case_file, parts, max_file_bytes, add)
     for it in parts.items:
-        _check_item(it, texts, listed, add)
+        _check_item(it, texts, listed, add, parts.request)
     _check_distinct([it for it in parts.items if it.kind == "findings"], add)
     _check_counts(parts, add)
     return parts.id, problems
@@ -234,7 +236,20 @@ def _check_files(folder: Path, case_file: Path, parts: _CaseParts, max_file_byte
     return texts, listed
 
 
-def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add) -> None:
+_ROUTE = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
+
+
+def _anchor_occurs(anchor: str, haystack: str) -> bool:
+    """True when the anchor, or the path of a route anchor written with its method ("GET /users/{id}"), occurs
+    (case-insensitive) in ``haystack`` (already case-folded)."""
+    a = anchor.strip().casefold()
+    if a in haystack:
+        return True
+    m = _ROUTE.match(anchor.strip())
+    return bool(m) and m.group(1).casefold() in haystack
+
+
+def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add, request: str = "") -> None:
     m = it.model
     loc = m.location
     for j, topic in enumerate(m.topics):
@@ -272,11 +287,14 @@ def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add) -> None
     elif loc.symbol is not None and loc.symbol not in "\n".join(lines[start - 1:end]):
         add("error", f"{it.field}.location.symbol", f"symbol {loc.symbol!r} does not occur in {loc.file} lines "
             f"{start}-{end}; expected it literally within location.lines", "location-symbol", m.id)
-    folded = text.casefold()
+    # people point at a defect by names from any file of the case (a route defined in one file and handled in
+    # another, a config key, table.column) or from the request: an anchor must occur in one of them
+    folded = "\n".join([request, *texts.values()]).casefold()
     for j, anchor in enumerate(m.anchors):
-        if anchor.strip() and anchor.casefold() not in folded:
-            add("error", f"{it.field}.anchors[{j}]", f"anchor {anchor!r} does not occur in {loc.file}; expected "
-                "every anchor literally (case-insensitive) in location.file", "anchor-missing", m.id)
+        if anchor.strip() and not _anchor_occurs(anchor, folded):
+            add("error", f"{it.field}.anchors[{j}]", f"anchor {anchor!r} does not occur in any file of the case "
+                f"({', '.join(sorted(texts))}) nor in its request; expected every anchor literally "
+                "(case-insensitive; a route may carry its method) in one of them", "anchor-missing", m.id)
     if it.kind == "findings" and start <= len(lines):
         lo, hi = max(1, start - LEAK_CONTEXT_LINES), min(len(lines), end + LEAK_CONTEXT_LINES)
         window = words("\n".join(lines[lo - 1:hi]))

