@@ -163,6 +163,13 @@ class Runner:
         self.stop_reason: str | None = None
         self._inflight_estimate = 0.0
         self._pending_keys: dict[str, asyncio.Future] = {}
+        self._pool = None   # the grading thread, started on first use
+
+    def _grading_pool(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-grade")
+        return self._pool
 
     def _tick(self) -> None:
         if self.on_progress:
@@ -175,7 +182,11 @@ class Runner:
                 if hasattr(g, "agrade"):
                     grades[g.name] = await g.agrade(case, review)
                 else:
-                    grades[g.name] = g.grade(case, review)
+                    # off the event loop: the deterministic grader's semantic stage spends tens of ms per review
+                    # in the embedding model (which releases the GIL); one worker keeps grading in order and
+                    # leaves the other core to the requests in flight
+                    grades[g.name] = await asyncio.get_running_loop().run_in_executor(
+                        self._grading_pool(), g.grade, case, review)
             except Exception as exc:  # noqa: BLE001 - a grader failure is recorded, never guessed
                 from .graders.base import SampleGrade
                 grades[g.name] = SampleGrade(grader=g.name, error=f"{type(exc).__name__}: {exc}")
@@ -339,6 +350,9 @@ class Runner:
             if self.stop_reason:
                 break
         self.stats.not_started = self.stats.total - self.stats.done
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _run_id() -> str:

@@ -1842,6 +1842,8 @@ def _refers_to_code(r: _Review, i: int) -> bool:
         return True
     if _L_NUM_RE.search(F, a, b) or _LINE_WORD_RE.search(F, a, b) or _JA_LINE_RE.search(F, a, b):
         return True
+    if comp.sections and _SECTION_RE.search(F, a, b):
+        return True
     if "`" in it.text:
         for sp in _CODE_SPAN_RE.findall(it.text):
             flat = comp.code_entry(sp)[0]
@@ -1857,6 +1859,7 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
     "avoid", "適切に") — point into the code (a file, a line reference, or code that occurs in the artifacts)."""
     count = 0
     items = r.items
+    seen_heads: set[int] = set()
     for it in items:
         i = it.index
         if it.kind == HEADING or i in matched or (it.kind == TABLE and it.header_row):
@@ -1871,6 +1874,10 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
             continue
         if r.generic(a, b) and not _refers_to_code(r, i):
             continue
+        # a line that points at nothing in the artifacts, nor does the point or heading it sits under, is a
+        # checklist line, not a reported problem (CASE_FORMAT.md: a generic line does not count)
+        if not _context_refers_to_code(r, i):
+            continue
         # an item introducing matched points ("These are the problems to fix:") is part of them
         if any(c in matched for c in it.children):
             continue
@@ -1883,8 +1890,43 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
                 break
             par = items[par].parent
         if not inside:
+            # the points of a short section under its own heading (location / problem / impact / fix) are one
+            # reported problem, not four
+            h = _short_section_head(r, i)
+            if h is not None:
+                if h in matched or h in seen_heads:
+                    continue
+                seen_heads.add(h)
             count += 1
     return count
+
+
+_FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
+
+
+def _context_refers_to_code(r: _Review, i: int) -> bool:
+    """True when item ``i`` or a point or heading above it points into the artifacts (:func:`_refers_to_code`)."""
+    p: int | None = i
+    while p is not None:
+        if _refers_to_code(r, p):
+            return True
+        p = r.items[p].parent
+    return False
+
+
+def _short_section_head(r: _Review, i: int) -> int | None:
+    """The heading (or point) above item ``i`` when item ``i`` is a field of one problem record: a short run of
+    points under it, most of them labelled fields ("**Location:** …", "Impact: …", "**問題:** …"). None
+    otherwise (a list of separate problems under one heading stays a list of problems)."""
+    items = r.items
+    p = items[i].parent
+    if p is None:
+        return None
+    kids = [c for c in items[p].children if items[c].kind != HEADING]
+    if not 2 <= len(kids) <= 8 or i not in kids:
+        return None
+    fields = sum(1 for c in kids if _FIELD_RE.match(items[c].text))
+    return p if fields * 2 >= len(kids) else None
 
 
 def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int], params, embedder) -> dict:
@@ -1962,7 +2004,14 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
                 continue
             out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
                               f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) in a unit that names its place")
-            matched.update(key)
+            # the item, what is under it, and the problem record it is a field of: not the whole unit, whose
+            # other points may report other problems
+            matched.add(best_m)
+            matched.update(r.section_body(best_m) if items[best_m].kind == HEADING else r.subtree(best_m))
+            head = _short_section_head(r, best_m)
+            if head is not None:
+                matched.add(head)
+                matched.update(c for c in items[head].children if items[c].kind != HEADING)
     return out
 
 
