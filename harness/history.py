@@ -60,7 +60,7 @@ from .results import CASES_JSON, DEFAULT_WEIGHTS, breakdown, load_run, per_case,
 from .textio import atomic_write_json
 
 SCHEMA = "harness.run-summary"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: error rate clustered by case; pass@k/majority over one run's k
 METRICS = ("recall", "weighted_recall", "critical_high_missed", "trap_fp_rate", "extra_issues", "error_rate")
 SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 
