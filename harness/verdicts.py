@@ -209,8 +209,8 @@ def critical_tests(pairs: pd.DataFrame, *, base_epochs: float, runs: int = 1,
 
 
 def decide(base: pd.DataFrame | Sequence[pd.DataFrame], cand: pd.DataFrame, *, reducer: str = "mean",
-           base_epochs: int | None = None, alpha: float = ALPHA, critical_alpha: float = CRITICAL_ALPHA,
-           seed: int = 0, mde: bool = True) -> Verdict:
+           base_epochs: int | None = None, base_runs: int | None = None, alpha: float = ALPHA,
+           critical_alpha: float = CRITICAL_ALPHA, seed: int = 0, mde: bool = True) -> Verdict:
     """The regression gate on one candidate variant against its baseline (module docs).
 
     Args:
@@ -219,6 +219,7 @@ def decide(base: pd.DataFrame | Sequence[pd.DataFrame], cand: pd.DataFrame, *, r
         cand: the candidate's per-finding table (same columns).
         reducer: the configured reducer (used to re-score a pooled baseline).
         base_epochs: epochs per baseline run (the manifest's); default: the largest n_epochs of one frame.
+        base_runs: runs pooled in ``base`` when it is one already pooled table; default ``len(base)``.
         alpha: level of the recall test (two-sided); critical_alpha: level of the critical-finding family.
         seed: Monte Carlo seed of the sign-flip test (same default everywhere, so reports agree).
         mde: compute the simulated MDE of the recall test (≈0.1 s; the simulation test turns it off).
@@ -237,7 +238,7 @@ def decide(base: pd.DataFrame | Sequence[pd.DataFrame], cand: pd.DataFrame, *, r
     rec = paired_difference(pairs["score_b"].to_numpy(float), pairs["score_c"].to_numpy(float),
                             pairs["case"].to_numpy(), alpha=alpha, seed=seed, interval="sign-flip",
                             mde_method="sign-flip" if mde else "none")
-    runs = len(frames)
+    runs = base_runs or len(frames)
     crit = critical_tests(pairs, base_epochs=base_epochs, runs=runs, critical_alpha=critical_alpha)
     reasons, notes = [], []
     if rec.verdict == REGRESSED:
