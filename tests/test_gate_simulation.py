@@ -80,7 +80,7 @@ def test_a_pooled_baseline_gives_the_critical_rule_power_without_false_alarms():
 
 
 def test_errored_epochs_make_a_lost_critical_finding_inconclusive():
-    """The candidate found a critical finding in 0 of its 1 successful epoch (2 errored): under-sampled."""
+    """The candidate found a critical finding in 0 of its 2 successful epochs (1 errored): under-sampled."""
     import pandas as pd
     from harness.verdicts import UNDER_SAMPLED, decide
     rows = [{"case": f"c{c}", "finding": f"f{f}", "severity": "critical" if (c, f) == (0, 0) else "medium",
@@ -93,7 +93,7 @@ def test_errored_epochs_make_a_lost_critical_finding_inconclusive():
     full.loc[0, ["n_found", "score"]] = [0, 0.0]
     assert decide(base, full, base_epochs=3, base_runs=4, mde=False).verdict == REGRESSED
     short = full.copy()
-    short.loc[0, ["n_epochs"]] = 1
+    short.loc[0, ["n_epochs"]] = 2                 # 12/12 vs 0/2: p = 0.0032, significant, but 2 < 3
     v = decide(base, short, base_epochs=3, base_runs=4, mde=False)
     assert v.verdict == INCONCLUSIVE and v.critical.loc[0, "status"] == UNDER_SAMPLED
     assert "inconclusive, not a regression" in v.reasons[0]
