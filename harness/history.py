@@ -28,7 +28,7 @@ fractions are 0..1, cost in USD, latency in seconds, NaN stored as ``null``)::
                  traps: [{case, trap, n_epochs, n_flagged, score}]}]}
 
 Metrics are those of :mod:`harness.results` (recall and severity-weighted recall over findings, intervals
-clustered by case; trap false-positive rate; error rate with a Wilson interval); ``score`` is a finding's found
+clustered by case; trap false-positive rate; error rate, also clustered by case); ``score`` is a finding's found
 rate over its successful epochs reduced with the run's reducer.
 
 Which run directories enter the history (:func:`load_history`): every folder under the runs root holding a

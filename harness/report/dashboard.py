@@ -335,7 +335,7 @@ def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: in
         dc.Panel("Severity-weighted recall (95% CI)", [_series(h, v, n, "weighted_recall") for v in variants],
                  ylim=(0, 1)),
         dc.Panel("Trap false-positive rate (95% CI)", [_series(h, v, n, "trap_fp_rate") for v in variants]),
-        dc.Panel("Error rate (95% Wilson CI)", [_series(h, v, n, "error_rate") for v in variants]),
+        dc.Panel("Error rate (95% CI, clustered by case)", [_series(h, v, n, "error_rate") for v in variants]),
     ], labels, title="Headline metrics per night", **common)
     cats = hist.categories
     groups = sorted(cats["group"].dropna().unique()) if len(cats) else []
