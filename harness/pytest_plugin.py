@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--epochs", type=int, default=None)
     g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
     g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
-    g.addoption("--baseline", default=None, help="baseline run directory to compare against")
+    g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
     g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"])
     g.addoption("--judge-model", default=None)
     g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"])
@@ -53,7 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline = opt("--baseline")
         if baseline:
             from .records import RunDir
-            RunDir.open(baseline)  # a bad baseline fails now, not after the whole suite has run
+            from .report.compare import baseline_paths
+            for b in baseline_paths(baseline):
+                RunDir.open(b)  # a bad baseline fails now, not after the whole suite has run
     except HarnessError as e:
         raise pytest.UsageError(f"harness: {e}") from None
     config.stash[_STATE] = {"cfg": cfg, "opts": opts, "notices": notices, "result": None, "reports": [],

@@ -306,7 +306,7 @@ def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pai
     if eb != ec:
         loud.append(f"epochs do not pair: baseline has {len(eb)} epoch(s), candidate {len(ec)}; scores are compared "
                     "as per-finding rates over each run's epochs")
-    fpb = sb.groupby("case")["sample_id"].size()
+    fpb = sb.groupby("case")["sample_id"].size() / max(1, len(base.pooled))     # per baseline run
     fpc = sc.groupby("case")["sample_id"].size()
     uneven = sorted(c for c in cb & cc if fpb.get(c) != fpc.get(c))
     if uneven and eb == ec:

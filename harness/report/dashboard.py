@@ -224,11 +224,11 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
             e, night = _entry_for(bp, history, config)
             if e.note and night is None:
                 warnings.append(f"baseline {e.run_id}: {e.note}")
-            if base_e is None:
-                base_e, base_night = e, night
             if latest_e is not None and e.path.resolve() == latest_e.path.resolve():
                 warnings.append(f"baseline run {e.run_id} is the latest run itself: left out of the baseline")
                 continue
+            if base_e is None:
+                base_e, base_night = e, night
             bases.append(e)
         if not bases:
             base_e, base_night = None, None
