@@ -1,6 +1,6 @@
-"""Run the six benchmarks one after another and print one table of their figures.
+"""Run the benchmarks one after another and print one table of their figures.
 
-    python bench/run_all.py                 # all six, ~12–15 minutes on an idle 2-core machine
+    python bench/run_all.py                 # all of them, ~16–20 minutes on an idle 2-core machine
     python bench/run_all.py --only runner,grading
     python bench/run_all.py --full-local    # the embedded model on every case (adds tens of minutes)
 
@@ -30,9 +30,10 @@ BENCHES = [  # the embedded model last: it gets what is left of the time budget
     ("grading", "bench_grading.py", "3 deterministic grading"),
     ("report", "bench_report.py", "4 report and dashboard"),
     ("cost", "bench_cost.py", "6 prompt-caching cost"),
+    ("gate", "bench_gate.py", "7 regression gate: false alarms and power"),
     ("local", "bench_local.py", "5 embedded model"),
 ]
-BUDGET_S = 15 * 60
+BUDGET_S = 19 * 60
 
 
 def main(argv: list[str] | None = None) -> int:

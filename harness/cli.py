@@ -83,7 +83,7 @@ def _build() -> argparse.ArgumentParser:
     p.set_defaults(target=("harness.report.report", "cli"))
 
     p = sub.add_parser("compare", help="compare a candidate run with a baseline run")
-    p.add_argument("baseline")
+    p.add_argument("baseline", help="baseline run directory; several comma-separated (a,b,c) are pooled")
     p.add_argument("candidate")
     p.add_argument("--out")
     p.add_argument("--fail-on-regression", action="store_true")
@@ -93,12 +93,12 @@ def _build() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="build the nightly dashboard over a runs root")
     p.add_argument("runs_root", nargs="?")
     p.add_argument("--out", default=None)
-    p.add_argument("--baseline")
+    p.add_argument("--baseline", help="run directory or id; several comma-separated are pooled")
     p.set_defaults(target=("harness.report.dashboard", "cli"))
 
     p = sub.add_parser("nightly", help="run the suite, rebuild the dashboard, compare with the baseline")
     _add_run_options(p)
-    p.add_argument("--baseline")
+    p.add_argument("--baseline", help="run directory or id; several comma-separated are pooled")
     p.add_argument("--runs-root")
     p.add_argument("--dashboard-out")
     p.set_defaults(target=("harness.commands", "cmd_nightly"))

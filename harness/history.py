@@ -28,7 +28,7 @@ fractions are 0..1, cost in USD, latency in seconds, NaN stored as ``null``)::
                  traps: [{case, trap, n_epochs, n_flagged, score}]}]}
 
 Metrics are those of :mod:`harness.results` (recall and severity-weighted recall over findings, intervals
-clustered by case; trap false-positive rate; error rate with a Wilson interval); ``score`` is a finding's found
+clustered by case; trap false-positive rate; error rate, also clustered by case); ``score`` is a finding's found
 rate over its successful epochs reduced with the run's reducer.
 
 Which run directories enter the history (:func:`load_history`): every folder under the runs root holding a
@@ -60,7 +60,7 @@ from .results import CASES_JSON, DEFAULT_WEIGHTS, breakdown, load_run, per_case,
 from .textio import atomic_write_json
 
 SCHEMA = "harness.run-summary"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: error rate clustered by case; pass@k/majority over one run's k
 METRICS = ("recall", "weighted_recall", "critical_high_missed", "trap_fp_rate", "extra_issues", "error_rate")
 SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 

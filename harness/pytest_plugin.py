@@ -3,6 +3,12 @@ one session-scoped run, a report written at the end. Loaded by ``evals/conftest.
 
 Options: --model, --prompt, --epochs, --cases, --run-dir, --baseline, --grader, --judge-model, --cache,
 --max-cost. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+
+Pass/fail of a case is :func:`harness.verdicts.case_verdicts` on the run's results table — the same table, reducer
+included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the run is also put
+through the regression gate (:func:`harness.verdicts.decide`, via :func:`harness.report.compare.compare_runs`):
+its verdict is printed and a *regressed* verdict makes the session exit 1, like ``harness compare
+--fail-on-regression`` and ``harness nightly`` on the same pair of runs.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import pytest
 from .config import load_config
 from .errors import HarnessError
 from .planning import Choices, build_options
-from .verdicts import judge_case
+from .verdicts import EXIT_REGRESSION, case_verdicts
 
 _STATE = pytest.StashKey[dict]()
 
@@ -27,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--epochs", type=int, default=None)
     g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
     g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
-    g.addoption("--baseline", default=None, help="baseline run directory to compare against")
+    g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
     g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"])
     g.addoption("--judge-model", default=None)
     g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"])
@@ -47,7 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline = opt("--baseline")
         if baseline:
             from .records import RunDir
-            RunDir.open(baseline)  # a bad baseline fails now, not after the whole suite has run
+            from .report.compare import baseline_paths
+            for b in baseline_paths(baseline):
+                RunDir.open(b)  # a bad baseline fails now, not after the whole suite has run
     except HarnessError as e:
         raise pytest.UsageError(f"harness: {e}") from None
     config.stash[_STATE] = {"cfg": cfg, "opts": opts, "notices": notices, "result": None, "reports": [],
@@ -91,29 +99,57 @@ def eval_run(request: pytest.FixtureRequest):
         st["report_error"] = f"{type(e).__name__}: {e}"
     baseline = request.config.getoption("--baseline")
     if baseline:
-        from .report.compare import compare_runs, write_compare_report
-        cmp = compare_runs(Path(baseline), res.run_dir.path, config=st["cfg"])
+        from .report.compare import write_compare_report
+        cmp = baseline_comparison(baseline, res.run_dir.path, st["cfg"])
         st["compare"] = list(write_compare_report(cmp, config=st["cfg"]))
-        st["verdict"] = (f"comparison with {baseline}: {cmp.headline.verdict} — recall "
-                         f"{cmp.headline.diff * 100:+.1f} pts (95% CI {cmp.headline.lo * 100:+.1f} to "
-                         f"{cmp.headline.hi * 100:+.1f})")
+        st["gate"] = cmp
+        st["verdict"] = f"comparison with {baseline}: {cmp.gate.headline()}"
     return res
+
+
+def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
+    """The comparison ``pytest evals --baseline`` makes: :func:`harness.report.compare.compare_runs` (whose
+    ``gate`` is :func:`harness.verdicts.decide`) with the session's settings. ``baseline``: a run directory or
+    ``a,b,c``."""
+    from .report.compare import compare_runs
+    return compare_runs(baseline, Path(run_dir), config=cfg)
+
+
+def session_exit_code(cmp, complete: bool) -> int:
+    """The exit status a ``--baseline`` comparison imposes on the session: 1 when the gate says *regressed*, else
+    0 (an incomplete run shows up as ERROR tests; pytest has no exit code 3)."""
+    return EXIT_REGRESSION if cmp.gate.exit_code(complete) == EXIT_REGRESSION else 0
+
+
+def _results(st: dict, grader: str):
+    """The run's results table (one load per session and grader) and its per-case verdicts."""
+    key = f"verdicts:{grader}"
+    if key not in st:
+        from .results import load_run
+        cfg, res = st["cfg"], st["result"]
+        table = load_run(res.run_dir.path, grader=grader, suite=st["opts"].cases, reducer=cfg.reducer,
+                         severity_weights=cfg.severity_weights)
+        st[key] = case_verdicts(table, min_recall=cfg.min_recall, max_critical_missed=cfg.max_critical_missed,
+                                cases={c.id: c for c in st["opts"].cases})
+    return st[key]
 
 
 @pytest.fixture
 def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
     """The verdict of one case; raises (→ pytest ERROR) when every sample of it errored."""
     case, prompt, model = eval_target
-    cfg = request.config.stash[_STATE]["cfg"]
+    st = request.config.stash[_STATE]
+    cfg = st["cfg"]
     records = [r for r in eval_run.records if r.case == case.id and r.prompt_fingerprint == prompt.fingerprint
                and r.model == model]
     if not records:
         raise RuntimeError(f"{case.id}: no sample was run ({eval_run.reason or 'unknown reason'})")
+    from .results import variant_label
     grader = (request.config.getoption("--grader") or cfg.graders)[0]
-    v = judge_case(case, records, grader=grader, min_recall=cfg.min_recall,
-                   max_critical_missed=cfg.max_critical_missed)
-    if v.epochs_graded == 0:
-        raise RuntimeError(f"{case.id}: every sample errored, so nothing was graded:\n  " + "\n  ".join(v.errors))
+    v = _results(st, grader).get((variant_label(records[0].prompt_version, model), case.id))
+    if v is None or v.epochs_graded == 0:
+        errors = v.errors if v is not None else []
+        raise RuntimeError(f"{case.id}: every sample errored, so nothing was graded:\n  " + "\n  ".join(errors))
     return v
 
 
@@ -139,4 +175,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(st["verdict"], bold=True)
     for p in st["compare"]:
         tr.write_line(f"comparison: {p}", bold=True)
+    cmp = st.get("gate")
+    if cmp is not None:
+        for r in cmp.gate.reasons:
+            tr.write_line(f"{'regression' if cmp.gate.fail else 'inconclusive'}: {r}", red=cmp.gate.fail)
+        for n in cmp.gate.notes:
+            tr.write_line(f"note: {n}")
     sys.stdout.flush()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed."""
+    st = session.config.stash.get(_STATE, None)
+    if not st or st.get("gate") is None or st["result"] is None:
+        return
+    if session_exit_code(st["gate"], st["result"].complete) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -46,7 +46,7 @@ import pandas as pd
 
 from .errors import HarnessError, RecordError
 from .records import RunDir, RunManifest, SampleRecord
-from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, wilson, wilson_estimate
+from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
 from .textio import atomic_write_json
 
 CASES_JSON = "cases.json"
@@ -134,9 +134,17 @@ class RunResults:
     warnings: list[str] = field(default_factory=list)
     _reviews: dict[str, str | None] | None = field(default=None, repr=False)
 
+    pooled: list[str] = field(default_factory=list)
+
     @property
     def run_id(self) -> str:
         return self.manifest.run_id
+
+    @property
+    def epochs_per_run(self) -> int:
+        """Reviews per case in one run (the manifest's epochs): the k of pass@k and majority, also for a baseline
+        pooled over several runs (:func:`pool_results`)."""
+        return max(1, int(self.manifest.epochs or 1))
 
     @property
     def variants(self) -> list[str]:
@@ -223,12 +231,42 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
         meta = {}
         for r in records:
             meta.setdefault(r.case, _fallback_meta(r))
+    return results_from_records(records, meta, grader=grader, reducer=reducer, severity_weights=weights,
+                                path=rd.path, manifest=rd.manifest, warnings=warnings)
+
+
+def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], *, grader: str | None = None,
+                         reducer: str = "mean", severity_weights: Mapping[str, float] | None = None,
+                         path: Path | None = None, manifest: RunManifest | None = None,
+                         warnings: list[str] | None = None) -> RunResults:
+    """The results table of sample records already in memory (what :func:`load_run` does after reading a run
+    directory). ``meta``: case metadata by id (:func:`case_payload`); ``manifest``: None makes a stub (run id
+    ``in-memory``, epochs = the largest epoch count of a case). Same frames, same reducer, same statuses as
+    :func:`load_run`; used by the per-case pass rule (:mod:`harness.verdicts`) so ``pytest evals`` and the reports
+    read one table.
+
+    Raises:
+        HarnessError: unknown reducer.
+    """
+    if reducer not in ("mean", "pass@k", "majority"):
+        raise HarnessError(f"unknown reducer {reducer!r}; expected mean, pass@k or majority", field="reducer")
+    warnings = list(warnings or [])
+    weights = dict(DEFAULT_WEIGHTS)
+    weights.update(severity_weights or {})
+    meta = dict(meta)
+    if manifest is None:
+        per_case: dict[tuple, int] = {}
+        for r in records:
+            per_case[(r.case, r.prompt_fingerprint, r.model)] = per_case.get((r.case, r.prompt_fingerprint,
+                                                                               r.model), 0) + 1
+        manifest = RunManifest(run_id="in-memory", epochs=max(per_case.values(), default=1))
+    path = Path(path) if path is not None else Path(".")
     chosen, present = _choose_grader(records, grader)
     if records and chosen not in present:
         warnings.append(f"no sample has verdicts from grader {chosen!r} (present: {', '.join(present) or 'none'})")
 
     frows, trows, srows = [], [], []
-    run_id = rd.manifest.run_id
+    run_id = manifest.run_id
     missing_cases: set[str] = set()
     for rec in records:
         cmeta = meta.get(rec.case)
@@ -307,9 +345,41 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
     samples = pd.DataFrame(srows)
     if samples.empty:
         samples = pd.DataFrame(columns=KEYS + ["status", "error", "grader_error", "review", "recall"])
-    return RunResults(path=rd.path, manifest=rd.manifest, grader=chosen, reducer=reducer, severity_weights=weights,
+    return RunResults(path=path, manifest=manifest, grader=chosen, reducer=reducer, severity_weights=weights,
                       cases=meta, findings=findings, traps=traps, samples=samples, records=records,
                       graders_present=present, warnings=_dedupe(warnings))
+
+
+def pool_results(runs: list[RunResults]) -> RunResults:
+    """One baseline from several runs of the same variant(s) (e.g. several nights): their frames concatenated, so
+    every per-finding count sums over all their successful epochs (:func:`per_finding`), while the reducer keeps
+    the k of one run (:attr:`RunResults.epochs_per_run`, from the first run). The pooled run id is the ids joined
+    with ``+``; ``pooled`` lists them. A single run is returned as is.
+
+    Raises:
+        HarnessError: no run given.
+    """
+    if not runs:
+        raise HarnessError("no baseline run to pool")
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    manifest = first.manifest.model_copy(update={"run_id": "+".join(r.run_id for r in runs)})
+    warnings = [f"{r.run_id}: {w}" for r in runs for w in r.warnings]
+    if len({r.epochs_per_run for r in runs}) > 1:
+        warnings.append("pooled baseline runs have different epochs per run: pass@k/majority use "
+                        f"k = {first.epochs_per_run}")
+    cases = {}
+    for r in runs:
+        cases.update(r.cases)
+    return RunResults(path=first.path, manifest=manifest, grader=first.grader, reducer=first.reducer,
+                      severity_weights=first.severity_weights, cases=cases,
+                      findings=pd.concat([r.findings for r in runs], ignore_index=True),
+                      traps=pd.concat([r.traps for r in runs], ignore_index=True),
+                      samples=pd.concat([r.samples for r in runs], ignore_index=True),
+                      records=[x for r in runs for x in r.records],
+                      graders_present=list(dict.fromkeys(g for r in runs for g in r.graders_present)),
+                      warnings=_dedupe(warnings), pooled=[r.run_id for r in runs])
 
 
 def _dedupe(items: list[str], limit: int = 50) -> list[str]:
@@ -359,9 +429,10 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == OK]
 
 
-def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, names: tuple[str, str, str]
-                  ) -> pd.DataFrame:
-    """Per item (``cols``) over ok epochs: count, hits, rate, reduced score and Wilson interval (vectorised)."""
+def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, names: tuple[str, str, str],
+                  epochs: int | None = None) -> pd.DataFrame:
+    """Per item (``cols``) over ok epochs: count, hits, rate, reduced score (:func:`harness.stats.reduce_counts`,
+    ``epochs`` reviews per run) and Wilson interval (vectorised)."""
     n_col, k_col, rate_col = names
     if df.empty:
         return pd.DataFrame(columns=cols + [n_col, k_col, rate_col, "score", "lo", "hi"])
@@ -372,12 +443,7 @@ def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, na
     n, k = g["_ok"].to_numpy(int), g["_hit"].to_numpy(int)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    if reducer == "mean":
-        score = rate
-    elif reducer == "pass@k":
-        score = np.where(n > 0, (k > 0).astype(float), np.nan)
-    else:  # majority
-        score = np.where(n > 0, (rate > 0.5).astype(float), np.nan)
+    score = reduce_counts(k, n, reducer, epochs)
     lo, hi = wilson(k, n)
     out = g.drop(columns=["_ok", "_hit"])
     out[n_col], out[k_col], out[rate_col], out["score"], out["lo"], out["hi"] = n, k, rate, score, lo, hi
@@ -390,13 +456,15 @@ def per_finding(res: RunResults) -> pd.DataFrame:
     (lo, hi), and the finding's metadata. Findings with no ok epoch have n_epochs 0 and NaN rates."""
     cols = ["variant", "prompt_version", "model", "case", "kind", "finding", "title", "severity", "category",
             "weight"]
-    return _reduce_items(res.findings, cols, "found", res.reducer, ("n_epochs", "n_found", "found_rate"))
+    return _reduce_items(res.findings, cols, "found", res.reducer, ("n_epochs", "n_found", "found_rate"),
+                         res.epochs_per_run)
 
 
 def per_trap(res: RunResults) -> pd.DataFrame:
     """Per (variant, case, trap): n_epochs, n_flagged, flagged_rate, score (reduced), Wilson lo/hi."""
     cols = ["variant", "prompt_version", "model", "case", "kind", "trap", "title"]
-    return _reduce_items(res.traps, cols, "flagged", res.reducer, ("n_epochs", "n_flagged", "flagged_rate"))
+    return _reduce_items(res.traps, cols, "flagged", res.reducer, ("n_epochs", "n_flagged", "flagged_rate"),
+                         res.epochs_per_run)
 
 
 def per_case(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -446,8 +514,10 @@ def per_case(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame |
 class VariantSummary:
     """Suite-level metrics of one variant, each an :class:`~harness.stats.Estimate` (95 % intervals).
 
-    ``critical_high_missed`` is a total over the suite (expected misses per review pass); ``errors`` is the
-    error *rate* with a Wilson interval (``n_errors`` the count); cost in USD, latency in seconds.
+    ``critical_high_missed`` is a total over the suite (expected misses per review pass); ``error_rate`` is the
+    fraction of samples that errored with an interval clustered by case (errors come in bursts per case — a prompt
+    too long for the model fails every epoch of that case — so a Wilson interval over samples under-covers: 70 % in
+    simulation); ``n_errors`` the count; cost in USD, latency in seconds.
     """
 
     variant: str
@@ -508,7 +578,8 @@ def summarize(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame 
                                         proportion=True),
             extra_issues=clustered_mean(ok["extra_issues"].to_numpy(float), ok["case"].to_numpy(),
                                         bounds=(0, float("inf"))),
-            error_rate=wilson_estimate(n_err, len(s), n_clusters=s["case"].nunique()),
+            error_rate=clustered_mean((s["status"] == ERROR).to_numpy(float), s["case"].to_numpy(), bounds=(0, 1),
+                                      proportion=True),
             n_samples=len(s), n_ok=len(ok), n_errors=n_err,
             n_grader_errors=int((s["status"] == GRADER_ERROR).sum()),
             n_ungraded=int((s["status"] == UNGRADED).sum()),

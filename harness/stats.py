@@ -248,6 +248,14 @@ def _random_signs(G: int, n_flips: int, seed: int) -> np.ndarray:
     return _sign_blocks(-(-G // _BLOCK), n_flips, seed)[:, :G]
 
 
+def _flip(D: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """``D @ signs.T``. One vector goes through einsum's own loop: a BLAS matrix-vector product this small
+    spends most of its time waking threads, 7× slower on a busy 2-core machine (the gate runs it per night)."""
+    if D.ndim == 1:
+        return np.einsum("fg,g->f", signs, D)
+    return D @ signs.T
+
+
 def sign_flip_pvalue_batch(D, *, n_flips: int = DEFAULT_FLIPS, seed: int = 0, exact_max: int = EXACT_FLIP_MAX
                            ) -> np.ndarray:
     """Two-sided sign-flip (paired permutation) p-value of ``Σ_c D_c`` over clusters; vectorised.
@@ -269,10 +277,10 @@ def sign_flip_pvalue_batch(D, *, n_flips: int = DEFAULT_FLIPS, seed: int = 0, ex
     tol = 1e-9 * np.maximum(1.0, np.abs(D).sum(axis=-1))
     if G <= exact_max:
         signs = _all_signs(G)
-        Tstar = np.abs(D @ signs.T)                                   # (..., 2^G)
+        Tstar = np.abs(_flip(D, signs))                               # (..., 2^G)
         return (Tstar >= T[..., None] - tol[..., None]).mean(axis=-1)
     signs = _random_signs(G, n_flips, seed)
-    Tstar = np.abs(D @ signs.T)
+    Tstar = np.abs(_flip(D, signs))
     b = (Tstar >= T[..., None] - tol[..., None]).sum(axis=-1)
     return (1 + b) / (1 + n_flips)
 
@@ -303,8 +311,13 @@ class PairedComparison:
         mde: minimum detectable effect at 80 % power and α = 0.05 for this suite (absolute, metric units).
         n_items, n_clusters: paired items and cases.
         verdict: ``improved`` | ``regressed`` | ``no detectable change`` (significant at α and the sign, taking
-            ``higher_is_better`` into account).
+            ``higher_is_better`` into account; from ``p_adjusted`` when a multiplicity adjustment was applied).
         higher_is_better: the metric's direction (False for trap false-positive rate).
+        interval: how lo/hi were computed: ``clustered-t`` (Miller 2024) or ``sign-flip`` (the inverted test, so
+            that the interval and the verdict always agree — :func:`sign_flip_interval`).
+        mde_method: ``t`` (analytic, :func:`mde`), ``sign-flip`` (simulated power of the test itself,
+            :func:`mde_sign_flip`; ``inf`` = not reachable with these cases) or ``none`` (NaN, not computed).
+        p_adjusted: Holm-adjusted p-value when the row belongs to a family of tests (NaN otherwise).
     """
 
     baseline: float
@@ -322,6 +335,9 @@ class PairedComparison:
     higher_is_better: bool = True
     alpha: float = ALPHA
     conf: float = CONF
+    interval: str = "clustered-t"
+    mde_method: str = "t"
+    p_adjusted: float = float("nan")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -329,6 +345,11 @@ class PairedComparison:
     @property
     def significant(self) -> bool:
         return bool(self.p_value < self.alpha)
+
+    @property
+    def mde_reachable(self) -> bool:
+        """False when the test cannot detect any effect of the metric's size with these cases (MDE = inf)."""
+        return not np.isinf(self.mde)
 
 
 def verdict_of(diff: float, p_value: float, *, higher_is_better: bool = True, alpha: float = ALPHA) -> str:
@@ -342,7 +363,8 @@ def verdict_of(diff: float, p_value: float, *, higher_is_better: bool = True, al
 
 def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: bool = True,
                       alpha: float = ALPHA, conf: float = CONF, power: float = POWER,
-                      n_flips: int = DEFAULT_FLIPS, seed: int = 0) -> PairedComparison:
+                      n_flips: int = DEFAULT_FLIPS, seed: int = 0, interval: str = "clustered-t",
+                      mde_method: str = "t") -> PairedComparison:
     """Paired comparison of two variants on the same items (Miller 2024 §4).
 
     Args:
@@ -353,6 +375,8 @@ def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: b
         higher_is_better: direction of the metric for the verdict.
         alpha, conf, power: test level, interval level, power for the MDE.
         n_flips, seed: Monte Carlo sign-flip settings (used above 12 cases).
+        interval: ``clustered-t`` (default) or ``sign-flip`` (invert the test: :func:`sign_flip_interval`).
+        mde_method: ``t`` (analytic), ``sign-flip`` (simulated, :func:`mde_sign_flip`) or ``none``.
     Returns:
         A :class:`PairedComparison`. With no paired item everything is NaN and the verdict is "no detectable
         change".
@@ -366,7 +390,7 @@ def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: b
     if not len(a):
         nan = float("nan")
         return PairedComparison(nan, nan, nan, nan, nan, nan, 1.0, nan, nan, 0, 0, NO_CHANGE, higher_is_better,
-                                alpha, conf)
+                                alpha, conf, interval, mde_method)
     labels, inv = np.unique(clusters, return_inverse=True)
     W = np.bincount(inv, weights=w, minlength=len(labels))
     D = np.bincount(inv, weights=w * (b - a), minlength=len(labels))
@@ -375,12 +399,22 @@ def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: b
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = float(np.corrcoef(a, b)[0, 1]) if len(a) > 1 and a.std() > 0 and b.std() > 0 else float("nan")
     diff = float(mean)
+    if interval == "sign-flip":
+        lo, hi = sign_flip_interval(D, W, conf, n_flips=n_flips, seed=seed)
+    elif interval != "clustered-t":
+        raise ValueError(f"unknown interval {interval!r}")
+    if mde_method == "sign-flip":
+        m = mde_sign_flip(D, W, alpha=alpha, power=power, seed=seed)
+    elif mde_method == "t":
+        m = float(mde(se, G - 1, alpha, power))
+    else:
+        m = float("nan")
     return PairedComparison(
         baseline=float((w * a).sum() / w.sum()), candidate=float((w * b).sum() / w.sum()),
         diff=diff, se=float(se), lo=float(lo), hi=float(hi), p_value=p, correlation=corr,
-        mde=float(mde(se, G - 1, alpha, power)), n_items=int(len(a)), n_clusters=int(G),
+        mde=float(m), n_items=int(len(a)), n_clusters=int(G),
         verdict=verdict_of(diff, p, higher_is_better=higher_is_better, alpha=alpha),
-        higher_is_better=higher_is_better, alpha=alpha, conf=conf)
+        higher_is_better=higher_is_better, alpha=alpha, conf=conf, interval=interval, mde_method=mde_method)
 
 
 # ----------------------------------------------------------------------------------------------------- flips
@@ -449,3 +483,217 @@ def cohen_kappa(a, b) -> float:
     pa, pb = a.mean(), b.mean()
     pe = float(pa * pb + (1 - pa) * (1 - pb))
     return float("nan") if pe >= 1 else (po - pe) / (1 - pe)
+
+# ------------------------------------------------------------------------- tests behind the regression gate
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm, S. 1979, "A simple sequentially rejective multiple test
+    procedure", Scand. J. Statistics 6(2):65-70): ``p_(i)·(m - i + 1)`` for the i-th smallest, made monotone
+    by a running maximum and clipped to 1. Rejecting where the adjusted p < α controls the family-wise error
+    rate at α under any dependence.
+
+    Args:
+        p: raw p-values, shape ``(m,)``; NaN entries are left NaN and do not count in m.
+    Returns:
+        Adjusted p-values, shape ``(m,)``, in the input order.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if not m:
+        return out
+    order = np.argsort(q, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate(q[order] * (m - np.arange(m))))
+    res = np.empty(m)
+    res[order] = adj
+    out[ok] = res
+    return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def rate_drop_pvalue(k_b: int, n_b: int, k_c: int, n_c: int) -> float:
+    """One-sided p-value that a finding's found rate is lower in the candidate than in the baseline.
+
+    Boschloo's exact unconditional test of two binomial proportions (Boschloo, R. D. 1970, Statistica
+    Neerlandica 24(1):1-9), ``scipy.stats.boschloo_exact`` with ``alternative="greater"`` on the table
+    ``[[k_b, k_c], [n_b - k_b, n_c - k_c]]`` (columns = the two runs). Uniformly more powerful than Fisher's exact
+    test; exact, so it never exceeds its level. Epochs of two runs are independent draws, so the two runs are two
+    binomial samples of the same finding (no epoch-level pairing exists).
+
+    Args:
+        k_b, n_b: baseline epochs (successful only) that found the finding, and successful epochs.
+        k_c, n_c: the same for the candidate.
+    Returns:
+        The p-value in [0, 1]; 1.0 when either run has no successful epoch or the candidate's rate is not lower.
+    """
+    if n_b <= 0 or n_c <= 0 or k_c / n_c >= k_b / n_b:
+        return 1.0
+    return float(_st.boschloo_exact([[k_b, k_c], [n_b - k_b, n_c - k_c]], alternative="greater").pvalue)
+
+
+def min_sign_flip_p(G: int) -> float:
+    """The smallest two-sided sign-flip p-value attainable with G clusters: ``2 / 2^G`` (all differences of one
+    sign). With G ≤ 5 it is ≥ 0.0625, so nothing is significant at 0.05 (Good 2005, §3)."""
+    return 1.0 if G <= 0 else min(1.0, 2.0 / 2.0 ** G)
+
+
+def sign_flip_interval(D, W, conf: float = CONF, *, n_flips: int = DEFAULT_FLIPS, seed: int = 0,
+                       exact_max: int = EXACT_FLIP_MAX, tol: float = 1e-5) -> tuple[float, float]:
+    """Confidence interval for a paired mean difference by inverting the sign-flip test.
+
+    The interval is ``{δ : p(δ) ≥ 1 − conf}`` where ``p(δ)`` is :func:`sign_flip_pvalue_batch` of the shifted
+    cluster sums ``D_c − δ·W_c`` (the hypothesis "candidate = baseline + δ on every item"); Hodges & Lehmann
+    (1963, Ann. Math. Stat. 34(2)) and Good (2005, §3.6) for inverting a permutation test. The same sign patterns
+    (seed) are used for every δ, and the bounds are found by bisection between the estimate and a point the test
+    rejects. Built so that the verdict of the test at δ = 0 and the interval always agree: 0 lies outside the
+    interval exactly when p(0) < 1 − conf.
+
+    Args:
+        D: per-cluster summed differences (weighted), shape ``(G,)``.
+        W: per-cluster weights (items), shape ``(G,)``, positive.
+        conf: confidence level.
+        n_flips, seed, exact_max: as :func:`sign_flip_pvalue_batch`.
+        tol: bisection tolerance (units of the mean; 1e-5 = 0.001 percentage points).
+    Returns:
+        ``(lo, hi)``; ``(-inf, inf)`` when the test cannot reach ``1 − conf`` with G clusters; NaN when G == 0.
+    """
+    D = np.asarray(D, dtype=float)
+    W = np.asarray(W, dtype=float)
+    G = D.shape[-1]
+    if G == 0 or W.sum() <= 0:
+        return float("nan"), float("nan")
+    alpha = 1 - conf
+    if G <= exact_max and min_sign_flip_p(G) >= alpha:
+        return float("-inf"), float("inf")
+    est = float(D.sum() / W.sum())
+
+    def p(delta: float) -> float:
+        return float(sign_flip_pvalue_batch(D - delta * W, n_flips=n_flips, seed=seed, exact_max=exact_max))
+
+    ratios = D / W
+    p0 = p(0.0)
+    out = []
+    for side, far in ((-1, float(ratios.min()) - 1e-6), (1, float(ratios.max()) + 1e-6)):
+        far = min(far, est - tol) if side < 0 else max(far, est + tol)
+        if p(far) >= alpha:          # not even the most extreme shift is rejected (Monte Carlo floor)
+            out.append(float("-inf") if side < 0 else float("inf"))
+            continue
+        inner = est
+        if (0.0 - est) * side > 0 and p0 < alpha:
+            far = 0.0                # 0 is rejected on this side: the bound lies between the estimate and 0
+        while abs(far - inner) > tol:
+            mid = (far + inner) / 2
+            if p(mid) >= alpha:
+                inner = mid
+            else:
+                far = mid
+        out.append(inner)
+    lo, hi = out
+    if p0 >= alpha:                  # never print an interval that excludes 0 next to a non-significant test
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    return lo, hi
+
+
+def mde_sign_flip(D, W, *, alpha: float = ALPHA, power: float = POWER, n_sim: int = 400, n_flips: int = 2000,
+                  seed: int = 0, max_effect: float = 1.0, exact_max: int = EXACT_FLIP_MAX) -> float:
+    """Minimum detectable effect of the sign-flip test itself, by simulation.
+
+    The analytic MDE ``(t_{1-α/2} + t_{power})·SE`` (Bloom 1995) assumes a t-test; the gate uses a sign-flip test,
+    whose power is lower (the shift inflates its permutation variance), so at 25 cases the analytic MDE gave
+    74-76 % power, not 80 %. Here each simulated suite gives the observed residuals
+    ``r_c = (D_c − m·W_c)·sqrt(G/(G−1))`` random signs (a wild cluster bootstrap with Rademacher weights,
+    Cameron, Gelbach & Miller 2008, REStat 90(3)), scaled by a draw of σ/s ~ sqrt((G−1)/χ²_{G−1}) because the
+    spread itself is estimated from G cases (power averaged over that uncertainty: "assurance", O'Hagan, Stevens &
+    Campbell 2005, Pharmaceutical Statistics 4(3)); a shift ``δ·W_c`` is added; the MDE is the smallest δ the test
+    detects (p < α, right direction) in ``power`` of the simulations, found by bisection with common random
+    numbers. ``bench/bench_gate.py`` checks the realised power at the printed MDE on fresh synthetic nights.
+
+    Args:
+        D, W: per-cluster summed differences and weights, shape ``(G,)``.
+        alpha, power: test level and the power wanted.
+        n_sim: simulated suites per δ; n_flips: Monte Carlo sign patterns per test above ``exact_max`` clusters.
+        seed: RNG seed (reproducible reports).
+        max_effect: the largest effect considered (1.0 = 100 points for a difference of fractions).
+    Returns:
+        The MDE in the units of the mean (a fraction for recall); ``inf`` when the test cannot reach α with G
+        clusters or ``power`` is not reached below ``max_effect``; NaN when G < 2.
+    """
+    D = np.asarray(D, dtype=float)
+    W = np.asarray(W, dtype=float)
+    G = D.shape[-1]
+    if G < 2 or W.sum() <= 0:
+        return float("nan")
+    if min_sign_flip_p(G) >= alpha:
+        return float("inf")
+    m = D.sum() / W.sum()
+    r = (D - m * W) * np.sqrt(G / (G - 1))
+    rng = np.random.default_rng([seed, 7])
+    eps = np.where(rng.random((n_sim, G)) < 0.5, 1.0, -1.0)
+    # the spread is estimated from G clusters: draw the true one from its posterior, sigma/s ~ sqrt((G-1)/chi2_{G-1})
+    scale = np.sqrt((G - 1) / rng.chisquare(G - 1, size=(n_sim, 1)))
+    base = eps * r * scale                                    # (n_sim, G)
+    if G <= exact_max:
+        signs = _all_signs(G)
+    else:
+        signs = _random_signs(G, n_flips, seed + 1)
+
+    def pw(delta: float) -> float:
+        Dd = base + delta * W
+        T = Dd.sum(axis=1)
+        Tstar = np.abs(Dd @ signs.T)
+        tol_ = 1e-9 * np.maximum(1.0, np.abs(Dd).sum(axis=1))
+        b = (Tstar >= np.abs(T)[:, None] - tol_[:, None]).sum(axis=1)
+        pv = b / signs.shape[0] if G <= exact_max else (1 + b) / (1 + signs.shape[0])
+        return float(((pv < alpha) & (T > 0)).mean())
+
+    if pw(max_effect) < power:
+        return float("inf")
+    lo, hi = 0.0, max_effect
+    while hi - lo > 5e-4:
+        mid = (lo + hi) / 2
+        if pw(mid) >= power:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def reduce_counts(k, n, reducer: str = "mean", epochs: int | None = None) -> np.ndarray:
+    """Reduce an item's successful epochs (k found of n) to its score; vectorised; errored epochs never enter.
+
+    ``mean``: k/n. ``pass@k``: found in at least one of ``epochs`` reviews; ``majority``: found in more than half of
+    ``epochs`` reviews. When a finding has more successful epochs than ``epochs`` (a baseline pooled over several
+    nights), the score is the unbiased estimate over every subset of ``epochs`` of them — the hypergeometric tail
+    (Chen et al. 2021, "Evaluating Large Language Models Trained on Code", arXiv:2107.03374, eq. 1, for pass@k);
+    with ``n ≤ epochs`` it is the plain rule over the n successful epochs (pass@n: no unbiased estimate exists
+    from fewer than ``epochs`` draws, so a run that lost epochs to errors scores pass@k somewhat lower).
+
+    Args:
+        k, n: arrays (or scalars) of found and successful epochs, same shape.
+        reducer: ``mean`` | ``pass@k`` | ``majority``.
+        epochs: reviews per run (the run's planned epochs); None = n (no pooling).
+    Returns:
+        Scores in [0, 1], NaN where n == 0.
+    Raises:
+        ValueError: unknown reducer.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    safe = np.maximum(n, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / safe, np.nan)
+    if reducer == "mean":
+        return rate
+    if reducer not in ("pass@k", "majority"):
+        raise ValueError(f"unknown reducer {reducer!r}; expected mean, pass@k or majority")
+    e = safe if epochs is None else np.minimum(np.asarray(epochs, dtype=float), safe)
+    pooled = n > e
+    if reducer == "pass@k":
+        plain = (k > 0).astype(float)
+        sub = _st.hypergeom.sf(0, safe.astype(int), k.astype(int), e.astype(int))
+    else:
+        plain = (rate > 0.5).astype(float)
+        sub = _st.hypergeom.sf(np.floor(e / 2), safe.astype(int), k.astype(int), e.astype(int))
+    return np.where(n > 0, np.where(pooled, sub, plain), np.nan)

@@ -270,3 +270,69 @@ def _grade(name: str, case: dict, found: list[dict], flagged: list[dict], text: 
                            evidence=Evidence(item=item, quote=_quote(text, t["title"])) if t["id"] in tids else None)
                for t in case["traps"]],
         extra_issues=extra)
+
+
+# ---------------------------------------------------------------------- nights as summaries (gate simulations)
+
+def simulate_suite(rng: np.random.Generator, *, n_cases: int = 25, findings: tuple[int, int] = (3, 10),
+                   base_recall: float = 0.6, case_sd: float = 1.0, finding_sd: float = 1.0,
+                   p_critical: float = 0.13) -> dict:
+    """The truth of a synthetic suite for gate simulations: per finding a found probability
+    ``expit(logit(base_recall) + u_case + v_finding)`` with case and finding difficulties drawn at random
+    (``u ~ N(0, case_sd²)``, ``v ~ N(0, finding_sd²)``), a severity (critical with ``p_critical``, else high, medium
+    or low), and a case id. Returns ``{case, finding, severity, p}`` arrays (one entry per finding)."""
+    counts = rng.integers(findings[0], findings[1] + 1, size=n_cases)
+    case = np.repeat(np.arange(n_cases), counts)
+    z = math.log(base_recall / (1 - base_recall)) + rng.normal(0, case_sd, n_cases)[case] \
+        + rng.normal(0, finding_sd, case.size)
+    sev = np.where(rng.random(case.size) < p_critical, "critical",
+                   rng.choice(np.array(["high", "medium", "low"]), size=case.size))
+    finding = np.concatenate([np.arange(c) for c in counts])
+    return {"case": np.array([f"case-{c:02d}" for c in case]), "finding": np.array([f"finding-{f + 1}" for f in finding]),
+            "severity": sev, "p": 1 / (1 + np.exp(-z)), "case_index": case, "n_cases": n_cases}
+
+
+def shift_for_recall_change(p: np.ndarray, change: float) -> float:
+    """The additive shift s of every found probability (clipped to [0, 1]) that changes the suite's true recall
+    (mean probability) by exactly ``change`` (bisection); raises ValueError when impossible."""
+    def gain(s: float) -> float:
+        return float(np.clip(p + s, 0, 1).mean() - p.mean())
+    lo, hi = (0.0, 1.0) if change >= 0 else (-1.0, 0.0)
+    if abs(gain(hi if change >= 0 else lo)) < abs(change):
+        raise ValueError(f"a recall change of {change:+.3f} is impossible from mean {p.mean():.3f}")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (gain(mid) < change) == (change >= 0):
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def simulate_night(rng: np.random.Generator, suite: dict, *, epochs: int = 3, error_rate: float = 0.0,
+                   shift: float = 0.0, review_sd: float = 0.0, reducer: str = "mean") -> dict:
+    """One night of a suite as the variant entry of a ``summary.json`` (what :mod:`harness.history` stores and
+    the dashboard and ``harness nightly`` read): each (case, epoch) sample errors with ``error_rate`` (then none of
+    its findings counts), otherwise each finding is found with its probability plus ``shift`` (clipped), with a
+    review-level random effect of sd ``review_sd`` on the logit scale (0 = findings independent, as in the
+    issue-13 model; 0.5 makes the findings of one review correlated).
+    Returns ``{"variant", "counts": {"epochs"}, "findings": [{case, finding, severity, n_epochs, n_found,
+    score}]}``."""
+    from .stats import reduce_counts
+    n_cases = suite["n_cases"]
+    ci = suite["case_index"]
+    p = np.clip(suite["p"] + shift, 0, 1)
+    ok = rng.random((n_cases, epochs)) >= error_rate                       # (cases, epochs)
+    with np.errstate(divide="ignore"):
+        logit = np.log(p) - np.log1p(-p)
+    w = rng.normal(0, review_sd, (n_cases, epochs)) if review_sd else np.zeros((n_cases, epochs))
+    pe = 1 / (1 + np.exp(-(logit[:, None] + w[ci])))                        # (findings, epochs)
+    found = (rng.random(pe.shape) < pe) & ok[ci]
+    n = ok[ci].sum(axis=1)
+    k = found.sum(axis=1)
+    score = reduce_counts(k, n, reducer, epochs)
+    return {"variant": "v1 · synthetic/model", "counts": {"epochs": epochs},
+            "findings": [{"case": c, "finding": f, "severity": s, "n_epochs": int(a), "n_found": int(b),
+                          "score": float(x)}
+                         for c, f, s, a, b, x in zip(suite["case"], suite["finding"], suite["severity"], n, k,
+                                                     score)]}

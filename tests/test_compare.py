@@ -13,6 +13,7 @@ from harness.records import RunDir
 from harness.report.compare import compare_runs, render_compare_html, render_markdown, write_compare_report
 from harness.stats import IMPROVED, NO_CHANGE, REGRESSED
 from harness.synthetic import make_cases, write_synthetic_run
+from harness.verdicts import INCONCLUSIVE
 
 from .browser import assert_charts_drawn, open_page, require_chromium
 from .test_report import EVIL, evil_cases, evil_review
@@ -54,7 +55,8 @@ def test_planted_improvement(tmp_path, cfg):
 def test_a_a_comparison_finds_no_change(tmp_path, cfg):
     base, cand = pair(tmp_path)                      # same found probabilities, different draws
     cmp = compare_runs(base, cand, config=cfg)
-    assert cmp.verdict == NO_CHANGE and cmp.headline.lo < 0 < cmp.headline.hi
+    assert cmp.verdict == INCONCLUSIVE and cmp.headline.verdict == NO_CHANGE
+    assert cmp.headline.lo < 0 < cmp.headline.hi
     assert 0 < cmp.headline.correlation < 1         # shared per-finding difficulty correlates the two runs
 
 
@@ -62,7 +64,7 @@ def test_errors_in_candidate_are_not_regressions(tmp_path, cfg):
     base, cand = pair(tmp_path, base_kw={"found_prob": 0.9, "difficulty_sd": 0.0},
                       cand_kw={"found_prob": 0.9, "difficulty_sd": 0.0, "error_rate": 0.5})
     cmp = compare_runs(base, cand, config=cfg)
-    assert cmp.verdict == NO_CHANGE and cmp.cand_summary.n_errors > 0
+    assert cmp.verdict == INCONCLUSIVE and cmp.cand_summary.n_errors > 0
     assert any("errored" in w for w in cmp.warnings)
 
 
@@ -72,9 +74,11 @@ def test_critical_finding_lost_fails_gate_without_significance(tmp_path, cfg):
     base, cand = pair(tmp_path, cases=cases, base_kw={"found_prob": {"*": 1.0}},
                       cand_kw={"found_prob": {("case-01", "finding-1"): 0.0, "*": 1.0}})
     cmp = compare_runs(base, cand, config=cfg)
-    assert cmp.verdict == NO_CHANGE                       # one finding in one case: not significant
-    assert cmp.gate.fail and len(cmp.gate.reasons) == 1
-    assert "critical finding case-01/finding-1" in cmp.gate.reasons[0]
+    assert cmp.headline.verdict == NO_CHANGE              # one finding in one case: recall not significant
+    assert cmp.verdict == REGRESSED and cmp.gate.fail and len(cmp.gate.reasons) == 1
+    # the only critical finding: 3/3 -> 0/3 gives Boschloo p = 1/64 < 0.025 (Holm over one test)
+    assert "critical finding case-01/finding-1 lost" in cmp.gate.reasons[0]
+    assert cmp.gate.lost[0]["p"] == pytest.approx(1 / 64)
 
 
 def test_unreliable_baseline_finding_is_not_a_flip(tmp_path, cfg):

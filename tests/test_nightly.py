@@ -165,6 +165,7 @@ def test_real_runner_with_scripted_model(tmp_path, capsys, monkeypatch):
     args.baseline = str(first)
     assert nightly(cfg, choices, args, model_factory=model(False)) == EXIT_REGRESSION
     err = capsys.readouterr().err
-    assert "recall regressed significantly" in err and "critical finding case-0/sqli" in err
+    # one epoch: 1/1 -> 0/1 per critical finding is no evidence on its own (Boschloo p = 0.25); recall carries it
+    assert "recall regressed significantly" in err and "critical-finding rule cannot fire" in err
     assert nightly(cfg, choices, args, model_factory=model(True)) == EXIT_OK
     assert len(list((tmp_path / "runs").iterdir())) == 3

@@ -80,7 +80,7 @@ def test_errored_samples_are_excluded_not_misses(tmp_path):
     err = res.samples[res.samples["status"] == R.ERROR]
     assert err["recall"].isna().all() and err["error"].str.contains("overloaded").all()
     assert res.findings.loc[res.findings["status"] == R.ERROR, "found"].isna().all()
-    assert s.error_rate.value == pytest.approx(s.n_errors / s.n_samples) and s.error_rate.method == "wilson"
+    assert s.error_rate.value == pytest.approx(s.n_errors / s.n_samples) and s.error_rate.method == "clustered-t"
 
 
 def test_grader_errors_are_excluded(tmp_path):

@@ -4,22 +4,23 @@ models on the same cases), as markdown (fits a PR comment) and one self-containe
 
 What is compared: each expected finding's score over epochs (reducer from the config) is paired between the
 runs by ``(case, finding)``; findings with no successful epoch in either run are unpaired and left out (errored
-samples are never counted as misses). The **headline metric is recall**; its paired difference, clustered 95 %
-interval, sign-flip p-value over cases, correlation and minimum detectable effect come from
-:func:`harness.stats.paired_difference`. The verdict — *improved*, *regressed* or *no detectable change* — is
-the headline's: significant at α = 0.05 by the sign-flip test, in the direction of the difference.
+samples are never counted as misses). The verdict — *regressed*, *improved* or *inconclusive* — is the
+regression gate of :mod:`harness.verdicts` (:func:`harness.verdicts.decide`), the same function the dashboard,
+``harness nightly`` and ``pytest evals`` call: recall by a sign-flip test over cases (its printed interval is the
+inverted test, so they agree), and critical findings by an exact per-finding test with Holm's correction. The
+other metric rows show estimates, clustered-t intervals and Holm-adjusted p-values; they never decide anything.
+The baseline may be several runs pooled (``BASELINE`` = ``run_a,run_b,run_c``): the critical-finding rule needs
+several nights of epochs to have any power (see :mod:`harness.verdicts`).
 
-Finding flips: a finding **regressed** when the baseline found it *reliably* — in at least 2/3 of its
-successful epochs — and the candidate *misses it in most epochs* — found in fewer than half of them
-(:func:`harness.stats.classify_flips`); an improvement is the reverse.
+Finding flips (descriptive, not a gate): a finding **regressed** when the baseline found it *reliably* — in at
+least 2/3 of its successful epochs — and the candidate *misses it in most epochs* — found in fewer than half of
+them (:func:`harness.stats.classify_flips`); an improvement is the reverse.
 
-Exit codes of :func:`cli`:
+Exit codes of :func:`cli` (with ``--fail-on-regression``, :func:`harness.verdicts.exit_code`; without it, 0):
 
-* 0 — reports written; no failing regression (or ``--fail-on-regression`` not given).
-* 1 — ``--fail-on-regression`` was given and either (a) recall regressed significantly (verdict *regressed*:
-  sign-flip p < 0.05 and the difference is negative), or (b) a **critical** finding that the baseline found
-  reliably (≥ 2/3 of its epochs) is missed by the candidate in every epoch. A non-significant
-  drop never fails the check; neither do errored samples (see the warnings and ``harness run``'s exit code 3).
+* 0 — reports written; the verdict is not *regressed* and the candidate run is complete.
+* 1 — the verdict is *regressed*.
+* 3 — not regressed, but the candidate run is incomplete (errored samples, budget reached).
 * 2 — bad input: a path is not a run directory, the runs share no paired finding, a run holds several
   variants, or the chosen grader is missing (a :class:`~harness.errors.HarnessError`, mapped to 2 by
   :mod:`harness.cli`).
@@ -30,7 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,9 @@ from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
 from ..results import (OK, Agreement, RunResults, VariantSummary, grader_agreement, load_run, per_case, per_finding,
                        per_trap, summarize)
-from ..stats import IMPROVED, NO_CHANGE, REGRESSED, PairedComparison, classify_flips, paired_difference
+from ..results import pool_results
+from ..stats import IMPROVED, REGRESSED, PairedComparison, classify_flips, paired_difference
+from ..verdicts import INCONCLUSIVE, Verdict, decide, holm_family, power_advice
 from ..textio import atomic_write_text
 from . import charts
 from .html import render_html, render_md
@@ -62,14 +65,6 @@ class MetricRow:
 
 
 @dataclass
-class Gate:
-    """The ``--fail-on-regression`` decision: ``fail`` and the reasons (empty when it passes)."""
-
-    fail: bool
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Comparison:
     """Everything a comparison report shows. ``loud`` warnings (suite mismatch, unpaired cases/epochs) lead."""
 
@@ -85,14 +80,25 @@ class Comparison:
     flips: list[dict]
     costs: list[MetricRow]
     agreement: dict[str, Agreement | None]
-    gate: Gate
+    gate: Verdict
     loud: list[str]
     warnings: list[str]
     charts: dict[str, str] = field(default_factory=dict)
+    advice: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
-        return self.headline.verdict
+        """The gate's verdict: ``regressed`` | ``improved`` | ``inconclusive``."""
+        return self.gate.verdict
+
+    @property
+    def complete(self) -> bool:
+        """The candidate run completed (its manifest status); an incomplete one exits 3 unless regressed."""
+        return self.cand.manifest.status == "complete"
+
+    def exit_code(self) -> int:
+        """:func:`harness.verdicts.exit_code` of this comparison."""
+        return self.gate.exit_code(self.complete)
 
 
 # -------------------------------------------------------------------------------------------------- analysis
@@ -147,14 +153,26 @@ def pair_findings(pf_b: pd.DataFrame, pf_c: pd.DataFrame) -> pd.DataFrame:
     return m.sort_values(["case", "finding"], kind="stable").reset_index(drop=True)
 
 
-def compare_runs(baseline: str | Path, candidate: str | Path, *, grader: str | None = None,
+def baseline_paths(baseline: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The run directories of a baseline: one path, a comma-separated list of paths (``a,b,c``: several nights
+    pooled), or a sequence of paths."""
+    if isinstance(baseline, (str, Path)):
+        parts = [x.strip() for x in str(baseline).split(",")] if "," in str(baseline) else [str(baseline)]
+    else:
+        parts = [str(x) for x in baseline]
+    return [Path(x) for x in parts if x]
+
+
+def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | Path, *, grader: str | None = None,
                  config: HarnessConfig | None = None, suite: Iterable[Any] | None = None,
                  base_variant: str | None = None, cand_variant: str | None = None, seed: int = 0,
                  with_charts: bool = True) -> Comparison:
-    """Compare a candidate run with a baseline run.
+    """Compare a candidate run with a baseline run (or several baseline runs pooled).
 
     Args:
-        baseline, candidate: run directories.
+        baseline: a run directory, several (a sequence, or one string ``a,b,c``) pooled into one baseline —
+            every successful epoch of every night counts (:func:`harness.results.pool_results`).
+        candidate: a run directory.
         grader: whose verdicts to compare; default the first of deterministic, judge that both runs have.
         config: settings (severity weights, reducer); default :func:`harness.config.load_config`.
         suite: loaded cases, used only for runs without ``cases.json``.
@@ -162,19 +180,24 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, grader: str | N
         seed: seed of the Monte Carlo sign flips (more than 12 cases), so reports are reproducible.
         with_charts: render SVG charts.
     Returns:
-        A :class:`Comparison`.
+        A :class:`Comparison`; ``gate`` is the :class:`harness.verdicts.Verdict`.
     Raises:
         HarnessError: unreadable run, several variants, no grader in common, or no paired finding.
     """
     config = config or load_config()
     kw = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
-    base, cand = load_run(baseline, grader=grader, **kw), load_run(candidate, grader=grader, **kw)
-    chosen = _common_grader([set(base.graders_present), set(cand.graders_present)], grader)
-    if base.grader != chosen:
-        base = load_run(baseline, grader=chosen, **kw)
+    bpaths = baseline_paths(baseline)
+    bases = [load_run(p, grader=grader, **kw) for p in bpaths]
+    cand = load_run(candidate, grader=grader, **kw)
+    chosen = _common_grader([*(set(b.graders_present) for b in bases), set(cand.graders_present)], grader)
+    bases = [b if b.grader == chosen else load_run(p, grader=chosen, **kw) for b, p in zip(bases, bpaths)]
     if cand.grader != chosen:
         cand = load_run(candidate, grader=chosen, **kw)
-    bv, cv = _one_variant(base, base_variant, "baseline"), _one_variant(cand, cand_variant, "candidate")
+    bv = _one_variant(bases[0], base_variant, "baseline")
+    for b in bases[1:]:
+        _one_variant(b, bv, "pooled baseline")
+    base = pool_results(bases)
+    cv = _one_variant(cand, cand_variant, "candidate")
     pf_b, pf_c = _only(per_finding(base), bv), _only(per_finding(cand), cv)
     pt_b, pt_c = _only(per_trap(base), bv), _only(per_trap(cand), cv)
     sb = next(s for s in summarize(base, pf_b, pt_b) if s.variant == bv)
@@ -190,26 +213,32 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, grader: str | N
         if s.n_errors or s.n_grader_errors or s.n_ungraded:
             warnings.append(f"{role}: {s.n_errors} errored, {s.n_grader_errors} grader-error and {s.n_ungraded} "
                             f"ungraded samples of {s.n_samples} are excluded (never counted as misses)")
+    if len(bases) > 1:
+        warnings.append(f"baseline pooled over {len(bases)} runs: {', '.join(b.run_id for b in bases)}")
 
     def pdiff(df: pd.DataFrame, a: str, b: str, *, weights: str | None = None, hib: bool = True
               ) -> PairedComparison:
         return paired_difference(df[a].to_numpy(float), df[b].to_numpy(float), df["case"].to_numpy(),
                                  df[weights].to_numpy(float) if weights else None, higher_is_better=hib, seed=seed)
 
-    headline = pdiff(paired, "score_b", "score_c")
+    verdict = decide(pf_b, pf_c, reducer=base.reducer, base_epochs=base.epochs_per_run, base_runs=len(bases),
+                     seed=seed)
+    headline = verdict.recall
     traps = pd.merge(pt_b[["case", "trap", "n_epochs", "score"]], pt_c[["case", "trap", "n_epochs", "score"]],
                      on=["case", "trap"], suffixes=("_b", "_c"))
     traps = traps[(traps["n_epochs_b"] > 0) & (traps["n_epochs_c"] > 0)]
     pc = _paired_cases(base, cand, bv, cv, pf_b, pf_c, pt_b, pt_c, pairs)
     pcx = pc[pc["paired"]]
-    metrics = [
-        MetricRow("recall", "recall", headline),
-        MetricRow("weighted_recall", "severity-weighted recall", pdiff(paired, "score_b", "score_c",
-                                                                       weights="weight")),
-        MetricRow("critical_high_recall", "recall on critical/high findings",
-                  pdiff(paired[paired["severity"].isin(["critical", "high"])], "score_b", "score_c")),
-        MetricRow("trap_fp_rate", "trap false-positive rate", pdiff(traps, "score_b", "score_c", hib=False),
-                  unit="traps"),
+    secondary = [
+        ("weighted_recall", "severity-weighted recall", pdiff(paired, "score_b", "score_c", weights="weight"),
+         "findings"),
+        ("critical_high_recall", "recall on critical/high findings",
+         pdiff(paired[paired["severity"].isin(["critical", "high"])], "score_b", "score_c"), "findings"),
+        ("trap_fp_rate", "trap false-positive rate", pdiff(traps, "score_b", "score_c", hib=False), "traps"),
+    ]
+    adjusted = holm_family([c for _, _, c, _ in secondary])
+    metrics = [MetricRow("recall", "recall", headline)] + [
+        MetricRow(k, lab, c, unit=u) for (k, lab, _, u), c in zip(secondary, adjusted)] + [
         MetricRow("extra_issues", "extra issues per review",
                   pdiff(pcx.dropna(subset=["extra_issues_b", "extra_issues_c"]), "extra_issues_b",
                         "extra_issues_c"), fmt="num", neutral=True, unit="cases"),
@@ -221,17 +250,37 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, grader: str | N
                                ("latency_s", "latency per sample (s)", "s"))]
     groups = {}
     for by in ("category", "severity", "kind"):
-        groups[by] = [{"group": g, "cmp": pdiff(paired[paired[by] == g], "score_b", "score_c")}
-                      for g in ordered(paired[by], by)]
+        names = ordered(paired[by], by)
+        cmps = holm_family([pdiff(paired[paired[by] == g], "score_b", "score_c") for g in names])
+        groups[by] = [{"group": g, "cmp": c} for g, c in zip(names, cmps)]
     flips = _flip_rows(base, cand, bv, cv, pairs)
     cmp = Comparison(
         base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline, metrics=metrics, groups=groups,
         per_case=pc, findings=pairs, flips=flips, costs=costs,
         agreement={"baseline": _agreement(base), "candidate": _agreement(cand)},
-        gate=gate(headline, pairs), loud=loud, warnings=list(dict.fromkeys(warnings)))
+        gate=verdict, loud=loud, warnings=list(dict.fromkeys(warnings)),
+        advice=power_advice(_epoch_counts(base, cand, bv, cv, paired), headline,
+                            epochs=min(base.epochs_per_run, cand.epochs_per_run)))
     if with_charts:
         cmp.charts = compare_charts(cmp)
     return cmp
+
+
+def _epoch_counts(base: RunResults, cand: RunResults, bv: str, cv: str, paired: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, case, epoch) successful sample: paired findings found and paired findings of the case (the
+    within-run epoch noise behind :func:`harness.verdicts.power_advice`)."""
+    keys = set(zip(paired["case"], paired["finding"]))
+    out = []
+    for tag, res, v in (("b", base, bv), ("c", cand, cv)):
+        f = res.findings
+        f = f[(f["variant"] == v) & (f["status"] == OK) & f["found"].notna()]
+        f = f[[k in keys for k in zip(f["case"], f["finding"])]]
+        g = (f.assign(_f=f["found"].astype(bool).astype(int))
+             .groupby(["run", "case", "epoch"], sort=False).agg(n_found=("_f", "sum"), n_items=("_f", "size"))
+             .reset_index())
+        g["run"] = tag + ":" + g["run"].astype(str)
+        out.append(g)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["run", "case", "n_found", "n_items"])
 
 
 def _agreement(res: RunResults) -> Agreement | None:
@@ -257,7 +306,7 @@ def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pai
     if eb != ec:
         loud.append(f"epochs do not pair: baseline has {len(eb)} epoch(s), candidate {len(ec)}; scores are compared "
                     "as per-finding rates over each run's epochs")
-    fpb = sb.groupby("case")["sample_id"].size()
+    fpb = sb.groupby("case")["sample_id"].size() / max(1, len(base.pooled))     # per baseline run
     fpc = sc.groupby("case")["sample_id"].size()
     uneven = sorted(c for c in cb & cc if fpb.get(c) != fpc.get(c))
     if uneven and eb == ec:
@@ -345,25 +394,6 @@ def _flip_rows(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.D
     return out
 
 
-def gate(headline: PairedComparison, pairs: pd.DataFrame) -> Gate:
-    """The ``--fail-on-regression`` rule (module docs): significant recall regression, or a critical finding
-    found reliably by the baseline (≥ 2/3 of epochs) and missed by the candidate in every epoch.
-
-    "Every epoch", not "most": the rule has no significance test, so with 3 epochs a finding found 70% of the
-    time would trip "missed in most" by chance one night in five; missing it in all epochs happens ~3% of the
-    time, and with one deterministic epoch it is the plain found → missed flip."""
-    reasons = []
-    if headline.verdict == REGRESSED:
-        reasons.append(f"recall regressed significantly: {headline.diff * 100:+.1f} pts "
-                       f"(95% CI {headline.lo * 100:+.1f} to {headline.hi * 100:+.1f}), p = {headline.p_value:.3g}")
-    crit = pairs[(pairs["flip"] == REGRESSED) & (pairs["severity"] == "critical") & (pairs["n_found_c"] == 0)]
-    for _, r in crit.iterrows():
-        reasons.append(f"critical finding {r['case']}/{r['finding']} was found reliably by the baseline "
-                       f"({r['n_found_b']}/{r['n_epochs_b']} epochs) and is missed by the candidate in every epoch "
-                       f"({r['n_found_c']}/{r['n_epochs_c']} found)")
-    return Gate(fail=bool(reasons), reasons=reasons)
-
-
 # ---------------------------------------------------------------------------------------------------- charts
 
 def compare_charts(cmp: Comparison) -> dict[str, str]:
@@ -401,8 +431,8 @@ def context(cmp: Comparison) -> dict:
     pairs["_abs"] = pairs["diff"].abs()
     return {
         "cmp": cmp, "h": h, "b": cmp.base_summary, "c": cmp.cand_summary, "mb": cmp.base.manifest,
-        "mc": cmp.cand.manifest, "verdict": h.verdict,
-        "verdict_class": {IMPROVED: "improved", REGRESSED: "regressed", NO_CHANGE: "nochange"}[h.verdict],
+        "mc": cmp.cand.manifest, "verdict": cmp.verdict, "advice": cmp.advice,
+        "verdict_class": {IMPROVED: "improved", REGRESSED: "regressed", INCONCLUSIVE: "nochange"}[cmp.verdict],
         "metrics": cmp.metrics, "costs": cmp.costs, "groups": cmp.groups, "per_case": _records(cmp.per_case),
         "changed_cases": _records(cmp.per_case[cmp.per_case["recall_diff"].abs() > 1e-12]
                                   .assign(_a=lambda d: d["recall_diff"].abs())
@@ -448,19 +478,22 @@ def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, conf
 
 
 def cli(args: Any) -> int:
-    """``harness compare BASELINE CANDIDATE [--out DIR] [--fail-on-regression]``; exit codes in the module docs."""
+    """``harness compare BASELINE[,BASELINE...] CANDIDATE [--out DIR] [--fail-on-regression]``; exit codes in the
+    module docs (:func:`harness.verdicts.exit_code`)."""
     config = load_config(getattr(args, "root", None))
     cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config)
     md, html = write_compare_report(cmp, getattr(args, "out", None), config=config)
-    h = cmp.headline
     for w in cmp.loud:
         print(f"WARNING: {w}")
-    print(f"verdict: {h.verdict} — recall {h.diff * 100:+.1f} pts (95% CI {h.lo * 100:+.1f} to {h.hi * 100:+.1f}), "
-          f"p = {h.p_value:.3g}, {h.n_clusters} cases")
+    print(f"verdict: {cmp.gate.headline()}")
+    for r in cmp.gate.reasons:
+        print(f"{'regression' if cmp.gate.fail else 'inconclusive'}: {r}")
+    for n in cmp.gate.notes:
+        print(f"note: {n}")
+    for a in cmp.advice:
+        print(f"power: {a}")
     print(md)
     print(html)
-    if getattr(args, "fail_on_regression", False) and cmp.gate.fail:
-        for r in cmp.gate.reasons:
-            print(f"regression: {r}")
-        return 1
+    if getattr(args, "fail_on_regression", False):
+        return cmp.exit_code()
     return 0

@@ -35,11 +35,11 @@ from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
 from ..history import History, RunEntry, discover_runs, load_history, read_run_summary
 from ..records import RunDir, utcnow
-from ..stats import REGRESSED
+from ..verdicts import Verdict, decide_summaries
 from ..textio import atomic_write_text
 from . import dashboard_charts as dc
 from .dashboard_analysis import (FLAKY, BaselineRow, below_since, compare_to_baseline, finding_flips, flakiness,
-                                 heatmap_frame, nights_vs_baseline, pair_variants, paired_findings)
+                                 heatmap_frame, nights_vs_baseline, pair_variants, paired_findings, pool_variants)
 from .html import render_html
 
 INDEX = "index.html"
@@ -55,18 +55,28 @@ class BaselineView:
     flips: list[dict]
     nights: pd.DataFrame
     below_since: int | None
-    gate_reasons: list[str] = field(default_factory=list)
+    verdict: Verdict | None = None
+    verdict_error: str | None = None
     compare_href: str | None = None
     compare_error: str | None = None
     comparison: Any = None
 
     @property
     def regressions(self) -> list[BaselineRow]:
+        """Rows shown as regressed (recall: the gate's test; others: Holm-adjusted p < 0.05). Display only: the
+        night's status is :attr:`regressed`."""
         return [r for r in self.rows if r.regressed and r.gates]
 
     @property
+    def gate_reasons(self) -> list[str]:
+        """Why the gate says *regressed* (or *inconclusive* because of under-sampled critical findings)."""
+        return self.verdict.reasons if self.verdict is not None else []
+
+    @property
     def regressed(self) -> bool:
-        return bool(self.regressions or self.gate_reasons)
+        """The gate's verdict (:func:`harness.verdicts.decide`) is *regressed*: the only thing that sets the
+        dashboard's status and ``harness nightly``'s exit code."""
+        return self.verdict is not None and self.verdict.fail
 
 
 @dataclass
@@ -85,6 +95,7 @@ class Dashboard:
     warnings: list[str]
     charts: dict[str, str] = field(default_factory=dict)
     index: Path | None = None
+    baselines: list[RunEntry] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -109,6 +120,25 @@ class Dashboard:
 
 
 # ------------------------------------------------------------------------------------------- resolving runs
+
+def baseline_values(value: str | Path | list | tuple | None) -> list[str]:
+    """The runs of a baseline setting: a run directory or id, a comma-separated list of them (several nights
+    pooled into one baseline), or a list; [] for None/empty."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(x).strip() for x in items if str(x).strip()]
+
+
+def resolve_runs(value: str | Path | list | tuple, runs_root: Path, history: History | None = None,
+                 root: Path | None = None, *, what: str = "baseline") -> list[Path]:
+    """:func:`resolve_run` of every run of a (possibly pooled) baseline setting (:func:`baseline_values`).
+
+    Raises:
+        HarnessError: one of them is not found.
+    """
+    return [resolve_run(v, runs_root, history, root, what=what) for v in baseline_values(value)]
+
 
 def resolve_run(value: str | Path, runs_root: Path, history: History | None = None,
                 root: Path | None = None, *, what: str = "baseline") -> Path:
@@ -164,8 +194,9 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
     Args:
         runs_root: folder of run directories.
         out: output folder (default ``<reports_dir>/dashboard``); ``index.html`` and ``compare/`` go there.
-        baseline: pinned baseline (run directory or run id); None = ``config.baseline_run``; none at all = no
-            comparison (the page says how to pin one).
+        baseline: pinned baseline (run directory or run id, or several comma-separated / a list: nights pooled
+            into one baseline); None = ``config.baseline_run``; none at all = no comparison (the page says how to
+            pin one).
         latest: the run to compare (default the newest run of the history; ``harness nightly`` passes its run).
         config: settings (reducer, severity weights, reports_dir); default :func:`harness.config.load_config`.
         window: nights over which flakiness and flips are measured.
@@ -186,14 +217,25 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
         lp = resolve_run(latest, runs_root, history, config.root, what="latest")
         latest_e, _ = _entry_for(lp, history, config)
     base_e, base_night = None, None
+    bases: list[RunEntry] = []
     baseline = baseline if baseline is not None else config.baseline_run
-    if baseline is not None and latest_e is not None:
-        bp = resolve_run(baseline, runs_root, history, config.root)
-        base_e, base_night = _entry_for(bp, history, config)
-        if base_e.note and base_night is None:
-            warnings.append(f"baseline {base_e.run_id}: {base_e.note}")
+    if baseline_values(baseline) and latest_e is not None:
+        for bp in resolve_runs(baseline, runs_root, history, config.root):
+            e, night = _entry_for(bp, history, config)
+            if e.note and night is None:
+                warnings.append(f"baseline {e.run_id}: {e.note}")
+            if latest_e is not None and e.path.resolve() == latest_e.path.resolve():
+                warnings.append(f"baseline run {e.run_id} is the latest run itself: left out of the baseline")
+                continue
+            if base_e is None:
+                base_e, base_night = e, night
+            bases.append(e)
+        if not bases:
+            base_e, base_night = None, None
     views = []
     if base_e is not None and latest_e is not None:
+        if len(bases) > 1:
+            warnings.append(f"baseline pooled over {len(bases)} runs: {', '.join(e.run_id for e in bases)}")
         pairs = pair_variants(base_e.variants, latest_e.variants)
         if not pairs:
             warnings.append(f"the baseline ({', '.join(base_e.variants)}) and the latest run "
@@ -202,14 +244,14 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
             warnings.append("the suite changed since the baseline (suite fingerprints differ): differences may come "
                             "from the cases, not the prompt or model")
         for bv, cv in pairs:
-            views.append(_baseline_view(history, base_e, latest_e, bv, cv, out, config, with_compare))
+            views.append(_baseline_view(history, bases, latest_e, bv, cv, out, config, with_compare))
     variants = _ordered_variants(history, latest_e)
     flaky = {v: flakiness(history, v, window=window) for v in variants}
     if latest_e is not None and latest_e.status != "complete":
         warnings.append(f"the latest run {latest_e.run_id} is {latest_e.status}"
                         + (f": {latest_e.run.get('status_reason')}" if latest_e.run.get("status_reason") else ""))
     dash = Dashboard(history=history, latest=latest_e, baseline=base_e, baseline_night=base_night, views=views,
-                     flaky=flaky, window=window, warnings=warnings)
+                     flaky=flaky, window=window, warnings=warnings, baselines=bases)
     dash.charts = dashboard_charts(dash, variants, heatmap_nights=heatmap_nights)
     dash.index = out / INDEX
     atomic_write_text(dash.index, render_dashboard(dash, runs_root=runs_root))
@@ -221,10 +263,17 @@ def _ordered_variants(history: History, latest: RunEntry | None) -> list[str]:
     return list(dict.fromkeys([*first, *history.variants]))
 
 
-def _baseline_view(history: History, base: RunEntry, latest: RunEntry, bv: str, cv: str, out: Path,
+def _baseline_view(history: History, bases: list[RunEntry], latest: RunEntry, bv: str, cv: str, out: Path,
                    config: HarnessConfig, with_compare: bool) -> BaselineView:
-    b, c = base.variant(bv), latest.variant(cv)
-    rows = compare_to_baseline(b, c)
+    variants = [e.variant(bv) for e in bases if e.variant(bv) is not None]
+    epochs = int(bases[0].run.get("epochs") or 1)
+    b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)
+    verdict, verdict_error = None, None
+    try:
+        verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)
+    except ValueError as e:
+        verdict_error = f"no verdict: {e}"
+    rows = compare_to_baseline(b, c, verdict=verdict)
     flips = finding_flips(paired_findings(b, c))
     nights = nights_vs_baseline(history, cv, b)
     latest_night = next((i for i, e in enumerate(history.runs) if e is latest), None)
@@ -233,14 +282,13 @@ def _baseline_view(history: History, base: RunEntry, latest: RunEntry, bv: str, 
         # the latest night's flag follows the table (exact p-value of the same comparison)
         nights.loc[nights["night"] == latest_night, "below"] = rec.regressed
     view = BaselineView(variant=cv, base_variant=bv, rows=rows, flips=flips, nights=nights,
-                        below_since=below_since(nights) if latest_night is not None else None)
-    view.gate_reasons = [f"critical finding {f['case']}/{f['finding']} was found in {f['n_found_b']}/"
-                         f"{f['n_epochs_b']} baseline epochs and {f['n_found_c']}/{f['n_epochs_c']} now"
-                         for f in flips if f["flip"] == REGRESSED and f["severity"] == "critical"]
+                        below_since=below_since(nights) if latest_night is not None else None, verdict=verdict,
+                        verdict_error=verdict_error)
     if with_compare:
         from .compare import compare_runs, write_compare_report
         try:
-            cmp = compare_runs(base.path, latest.path, config=config, base_variant=bv, cand_variant=cv)
+            cmp = compare_runs([e.path for e in bases], latest.path, config=config, base_variant=bv,
+                               cand_variant=cv)
             folder = out / "compare" / _slug(cv)
             _, html = write_compare_report(cmp, folder, config=config)
             view.comparison = cmp
@@ -287,7 +335,7 @@ def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: in
         dc.Panel("Severity-weighted recall (95% CI)", [_series(h, v, n, "weighted_recall") for v in variants],
                  ylim=(0, 1)),
         dc.Panel("Trap false-positive rate (95% CI)", [_series(h, v, n, "trap_fp_rate") for v in variants]),
-        dc.Panel("Error rate (95% Wilson CI)", [_series(h, v, n, "error_rate") for v in variants]),
+        dc.Panel("Error rate (95% CI, clustered by case)", [_series(h, v, n, "error_rate") for v in variants]),
     ], labels, title="Headline metrics per night", **common)
     cats = hist.categories
     groups = sorted(cats["group"].dropna().unique()) if len(cats) else []
@@ -383,15 +431,18 @@ def report(dash: Dashboard, file=None) -> None:
     for w in dash.warnings:
         print(f"  warning: {w}", file=file)
     for v in dash.views:
-        head = next((r for r in v.rows if r.key == "recall"), None)
-        if head is not None:
-            c = head.cmp
-            print(f"{v.variant}: recall {c.diff * 100:+.1f} pts vs baseline (95% CI {c.lo * 100:+.1f} to "
-                  f"{c.hi * 100:+.1f}), p = {c.p_value:.3g}: {'REGRESSED' if v.regressed else c.verdict}", file=file)
+        if v.verdict is not None:
+            print(f"{v.variant}: {v.verdict.headline()}", file=file)
+            for reason in v.verdict.reasons:
+                print(f"  {'regression' if v.verdict.fail else 'inconclusive'}: {reason}", file=file)
+            for n in v.verdict.notes:
+                print(f"  note: {n}", file=file)
+        elif v.verdict_error:
+            print(f"{v.variant}: {v.verdict_error}", file=file)
         for r in v.regressions:
-            print(f"  regression: {r.label} {r.cmp.diff:+.3f} (p = {r.cmp.p_value:.3g})", file=file)
-        for reason in v.gate_reasons:
-            print(f"  regression: {reason}", file=file)
+            if r.key != "recall":
+                print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} "
+                      f"{r.cmp.diff:+.3f}", file=file)
     for v, case, f in dash.flaky_cases:
         print(f"flaky: {case} ({v}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
     if dash.status == "no-baseline":

@@ -1,8 +1,11 @@
 """What the nightly dashboard computes from run summaries (:mod:`harness.history`), never from the reviews.
 
-* **Latest night against the baseline** (:func:`compare_to_baseline`): for every metric, each case's value in the
-  two runs is paired and :func:`harness.stats.paired_difference` gives the difference, its clustered 95 % interval
-  and the sign-flip p-value over cases. A case's value is the mean over its paired items (findings for recall,
+* **Latest night against the baseline** (:func:`compare_to_baseline`): the night's verdict and exit code come from
+  the regression gate of :mod:`harness.verdicts` alone (recall and critical findings, the same function as
+  ``harness compare``); the recall row shows that gate's numbers (inverted sign-flip interval). For every other
+  metric, each case's value in the two runs is paired and :func:`harness.stats.paired_difference` gives the
+  difference, its clustered 95 % interval and the sign-flip p-value over cases, Holm-adjusted across those rows
+  (:func:`harness.verdicts.holm_family`): shown, never gated on. A case's value is the mean over its paired items (findings for recall,
   traps for the false-positive rate, samples for the error rate) and its weight the number of those items (the
   severity weights for severity-weighted recall), so the cluster sums — and so the numbers — are exactly those of
   ``harness compare`` on the same two runs (Miller 2024, §4: paired differences clustered by case).
@@ -31,6 +34,7 @@ import pandas as pd
 from ..history import History
 from ..stats import (ALPHA, IMPROVED, REGRESSED, PairedComparison, classify_flips, paired_difference,
                      ratio_mean_batch, sign_flip_pvalue_batch)
+from ..verdicts import Verdict, holm_family, pool_findings
 
 SEV_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 FLAKY = 0.3   # a case is flagged flaky at this flakiness: its findings' verdicts vary like p ∈ [0.19, 0.81]
@@ -65,6 +69,8 @@ class BaselineRow:
 
     @property
     def verdict(self) -> str:
+        """The row's own label (recall: the gate's recall test; other rows: from the Holm-adjusted p-value);
+        the night's status comes from :class:`harness.verdicts.Verdict`, not from rows."""
         return "" if self.neutral else self.cmp.verdict
 
     @property
@@ -114,16 +120,47 @@ def paired_findings(base_v: dict, cand_v: dict) -> pd.DataFrame:
     return m.reset_index(drop=True)
 
 
-def compare_to_baseline(base_v: dict, cand_v: dict, *, seed: int = 0) -> list[BaselineRow]:
+def pool_variants(variants: list[dict], *, reducer: str = "mean", epochs: int | None = None) -> dict:
+    """One baseline variant entry from the same variant in several run summaries (a baseline pooled over nights):
+    findings and traps summed over their successful epochs and re-scored with the reducer at ``epochs`` reviews
+    per run (:func:`harness.verdicts.pool_findings`), per-case sample counts and cost summed, tokens and latency
+    averaged over samples. A single entry is returned as is."""
+    if len(variants) == 1:
+        return variants[0]
+    out = dict(variants[0])
+    out["findings"] = pool_findings([pd.DataFrame(v["findings"]) for v in variants], reducer=reducer,
+                                    epochs=epochs).to_dict("records")
+    traps = [pd.DataFrame(v["traps"]).rename(columns={"n_flagged": "n_found", "trap": "finding"}) for v in variants]
+    pooled = pool_findings(traps, reducer=reducer, epochs=epochs)
+    out["traps"] = pooled.rename(columns={"n_found": "n_flagged", "finding": "trap"}).to_dict("records")
+    cs = pd.concat([pd.DataFrame(v["cases"]) for v in variants], ignore_index=True)
+    if len(cs):
+        cs = cs.assign(_tok=cs["total_tokens"] * cs["n_samples"], _lat=cs["latency_s"] * cs["n_samples"])
+        g = cs.groupby("case", sort=False).agg(
+            kind=("kind", "first"), n_samples=("n_samples", "sum"), n_ok=("n_ok", "sum"), n_errors=("n_errors", "sum"),
+            n_findings=("n_findings", "first"), n_traps=("n_traps", "first"),
+            cost_usd=("cost_usd", lambda x: x.sum(min_count=1)), _tok=("_tok", "sum"), _lat=("_lat", "sum"))
+        g["total_tokens"] = g["_tok"] / g["n_samples"].where(g["n_samples"] > 0)
+        g["latency_s"] = g["_lat"] / g["n_samples"].where(g["n_samples"] > 0)
+        out["cases"] = g.drop(columns=["_tok", "_lat"]).reset_index().to_dict("records")
+    return out
+
+
+def compare_to_baseline(base_v: dict, cand_v: dict, *, seed: int = 0, verdict: Verdict | None = None
+                        ) -> list[BaselineRow]:
     """Paired comparison of a candidate variant summary with a baseline variant summary, metric by metric.
 
     Args:
-        base_v, cand_v: variant entries of two run summaries (``summary["variants"][i]``).
+        base_v, cand_v: variant entries of two run summaries (``summary["variants"][i]``; the baseline possibly
+            pooled, :func:`pool_variants`).
         seed: sign-flip Monte Carlo seed (same default as ``harness compare``).
+        verdict: the gate's verdict on this pair (:func:`harness.verdicts.decide_summaries`): its recall
+            comparison becomes the recall row, so the row and the verdict come from one procedure.
     Returns:
         Rows — recall, severity-weighted recall, critical/high recall, trap false-positive rate, error rate, recall
         per category, cost/tokens/latency per sample — sorted significant regressions first (smallest p first),
-        then significant improvements, then the rest in the order above.
+        then significant improvements, then the rest in the order above. Rows other than recall carry
+        Holm-adjusted p-values (``cmp.p_adjusted``) and verdicts from them.
     """
     pf = paired_findings(base_v, cand_v)
     rows: list[BaselineRow] = []
@@ -158,6 +195,12 @@ def compare_to_baseline(base_v: dict, cand_v: dict, *, seed: int = 0) -> list[Ba
             ("latency_s", "latency per sample (s)", "s", cs["latency_s_b"], cs["latency_s_c"])):
         add(key, label, "cost", pd.DataFrame({"case": cs["case"], "b": b, "c": c, "w": 1.0}).dropna(), fmt,
             neutral=True)
+    if verdict is not None and rows and rows[0].key == "recall":
+        rows[0] = BaselineRow("recall", "recall", "headline", verdict.recall)
+    fam = [i for i, r in enumerate(rows) if not r.neutral and r.key != "recall"]
+    for i, c in zip(fam, holm_family([rows[i].cmp for i in fam])):
+        rows[i] = BaselineRow(rows[i].key, rows[i].label, rows[i].group, c, rows[i].fmt, rows[i].neutral,
+                              rows[i].gates)
     order = {r.key: i for i, r in enumerate(rows)}
 
     def rank(r: BaselineRow):

@@ -101,6 +101,12 @@ def abspts(x: Any, digits: int = 1) -> str:
     return "n/a" if _bad(x) else f"{abs(float(x)) * 100:.{digits}f} pts"
 
 
+def mde(cmp: Any) -> str:
+    """A comparison's minimum detectable effect as printed (:func:`harness.verdicts.mde_text`)."""
+    from ..verdicts import mde_text
+    return mde_text(cmp)
+
+
 def num(x: Any, digits: int = 2) -> str:
     """A plain number; ``n/a`` for None/NaN; thousands separators for large values."""
     if _bad(x):
@@ -133,6 +139,8 @@ def ci(lo: Any, hi: Any, fmt: str = "pct") -> str:
     if _bad(lo) or _bad(hi):
         return "n/a"
     if fmt == "pts":
+        if math.isinf(float(lo)) or math.isinf(float(hi)):
+            return "unbounded (too few cases for the test to reach 5%)"
         return f"{pts(lo, unit=False)} to {pts(hi)}"
     f = {"pct": pct, "num": num, "signed": signed, "usd": usd}[fmt]
     return f"{f(lo)} to {f(hi)}" if fmt == "signed" else f"{f(lo)}–{f(hi)}"
@@ -190,7 +198,7 @@ def md_code(text: Any, limit: int = 80) -> str:
     return f"`{s}`" if s else "n/a"
 
 
-FILTERS = {"mdcode": md_code, "pct": pct, "pts": pts, "abspts": abspts, "num": num, "signed": signed, "usd": usd,
+FILTERS = {"mdcode": md_code, "pct": pct, "pts": pts, "abspts": abspts, "mde": mde, "num": num, "signed": signed, "usd": usd,
            "ci": ci, "pval": pval,
            "sortkey": sortkey, "short": short, "truncate_text": truncate, "md": md_text}
 

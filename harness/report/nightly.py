@@ -4,10 +4,12 @@ new run with the pinned baseline, and set an exit code a cron job or CI schedule
 Exit codes (see also :mod:`harness.cli`):
 
 * 0 — the run completed and shows no significant regression against the baseline (or no baseline is pinned).
-* 1 — significant regression against the baseline: the ``harness compare --fail-on-regression`` gate
-  (:func:`harness.report.compare.gate`: recall lower with sign-flip p < 0.05, or a critical finding the
-  baseline found reliably now missed in every epoch). Takes precedence over 3: a regression seen on the samples
-  that did succeed is reported even when others errored.
+* 1 — the regression gate's verdict is *regressed* (:func:`harness.verdicts.decide`, the same function as
+  ``harness compare --fail-on-regression``, the dashboard's status and ``pytest evals --baseline``: recall lower
+  by the sign-flip test at p < 0.05, or a critical finding lost by its exact test after Holm's correction).
+  Computed from the run summaries whether or not the comparison report could be built. Takes precedence over 3:
+  a regression seen on the samples that did succeed is reported even when others errored
+  (:func:`harness.verdicts.exit_code`).
 * 3 — the run is incomplete (samples errored, budget reached, fatal error) and shows no significant regression.
 * 2 — bad input: the baseline is not a readable run (checked *before* the run, so nothing is spent), or it shares
   no variant or finding with the new run.
@@ -18,8 +20,8 @@ the model's behaviour.
 
 Where things go: the run in ``--run-dir`` or ``<runs root>/<timestamp>-<id>/`` (runs root: ``--runs-root``, else
 ``[tool.harness] runs_root``); the dashboard in ``--dashboard-out``, else ``<reports_dir>/dashboard/``; the
-baseline from ``--baseline`` (a run directory or a run id under the runs root), else ``[tool.harness]
-baseline_run``.
+baseline from ``--baseline`` (a run directory or a run id under the runs root, or several comma-separated: nights
+pooled into one baseline), else ``[tool.harness] baseline_run``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from ..config import HarnessConfig
 from ..errors import HarnessError
 from ..history import write_run_summary
 from ..planning import Choices
-from .dashboard import build_dashboard, report, resolve_run
+from ..verdicts import exit_code
+from .dashboard import baseline_values, build_dashboard, report, resolve_runs
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -95,7 +98,7 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         print("harness: nightly: response cache mode 'refresh' (ask the model again, store the answers); pass "
               "--cache to override", file=err)
     baseline_value = getattr(args, "baseline", None) or cfg.baseline_run
-    baseline = resolve_run(baseline_value, runs_root, None, cfg.root) if baseline_value else None
+    bases = resolve_runs(baseline_value, runs_root, None, cfg.root) if baseline_values(baseline_value) else []
     runs_root.mkdir(parents=True, exist_ok=True)
     step = run or (lambda c, ch: run_suite(c, ch, model_factory=model_factory))
     result = step(cfg, choices)
@@ -103,25 +106,28 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         write_run_summary(result.run_dir, reducer=cfg.reducer, severity_weights=cfg.severity_weights)
     except (HarnessError, OSError) as e:
         print(f"harness: warning: summary.json not written for {result.run_dir}: {e}", file=err)
-    if baseline is not None and baseline == Path(result.run_dir).resolve():
-        print("harness: the new run is the pinned baseline itself; nothing to compare", file=err)
-        baseline = None
-    dash = build_dashboard(runs_root, getattr(args, "dashboard_out", None), baseline=baseline,
+    new = Path(result.run_dir).resolve()
+    if new in bases:
+        print("harness: the new run is the pinned baseline itself; left out of the baseline", file=err)
+        bases = [b for b in bases if b != new]
+    baseline = bases or None
+    dash = build_dashboard(runs_root, getattr(args, "dashboard_out", None), baseline=baseline or "",
                            latest=result.run_dir, config=cfg)
     report(dash, file=err)
     regressions: list[str] = []
     compared = False
     for v in dash.views:
+        if v.compare_error:
+            print(f"harness: warning: {v.compare_error}", file=err)
+        if v.verdict is None:
+            continue
+        compared = True
+        if exit_code(v.verdict.verdict, result.complete) == EXIT_REGRESSION:
+            regressions += [f"{v.variant}: {r}" for r in v.verdict.reasons]
         cmp = v.comparison
-        if cmp is not None:
-            compared = True
-            regressions += [f"{v.variant}: {r}" for r in cmp.gate.reasons]
-        else:
-            compared = compared or bool(v.rows)
-            regressions += [f"{v.variant}: {r.label} regressed ({r.cmp.diff:+.3f}, p = {r.cmp.p_value:.3g})"
-                            for r in v.regressions] + [f"{v.variant}: {g}" for g in v.gate_reasons]
-            if v.compare_error:
-                print(f"harness: warning: {v.compare_error}", file=err)
+        if cmp is not None and cmp.verdict != v.verdict.verdict:   # one procedure: must never happen
+            print(f"harness: warning: {v.variant}: the comparison report says {cmp.verdict!r}, the gate "
+                  f"{v.verdict.verdict!r}; the exit code follows the gate", file=err)
     if regressions:
         print(f"harness: nightly: SIGNIFICANT REGRESSION against the baseline {dash.baseline.run_id}:", file=err)
         for r in regressions:
@@ -130,11 +136,11 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
     if not result.complete:
         print(f"harness: nightly: run INCOMPLETE: {result.reason or 'see the run manifest'}", file=err)
         return EXIT_INCOMPLETE
-    if baseline is not None and not compared:
+    if baseline and not compared:
         print("harness: nightly: the new run could not be compared with the baseline (no variant or finding in "
               "common); fix --baseline / [tool.harness] baseline_run", file=err)
         return EXIT_USAGE
-    if baseline is None:
+    if not baseline:
         print("harness: nightly: no baseline pinned (--baseline or [tool.harness] baseline_run): nothing gated",
               file=err)
     else:

@@ -2,7 +2,7 @@
 file, written to ``<reports_dir>/<run-id>/report.md`` and ``report.html`` (``--out DIR`` overrides the folder).
 
 The report holds: headline recall, severity-weighted recall, critical/high misses, trap false-positive rate,
-extra issues and errors, each with a 95 % interval (clustered by case; Wilson for the error rate); recall per
+extra issues and errors, each with a 95 % interval clustered by case (the error rate too); recall per
 category, severity and kind; a per-case table; per-finding found rates; cost, tokens and latency; grader
 agreement when both deterministic and judge verdicts exist; and the run manifest.
 
