@@ -257,3 +257,28 @@ def test_leave_cases_out_fits_on_other_cases():
     assert res["reviews"] == 30 and 0.5 < res["finding_agreement"] <= 1.0
     with pytest.raises(HarnessError, match="fewer than"):
         leave_cases_out(CALIBRATION, folds=7, grid=grid)
+
+
+def test_calibrate_the_judge_on_a_labelled_folder(tiny, monkeypatch, tmp_path, capsys):
+    """`harness calibrate --grader judge --judge-model M` against a loopback Messages API: every review is
+    judged once and compared with the labels like any grader."""
+    from harness.fakeserver import FakeServer, Reply, ScriptedResponder
+    reply = {"findings": [{"id": "sqli", "verdict": "found", "quote": "SQL injection", "reason": "pinned"},
+                          {"id": "no-timeout", "verdict": "missed", "quote": "", "reason": "absent"}],
+             "traps": [{"id": "bcrypt", "verdict": "not_flagged", "quote": "", "reason": "not reported"}],
+             "extra_issues": 0}
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-calibrate")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeServer(ScriptedResponder([Reply(tool_input=reply)] * 2)) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        out = tmp_path / "judge.json"
+        args = argparse.Namespace(path=str(tiny), grader="judge", judge_model="anthropic/claude-sonnet-4-5",
+                                  json_out=str(out), root=None, split=None, folds=None, labels_agreement=False,
+                                  write=False)
+        assert cli(args) == 0
+        assert server.requests == 2
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["grader"] == "judge" and res["reviews"] == 2 and not res["errors"]
+    # r1: sqli found by both; r2: the human says no-timeout found, the judge (scripted) missed; r2's quote
+    # "SQL injection" is not in r2, so the judge's "found" there is unsupported and counts as missed
+    assert res["finding_agreement"] == pytest.approx(0.75)

@@ -120,3 +120,19 @@ def test_user_supplied_templates_are_sandboxed(case, tmp_path):
     j = JudgeGrader("anthropic/x", templates_dir=str(tmp_path))
     with pytest.raises(SecurityError):
         j.render(case, REVIEW)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r["findings"].append(dict(r["findings"][0])), "duplicate verdicts for finding 'sqli'"),
+    (lambda r: r["findings"].append({**r["findings"][0], "verdict": "missed", "quote": ""}),
+     "contradictory verdicts for finding 'sqli'"),
+    (lambda r: r["traps"].append({"id": "no-such-trap", "verdict": "not_flagged", "quote": "", "reason": ""}),
+     "unknown trap id 'no-such-trap'"),
+], ids=["duplicate", "contradictory", "unknown-id"])
+def test_ambiguous_verdicts_are_judge_errors_not_last_wins(case, monkeypatch, mutate, message):
+    bad = good_reply()
+    mutate(bad)
+    with FakeServer(ScriptedResponder([Reply(tool_input=bad)] * 3)) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 3   # retried like any malformed reply, then recorded
+    assert g.error is not None and message in g.error and g.findings == []

@@ -28,7 +28,7 @@ from ..models.base import ModelSpec
 from ..textio import atomic_write_json
 from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
 
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"
 TOOL_NAME = "record_verdicts"
 
 
@@ -173,12 +173,25 @@ class JudgeGrader:
         """Validate a judge reply and turn it into a SampleGrade (quotes checked against the review).
 
         Raises:
-            MalformedReply: schema violation or a finding/trap id without a verdict.
+            MalformedReply: schema violation, a finding/trap id without a verdict, two verdicts for one id
+                (duplicate or contradictory), or a verdict for an id the case does not have.
         """
         try:
             reply = JudgeReply.model_validate(data)
         except ValidationError as e:
             raise MalformedReply(f"reply does not match the schema: {str(e).splitlines()[0]}") from None
+        # one verdict per id, every id of the case and no other: a duplicate (even an agreeing one), a
+        # contradiction or an unknown id is a malformed reply, never "the last one wins"
+        for kind, got, known in (("finding", reply.findings, {f.id for f in case.findings}),
+                                 ("trap", reply.traps, {t.id for t in case.traps})):
+            seen: dict[str, str] = {}
+            for v in got:
+                if v.id not in known:
+                    raise MalformedReply(f"verdict for unknown {kind} id {v.id!r}; expected one of {sorted(known)}")
+                if v.id in seen:
+                    what = "contradictory" if seen[v.id] != v.verdict else "duplicate"
+                    raise MalformedReply(f"{what} verdicts for {kind} {v.id!r}")
+                seen[v.id] = v.verdict
         fmap = {f.id: f for f in reply.findings}
         tmap = {t.id: t for t in reply.traps}
         missing = [f.id for f in case.findings if f.id not in fmap] + [t.id for t in case.traps if t.id not in tmap]

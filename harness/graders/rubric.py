@@ -1693,6 +1693,7 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None) 
     sem = _semantic_stage(r, comp, found, matched_items, params, embedder) if embedder is not None else {}
     if embedder is not None:
         _semantic_trap_check(r, comp, found, embedder)
+
     if shotgun_units:
         warnings.append(f"{shotgun_units} item(s) name the concept and place of three or more findings at once "
                         "without a line number or quoted code (shotgun); not credited")

@@ -85,6 +85,7 @@ class Comparison:
     warnings: list[str]
     charts: dict[str, str] = field(default_factory=dict)
     advice: list[str] = field(default_factory=list)
+    calibration: str = ""   # the grader's last measured agreement with human labels (graders/record.py)
 
     @property
     def verdict(self) -> str:
@@ -254,8 +255,11 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
         cmps = holm_family([pdiff(paired[paired[by] == g], "score_b", "score_c") for g in names])
         groups[by] = [{"group": g, "cmp": c} for g, c in zip(names, cmps)]
     flips = _flip_rows(base, cand, bv, cv, pairs)
+    from .report import grader_calibration
+    cal = grader_calibration(config, cand)
+    warnings += cal.stale
     cmp = Comparison(
-        base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline, metrics=metrics, groups=groups,
+        calibration=cal.text, base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline, metrics=metrics, groups=groups,
         per_case=pc, findings=pairs, flips=flips, costs=costs,
         agreement={"baseline": _agreement(base), "candidate": _agreement(cand)},
         gate=verdict, loud=loud, warnings=list(dict.fromkeys(warnings)),
@@ -442,6 +446,7 @@ def context(cmp: Comparison) -> dict:
         "flips": cmp.flips, "regressions": [f for f in cmp.flips if f["flip"] == REGRESSED],
         "improvements": [f for f in cmp.flips if f["flip"] == IMPROVED],
         "agreement": cmp.agreement, "gate": cmp.gate, "loud": cmp.loud, "warnings": cmp.warnings,
+        "calibration": cmp.calibration,
         "charts": cmp.charts, "grader": cmp.base.grader, "reducer": cmp.base.reducer, "excerpt": EXCERPT,
         "manifests": [("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest)],
         "manifest_json": {k: json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False)
