@@ -414,3 +414,18 @@ def test_speed_on_typical_reviews(case, grader):
         grader.grade(case, review + f"\n<!-- {k} -->")
     per = (time.process_time() - t) / n
     assert per < 0.02  # generous: the benchmark target is well under a millisecond per such review
+
+
+def test_route_anchor_with_method_is_also_named_by_its_path(tmp_path):
+    d = tmp_path / "route-case"
+    d.mkdir()
+    (d / "app.py").write_text("\n".join(APP_LINES.get(i, f"# line {i}") for i in range(1, 61)) + "\n",
+                              encoding="utf-8")
+    (d / "schema.sql").write_text("CREATE TABLE users (id bigserial PRIMARY KEY, email text);\n", encoding="utf-8")
+    (d / "case.yaml").write_text(CASE_YAML.replace("anchors: [get_order]", "anchors: ['GET /orders/<id>']")
+                                 .replace("id: mini-case", "id: route-case"), encoding="utf-8")
+    case = load_case(d)
+    g = DeterministicGrader(semantic=False)
+    for review in ("- `/orders/<id>` has no ownership check: any user reads any order (IDOR).\n",
+                   "- GET /orders/<id> has no ownership check: any user reads any order (IDOR).\n"):
+        assert "bola-get-order" in g.grade(case, review).found_ids(), review

@@ -528,6 +528,10 @@ class _Compiled:
                         add_phrase(core, n, vbit, 3, neg=True)
             for a in spec.anchors:
                 self._add_anchor(a, t, all_words, add_phrase, lit_terms, prox_terms)
+                # a route anchor written with its method ("GET /users/{id}") is also named by its path alone
+                m = _ROUTE_ANCHOR.match(a.strip())
+                if m:
+                    self._add_anchor(m.group(1), t, all_words, add_phrase, lit_terms, prox_terms)
             sym = spec.location.symbol
             if sym and re.fullmatch(r"[A-Za-z_][\w.]*", sym) and ("_" in sym or "." in sym or
                                                                    re.search(r"[a-z][A-Z]", sym)):
@@ -1902,6 +1906,7 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
     return count
 
 
+_ROUTE_ANCHOR = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
 _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
 
 
