@@ -66,6 +66,9 @@ class HarnessConfig(BaseModel):
     judge_cache_dir: str | None = None
     judge_templates_dir: str | None = None
     graders: list[str] = Field(default_factory=lambda: ["deterministic"])
+    # the deterministic grader's semantic stage (sentence embeddings, ~1 s of one core per thorough review);
+    # off, grading is ~500x faster and misses findings said in other words (reports say so)
+    semantic_grading: bool = True
     # the project's labelled reviews (harness calibrate) and where their last measured agreement is recorded
     labelled_dir: str = "labelled"
     calibration_record: str = "labelled/calibration.json"

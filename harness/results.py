@@ -275,6 +275,9 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
             cmeta = _fallback_meta(rec)
         status, gerr = _status(rec, chosen)
         grade = rec.grades.get(chosen) if status == OK else None
+        if grade is not None:
+            # a degraded grader says so on every grade; the report says it once per run
+            warnings.extend(w for w in grade.warnings if w.startswith("semantic grading stage"))
         fverd = {v.id: v for v in grade.findings} if grade else {}
         tverd = {v.id: v for v in grade.traps} if grade else {}
         key = {"run": run_id, "sample_id": rec.sample_id, "prompt_version": rec.prompt_version,

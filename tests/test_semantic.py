@@ -98,3 +98,15 @@ def test_embedder_returns_normalised_rows_and_caches():
     assert abs(float((v[0] ** 2).sum()) - 1.0) < 1e-3
     assert (v[0] == v[2]).all()
     assert float(v[0] @ v[1]) > 0.8  # the same meaning across languages
+
+
+def test_configuration_can_turn_the_stage_off_and_grades_say_so(case):  # noqa: F811
+    from harness.config import load_config
+    from harness.graders.registry import create_graders
+    from tests.conftest import ROOT
+    (g,) = create_graders(["deterministic"], cfg=load_config(ROOT, {"semantic_grading": False}))
+    sg = g.grade(case, PARAPHRASE_EN)
+    assert "sqli-search" not in sg.found_ids()
+    assert any("semantic_grading = false" in w for w in sg.warnings)
+    (g,) = create_graders(["deterministic"], cfg=load_config(ROOT))
+    assert g.grade(case, PARAPHRASE_EN).found_ids() == {"sqli-search"}

@@ -15,7 +15,8 @@ def create_graders(names: list[str], *, cfg=None, judge_model: str | None = None
     for name in names:
         if name == "deterministic":
             from .rubric import DeterministicGrader
-            out.append(DeterministicGrader())
+            on = cfg.semantic_grading if cfg is not None else True
+            out.append(DeterministicGrader(semantic=on, warn_off=not on))
         elif name == "judge":
             model = judge_model or (cfg.judge_model if cfg is not None else None)
             if not model:

@@ -1468,6 +1468,8 @@ class DeterministicGrader:
         semantic: run the semantic stage (graders/semantic.py) for findings the lexical stage misses. When the
             embedding model is not installed the stage is off and every grade carries a warning saying so.
         params: thresholds of the semantic stage (default :data:`~harness.graders.semantic.DEFAULT_PARAMS`).
+        warn_off: with ``semantic=False``, still warn on every grade that it is degraded (the user turned the
+            stage off in the configuration; tests of the lexical stage do not want the warning).
 
     Grades are memoised by (case fingerprint, review digest, stage settings); every call returns a new
     SampleGrade.
@@ -1475,7 +1477,7 @@ class DeterministicGrader:
 
     name = "deterministic"
 
-    def __init__(self, semantic: bool = True, params=None):
+    def __init__(self, semantic: bool = True, params=None, *, warn_off: bool = False):
         self.semantic = semantic
         self.params = params
         self._embedder = None
@@ -1487,6 +1489,9 @@ class DeterministicGrader:
                 self._embedder = emb
             else:
                 self._unavailable = UNAVAILABLE_WARNING + f" ({emb.reason})"
+        if not semantic and warn_off:
+            from .semantic import OFF_WARNING
+            self._unavailable = OFF_WARNING
         self._mode = (b"sem" + repr(params).encode()) if self._embedder is not None else b"lex"
 
     @property
@@ -1906,6 +1911,7 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
     return count
 
 
+MEANING_ITEMS = 8
 _ROUTE_ANCHOR = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
 _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
 
@@ -1968,11 +1974,13 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
                 break
             p = items[p].parent
         head = members[-1]
+        # the meaning is read from the item, the heading and points above it, and the points of a short section
+        # (one problem: heading, then location / problem / impact / fix) or under the item
         if items[head].kind == HEADING:
             body = r.section_body(head)
-            if len(body) <= 8:  # a short section is one problem (heading, then location / problem / fix)
-                members.extend(body)
-        members.extend(r.subtree(i) if items[i].kind != HEADING else r.section_body(i)[:8])
+            if len(body) <= 8:
+                members.extend(body[:MEANING_ITEMS])
+        members.extend((r.subtree(i)[1:] if items[i].kind != HEADING else r.section_body(i))[:MEANING_ITEMS])
         key = tuple(sorted(set(members)))
         units.setdefault(key, set()).update(ns)
     # items that may carry the meaning: not praise, not under a praise heading

