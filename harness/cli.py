@@ -19,6 +19,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "openai/<model>@<base-url>, local/smollm2-135m")
     p.add_argument("--prompt", action="append", help="prompt version: a path or git:REV:PATH (repeatable)")
     p.add_argument("--cases", help="comma-separated case ids, tags or kinds; 'all' for the whole suite")
+    p.add_argument("--cases-dir", metavar="DIR", help="the suite's folder (default [tool.harness] cases_dir): a "
+                   "team's own cases, kept outside this project")
     p.add_argument("--epochs", type=int)
     p.add_argument("--run-dir", help="run directory (default reports/runs/<timestamp>-<id>/)")
     p.add_argument("--concurrency", type=int)
@@ -48,11 +50,14 @@ def _build() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check the suite (or PATH) and list every problem")
     p.add_argument("path", nargs="?")
-    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--cases-dir", metavar="DIR", help="the same as PATH")
+    p.add_argument("--strict", action="store_true",
+                   help="treat warnings as errors, and parse every YAML, JSON, Python and SQL artifact")
     p.set_defaults(target=("harness.validate", "cli"))
 
     p = sub.add_parser("suite", help="print the suite's coverage table")
     p.add_argument("path", nargs="?")
+    p.add_argument("--cases-dir", metavar="DIR", help="the same as PATH")
     p.set_defaults(target=("harness.validate", "cli_suite"))
 
     p = sub.add_parser("grade", help="(re-)grade a run directory")

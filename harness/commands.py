@@ -15,7 +15,15 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 def _overrides(args) -> dict:
     keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost")
-    return {k: getattr(args, k, None) for k in keys}
+    out = {k: getattr(args, k, None) for k in keys}
+    out["cases_dir"] = _abs(getattr(args, "cases_dir", None))
+    return out
+
+
+def _abs(path: str | None) -> str | None:
+    """A folder given on the command line is relative to the working directory, not to the project root."""
+    from pathlib import Path
+    return str(Path(path).resolve()) if path else None
 
 
 def config_from_args(args) -> HarnessConfig:

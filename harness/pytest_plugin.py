@@ -32,6 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--prompt", action="append", default=None, help="prompt version: path or git:REV:PATH (repeatable)")
     g.addoption("--epochs", type=int, default=None)
     g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
+    g.addoption("--cases-dir", default=None, help="the suite's folder (default [tool.harness] cases_dir)")
     g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
     g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
     g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"])
@@ -45,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.getoption
     try:
         cfg = load_config(opt("--harness-root") or config.rootpath,
-                          {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost")})
+                          {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost"),
+                           "cases_dir": str(Path(opt("--cases-dir")).resolve()) if opt("--cases-dir") else None})
         ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
                      run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
                      progress=False)

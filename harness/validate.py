@@ -549,7 +549,8 @@ def _suite_path(args) -> tuple[Path, int]:
     from .config import load_config
 
     cfg = load_config(getattr(args, "root", None))
-    return (Path(args.path) if getattr(args, "path", None) else cfg.path(cfg.cases_dir)), cfg.max_file_bytes
+    given = getattr(args, "path", None) or getattr(args, "cases_dir", None)
+    return (Path(given) if given else cfg.path(cfg.cases_dir)), cfg.max_file_bytes
 
 
 def _shown(path: str) -> str:
@@ -574,6 +575,8 @@ def cli(args) -> int:
     """
     path, max_file_bytes = _suite_path(args)
     problems, n_cases = _validate(path, max_file_bytes)
+    if getattr(args, "strict", False):
+        problems = problems + parse_problems(path, max_file_bytes)
     for p in problems:
         print(replace(p, file=_shown(p.file)))
     errors = sum(p.severity == "error" for p in problems)
@@ -587,6 +590,27 @@ def cli(args) -> int:
         print(f"  explain a deliberate warning with a {{case, id, code, reason}} entry in {ALLOW_FILE} at the "
               "suite root")
     return 1 if failed else 0
+
+
+def parse_problems(path: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Problem]:
+    """``--strict``: every artifact of every loadable case under ``path`` that its format's parser rejects
+    (:mod:`harness.artifacts_check`), as an error naming the artifact file (code ``artifact-parse``)."""
+    import logging
+
+    from .artifacts_check import parse_errors
+    from .cases import load_case
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "unsupported syntax, parsed as a command" is no error
+    root = Path(path)
+    out: list[Problem] = []
+    folders = [root] if (root / "case.yaml").is_file() else sorted(p.parent for p in root.rglob("case.yaml"))
+    for folder in folders:
+        try:
+            case = load_case(folder, max_file_bytes=max_file_bytes)
+        except Exception:  # already reported by the schema checks
+            continue
+        for rel, msg in parse_errors(dict(case.artifacts), case.spec.tags):
+            out.append(Problem("error", str(folder / rel), "", msg, "artifact-parse", case.id, case.id))
+    return out
 
 
 def cli_suite(args) -> int:

@@ -91,3 +91,26 @@ def test_resume_keeps_the_run_settings_and_refuses_conflicts(cfg, tmp_path):
         bad.run_dir, bad.resume = str(tmp_path / "run"), True
         with pytest.raises(ConfigError, match="started with other settings"):
             build_options(cfg, bad)
+
+
+def test_cases_dir_points_the_harness_at_a_suite_outside_the_project(tmp_path, monkeypatch, capsys):
+    """`--cases-dir DIR` (relative to the working directory) on run, validate and suite; a missing folder is a
+    named exit-2 error before anything runs."""
+    import argparse
+
+    from harness.cli import main
+    from harness.commands import config_from_args
+    own = tmp_path / "team-suite"
+    write_case(own, "team-case-one")
+    monkeypatch.chdir(tmp_path)
+    cfg = config_from_args(argparse.Namespace(root=str(ROOT), cases_dir="team-suite"))
+    assert cfg.path(cfg.cases_dir) == own.resolve()
+    opts, _ = build_options(cfg, Choices(cases="all", models=["local/smollm2-135m"]))
+    assert [c.id for c in opts.cases] == ["team-case-one"]
+    assert main(["--root", str(ROOT), "validate", "--cases-dir", "team-suite"]) == 0
+    assert "1 case(s)" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "suite", "--cases-dir", "team-suite"]) == 0
+    code = main(["--root", str(ROOT), "run", "--cases-dir", "no-such-folder", "--cases", "all",
+                 "--model", "local/smollm2-135m", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no-such-folder" in err

@@ -47,7 +47,7 @@ INCIDENT_SORTS = {
 # published incidents. Requests are limited per client IP (uvicorn runs with --proxy-headers behind the
 # load balancer, so the address is the real client's) in Redis shared by all replicas.
 limiter = Limiter(key_func=get_remote_address, storage_uri=os.environ["RATELIMIT_REDIS_URL"],
-                  default_limits=["120/minute"])
+                  default_limits=["120/minute"], swallow_errors=True, in_memory_fallback_enabled=True)
 
 state: dict = {"components": [], "history": {}, "refreshed_at": None}
 

@@ -43,7 +43,7 @@ CREATE TABLE product_reviews (
   PRIMARY KEY (id),
   KEY idx_reviews_product_created (product_id, created_at),
   CONSTRAINT fk_reviews_product FOREIGN KEY (product_id) REFERENCES products (id),
-  CONSTRAINT fk_reviews_customer FOREIGN KEY (customer_id) REFERENCES customers (id),
+  KEY idx_reviews_customer (customer_id),
   CONSTRAINT chk_reviews_rating CHECK (rating BETWEEN 1 AND 5)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8 COLLATE=utf8_general_ci;
 
@@ -104,3 +104,7 @@ CREATE TABLE order_items (
   CONSTRAINT fk_order_items_order FOREIGN KEY (order_id) REFERENCES orders (id),
   CONSTRAINT fk_order_items_product FOREIGN KEY (product_id) REFERENCES products (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;
+
+-- product_reviews is created before customers: its customer foreign key is added once both exist
+ALTER TABLE product_reviews
+  ADD CONSTRAINT fk_reviews_customer FOREIGN KEY (customer_id) REFERENCES customers (id);

@@ -1,0 +1,32 @@
+"""harness.artifacts_check and `harness validate --strict`: artifacts that their format's parser rejects."""
+
+from __future__ import annotations
+
+from harness.artifacts_check import parse_errors
+from harness.cli import main
+
+from .conftest import ROOT, write_case
+
+
+def test_each_format_reports_its_parse_error_with_a_line():
+    files = {"a.yaml": "a: [1, 2\nb: 3\n", "b.json": '{"a": 1,\n}', "c.py": "def f(:\n    pass\n",
+             "d.sql": "CREATE TABLE t (id INT PRIMARY KEY;\nSELECT 1;", "ok.yaml": "---\na: 1\n---\nb: 2\n",
+             "ok.sql": "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT id FROM t WHERE id = ?;", "e.go": "func {"}
+    errs = dict(parse_errors(files, tags=["mysql"]))
+    assert set(errs) == {"a.yaml", "b.json", "c.py", "d.sql"}   # Go has no Python parser: not checked
+    assert "line" in errs["a.yaml"] and "line 2" in errs["b.json"] and "line 1" in errs["c.py"]
+    assert errs["d.sql"].startswith("SQL (mysql) does not parse")
+
+
+def test_suite_parses_and_strict_validate_names_a_broken_artifact(tmp_path, capsys):
+    assert main(["--root", str(ROOT), "validate", "--strict"]) == 0   # the project's own suite
+    d = write_case(tmp_path / "suite", "broken-case")
+    app = (d / "app.py").read_text(encoding="utf-8")
+    (d / "app.py").write_text(app.replace("return 1", "return (1"), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--root", str(ROOT), "validate", "--strict", str(tmp_path / "suite")]) == 1
+    out = capsys.readouterr().out
+    assert "broken-case/app.py" in out and "Python does not parse" in out and "[artifact-parse]" in out
+    # without --strict the artifacts are not parsed: no artifact-parse problem
+    main(["--root", str(ROOT), "validate", str(tmp_path / "suite")])
+    assert "artifact-parse" not in capsys.readouterr().out
