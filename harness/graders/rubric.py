@@ -1912,6 +1912,7 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
 
 
 MEANING_ITEMS = 8
+MAX_EMBEDDED_ITEMS = 24
 _ROUTE_ANCHOR = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
 _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
 
@@ -1998,6 +1999,14 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
         ok_items.append(m)
     if not ok_items:
         return {}
+    if len(ok_items) > MAX_EMBEDDED_ITEMS:
+        # bound the cost per review (the model spends ~1 ms per token): keep the items that carry evidence of a
+        # missing finding themselves, then headings (a problem's title), then the rest in review order
+        def priority(m: int) -> tuple:
+            d = bits.get(m, {})
+            return (-max((_place_strength(d.get(n, 0)) + bool(d.get(n, 0) & CONCEPT) for n in missing), default=0),
+                    items[m].kind != HEADING, m)
+        ok_items = sorted(sorted(ok_items, key=priority)[:MAX_EMBEDDED_ITEMS])
     sims = embedder.embed([item_text(items[m].text) for m in ok_items]) @ comp.target_vectors(embedder).T
     row_of = {m: k for k, m in enumerate(ok_items)}
     top = sims.max(axis=1)
