@@ -2,8 +2,9 @@
 ``harness validate`` (an artifact that does not parse is not the code a reviewer would see in production).
 
 Formats: YAML (``.yaml``/``.yml``, every document), JSON, Python (``ast``), SQL (``sqlglot``, dialect from the
-case's tags: ``mysql`` -> MySQL, ``postgresql`` -> PostgreSQL). Other formats are not checked here (their
-parsers are not Python packages: javac, tsc, gofmt, nginx -t, terraform fmt).
+case's tags: ``mysql`` -> MySQL, ``postgresql`` -> PostgreSQL), OpenAPI documents (a YAML/JSON document with an
+``openapi`` or ``swagger`` key: ``openapi-spec-validator``) and HCL (``.tf``/``.hcl``: ``python-hcl2``). Other
+formats are not checked here (their parsers are not Python packages: javac, tsc, gofmt, nginx -t).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 __all__ = ["parse_errors", "CHECKED_SUFFIXES"]
 
-CHECKED_SUFFIXES = (".yaml", ".yml", ".json", ".py", ".sql")
+CHECKED_SUFFIXES = (".yaml", ".yml", ".json", ".py", ".sql", ".tf", ".hcl")
 
 
 def _sql_dialect(tags) -> str | None:
@@ -43,9 +44,20 @@ def parse_errors(files: dict[str, str], tags=()) -> list[tuple[str, str]]:
         suffix = PurePosixPath(path).suffix.lower()
         try:
             if suffix in (".yaml", ".yml"):
-                list(yaml.safe_load_all(text))
+                docs = list(yaml.safe_load_all(text))
+                if len(docs) == 1 and isinstance(docs[0], dict):
+                    err = _openapi_error(docs[0])
+                    if err:
+                        out.append((path, err))
             elif suffix == ".json":
-                json.loads(text)
+                doc = json.loads(text)
+                err = _openapi_error(doc) if isinstance(doc, dict) else None
+                if err:
+                    out.append((path, err))
+            elif suffix in (".tf", ".hcl"):
+                err = _hcl_error(text)
+                if err:
+                    out.append((path, err))
             elif suffix == ".py":
                 ast.parse(text, filename=path)
             elif suffix == ".sql":
@@ -74,4 +86,33 @@ def _sql_error(text: str, dialect: str | None) -> str | None:
     except (ParseError, TokenError) as e:
         first = str(e).splitlines()[0]
         return f"SQL ({dialect or 'generic'}) does not parse: {first[:300]}"
+    return None
+
+
+def _openapi_error(doc: dict) -> str | None:
+    """The first validation error of an OpenAPI 3.x / Swagger 2.0 document, None when valid or not OpenAPI."""
+    if "openapi" not in doc and "swagger" not in doc:
+        return None
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:  # pragma: no cover - a dependency
+        return "OpenAPI not checked: openapi-spec-validator is not installed"
+    try:
+        validate(doc)
+    except Exception as e:  # OpenAPIValidationError and friends; their messages name the path in the document
+        path = "/".join(str(x) for x in getattr(e, "absolute_path", []) or [])
+        return f"OpenAPI document is invalid{f' at {path}' if path else ''}: {str(e).splitlines()[0][:300]}"
+    return None
+
+
+def _hcl_error(text: str) -> str | None:
+    try:
+        import hcl2
+    except ImportError:  # pragma: no cover - a dependency
+        return "HCL not checked: python-hcl2 is not installed"
+    try:
+        hcl2.loads(text)
+    except Exception as e:  # lark's UnexpectedInput and friends carry the line
+        line = getattr(e, "line", None)
+        return f"HCL does not parse{f' at line {line}' if line else ''}: {str(e).splitlines()[0][:300]}"
     return None

@@ -52,7 +52,7 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?")
     p.add_argument("--cases-dir", metavar="DIR", help="the same as PATH")
     p.add_argument("--strict", action="store_true",
-                   help="treat warnings as errors, and parse every YAML, JSON, Python and SQL artifact")
+                   help="treat warnings as errors, and parse every YAML, JSON, Python, SQL, OpenAPI and HCL artifact")
     p.set_defaults(target=("harness.validate", "cli"))
 
     p = sub.add_parser("suite", help="print the suite's coverage table")

@@ -11,9 +11,15 @@ from .conftest import ROOT, write_case
 def test_each_format_reports_its_parse_error_with_a_line():
     files = {"a.yaml": "a: [1, 2\nb: 3\n", "b.json": '{"a": 1,\n}', "c.py": "def f(:\n    pass\n",
              "d.sql": "CREATE TABLE t (id INT PRIMARY KEY;\nSELECT 1;", "ok.yaml": "---\na: 1\n---\nb: 2\n",
-             "ok.sql": "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT id FROM t WHERE id = ?;", "e.go": "func {"}
+             "ok.sql": "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT id FROM t WHERE id = ?;", "e.go": "func {",
+             "api.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: {}\n"
+                         "components: {schemas: {A: {type: nonsense}}}\n",
+             "ok-api.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
+             "main.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n', "ok.tf": 'variable "a" {\n  default = 1\n}\n'}
     errs = dict(parse_errors(files, tags=["mysql"]))
-    assert set(errs) == {"a.yaml", "b.json", "c.py", "d.sql"}   # Go has no Python parser: not checked
+    # Go has no Python parser: not checked
+    assert set(errs) == {"a.yaml", "b.json", "c.py", "d.sql", "api.yaml", "main.tf"}, errs
+    assert errs["api.yaml"].startswith("OpenAPI document is invalid") and "HCL does not parse" in errs["main.tf"]
     assert "line" in errs["a.yaml"] and "line 2" in errs["b.json"] and "line 1" in errs["c.py"]
     assert errs["d.sql"].startswith("SQL (mysql) does not parse")
 
