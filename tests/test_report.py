@@ -200,3 +200,28 @@ def test_copies_of_a_run_never_overwrite_each_others_report(tmp_path, cfg):
     assert md_a.parent != md_b.parent and md_a.is_file() and md_b.is_file()
     md_a2, _ = write_report(build_run_report(a, config=cfg), config=cfg)
     assert md_a2 == md_a  # the same run keeps its folder
+
+
+def test_reports_state_the_graders_measured_agreement_and_when_it_is_stale(run, tmp_path):
+    from harness.graders.record import grader_fingerprint, write_record
+    from harness.report.compare import compare_runs, render_markdown as render_compare_markdown
+    cfg = load_config(tmp_path)
+    # no record: the report says how to make one
+    rep = build_run_report(run, config=cfg)
+    assert not rep.calibration and any("harness calibrate --write" in w for w in rep.warnings)
+    res = {"grader": "deterministic", "reviews": 84, "pairs": 500, "finding_agreement": 0.879, "kappa": 0.644,
+           "precision": 0.94, "recall": 0.907, "trap_agreement": 0.811, "extra_issues_mae": 2.5}
+    write_record(cfg.path(cfg.calibration_record), res, grader_fp=grader_fingerprint("deterministic"),
+                 corpus="labelled", split="report", case_fps={})
+    rep = build_run_report(run, config=cfg)
+    md, html = render_markdown(rep), render_report_html(rep)
+    for text in (md, html):
+        assert "finding agreement 0.879" in text and "kappa 0.644" in text and "84 reviews" in text
+    assert not any("calibrat" in w for w in rep.warnings)
+    cmp = compare_runs(run, run, config=cfg)
+    assert "finding agreement 0.879" in render_compare_markdown(cmp)
+    # a record of another grader version: stale, said loudly in both reports
+    write_record(cfg.path(cfg.calibration_record), res, grader_fp="0" * 16, corpus="labelled", split="report",
+                 case_fps={})
+    assert any("grader changed" in w for w in build_run_report(run, config=cfg).warnings)
+    assert "grader changed" in render_compare_markdown(compare_runs(run, run, config=cfg))
