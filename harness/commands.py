@@ -86,7 +86,7 @@ def cmd_grade(args) -> int:
     graders = create_graders(names, cfg=cfg, judge_model=args.judge_model)
     suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
     res = rd.read_samples()
-    import asyncio
+    from .aio import run_sync
 
     async def regrade():
         n = 0
@@ -102,7 +102,7 @@ def cmd_grade(args) -> int:
             n += 1
         return n
 
-    n = asyncio.run(regrade())
+    n = run_sync(regrade)
     rd.rewrite(res.records)
     rd.manifest.graders = sorted(set(rd.manifest.graders) | set(names))
     rd.write_manifest()

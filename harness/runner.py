@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig
@@ -444,7 +445,7 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
     try:
-        asyncio.run(runner.run(todo))
+        run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
     except KeyboardInterrupt:
         # Ctrl-C: what was recorded stays; say so in the manifest, then let the caller exit.
         rd.manifest.status = "incomplete"

@@ -251,4 +251,5 @@ class JudgeGrader:
         An async client cannot outlive its event loop, so a fresh one is made for each call (unless injected)."""
         if self._model is not None and not getattr(self, "_injected", False):
             self._model = None
-        return asyncio.run(self.agrade(case, review))
+        from ..aio import run_sync
+        return run_sync(lambda: self.agrade(case, review))
