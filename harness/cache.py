@@ -62,7 +62,8 @@ class ResponseCache:
             if data.get("key") != key:
                 raise ValueError("key mismatch")
             comp = Completion(text=data["text"], usage=Usage(**data["usage"]), stop_reason=data.get("stop_reason"),
-                              latency_s=float(data.get("latency_s", 0.0)), model=data.get("model", ""))
+                              latency_s=float(data.get("latency_s", 0.0)), model=data.get("model", ""),
+                              extra=data.get("extra") or {})
         except FileNotFoundError:
             comp = None
         except (ValueError, KeyError, TypeError):
@@ -84,4 +85,4 @@ class ResponseCache:
             return
         atomic_write_json(self._path(key), {"key": key, "text": comp.text, "usage": comp.usage.as_dict(),
                                             "stop_reason": comp.stop_reason, "latency_s": comp.latency_s,
-                                            "model": comp.model})
+                                            "model": comp.model, "extra": comp.extra or {}})

@@ -106,6 +106,9 @@ class SampleRecord(BaseModel):
     cached: bool = False
     retries: int = 0
     error: SampleError | None = None
+    # non-text blocks of the reply (types in order; tool_use name and input): kept, never graded
+    blocks: list[str] | None = None
+    tool_use: list[dict] | None = None
     grades: dict[str, SampleGrade] = Field(default_factory=dict)
     started_at: str | None = None
     finished_at: str | None = None

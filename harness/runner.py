@@ -304,7 +304,20 @@ class Runner:
                 self.stats.cache_write_tokens += comp.usage.cache_creation_input_tokens
                 self.stats.cache_read_tokens += comp.usage.cache_read_input_tokens
                 self.stats.cost_usd += rec.cost_usd or 0.0
-            rec.grades = await self._grade(s.case, comp.text)
+            extra = comp.extra or {}
+            rec.blocks = extra.get("blocks")
+            rec.tool_use = extra.get("tool_use")
+            if not comp.text.strip():
+                # a reply with no review text (only thinking cut at max_tokens, only a tool call, nothing): an
+                # outcome to see, not a review that found nothing; it is paid for, never graded or judged
+                what = f"blocks: {', '.join(rec.blocks)}" if rec.blocks else "no content"
+                rec.error = SampleError(kind="empty_review", message=f"the model returned no review text "
+                                        f"(stop_reason {comp.stop_reason!r}; {what})")
+                rec.review = None
+                self.stats.errors += 1
+                self.stats.errors_by_kind["empty_review"] = self.stats.errors_by_kind.get("empty_review", 0) + 1
+            else:
+                rec.grades = await self._grade(s.case, comp.text)
         self.rd.append(rec)
         self.stats.done += 1
         self._tick()

@@ -255,3 +255,38 @@ def test_harness_run_exits_3_and_prints_the_reason(project, tmp_path, api, capsy
     recs = rd.read_samples().records
     assert recs and all(r.error is not None for r in recs)
     assert any(expect[0] in r.error.message for r in recs)
+
+
+# --- what a reply holds besides text -------------------------------------------------------------------------
+
+def test_text_blocks_join_as_paragraphs_tool_use_is_kept_and_empty_replies_are_never_graded(project, tmp_path, api):
+    """Three cases, three replies: two text blocks (an item boundary between them must survive); text plus a
+    tool_use block (kept on the record); only a thinking block cut at max_tokens (no review: an empty_review
+    outcome, paid for, never graded)."""
+    from harness.fakeserver import Reply
+    replies = {
+        0: Reply(content=[{"type": "text", "text": "## Findings\n- first point"},
+                          {"type": "text", "text": "- second point"}]),
+        1: Reply(content=[{"type": "text", "text": "Looks fine."},
+                          {"type": "tool_use", "name": "open_file", "input": {"path": "app.py"}}]),
+        2: Reply(content=[{"type": "thinking", "thinking": "Let me think about the schema", "signature": "x"}],
+             stop_reason="max_tokens"),
+    }
+    cases = load_suite(project / "cases")[:3]
+    by_case = {c.id: i for i, c in enumerate(cases)}
+
+    def responder(body):
+        text = body["messages"][0]["content"]
+        cid = next(c for c in by_case if c in (text if isinstance(text, str) else json.dumps(text)))
+        return replies[by_case[cid]]
+
+    with api(FakeServer(responder)):
+        res = execute(config(project, cache_mode="off"), options(project, tmp_path / "run", n_cases=3))
+    recs = {r.case: r for r in res.records}
+    r0, r1, r2 = (recs[c.id] for c in cases)
+    assert r0.review == "## Findings\n- first point\n\n- second point" and r0.error is None and r0.grades
+    assert r1.review == "Looks fine." and r1.blocks == ["text", "tool_use"]
+    assert r1.tool_use == [{"name": "open_file", "input": {"path": "app.py"}}]
+    assert r2.error is not None and r2.error.kind == "empty_review" and "thinking" in r2.error.message
+    assert r2.review is None and r2.grades == {} and r2.usage.get("output_tokens", 0) > 0
+    assert not res.complete and "empty_review" in (res.reason or "")

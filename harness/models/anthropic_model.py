@@ -38,22 +38,35 @@ def request_params(spec: ModelSpec, system: str, messages: list[Message], config
 
 
 def completion_from_message(msg, latency_s: float) -> Completion:
-    """Turn an SDK Message (or its dict form) into a Completion."""
+    """Turn an SDK Message (or its dict form) into a Completion.
+
+    Text blocks are joined as paragraphs (a blank line between them: an item boundary stays a boundary). Other
+    blocks are not review text, but they are not dropped silently: ``extra["blocks"]`` lists every block's type in
+    order and ``extra["tool_use"]`` the name and input of each tool_use block.
+    """
     if isinstance(msg, dict):
-        content = msg.get("content") or []
-        text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+        content = [b if isinstance(b, dict) else {} for b in (msg.get("content") or [])]
         u = msg.get("usage") or {}
         get = u.get
         stop, model = msg.get("stop_reason"), msg.get("model", "")
     else:
-        text = "".join(getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text")
+        content = [{"type": getattr(b, "type", ""), "text": getattr(b, "text", ""),
+                    "name": getattr(b, "name", None), "input": getattr(b, "input", None)} for b in msg.content]
         u = msg.usage
         get = lambda k, d=0: getattr(u, k, d)  # noqa: E731
         stop, model = msg.stop_reason, msg.model
+    text = "\n\n".join(b.get("text") or "" for b in content if b.get("type") == "text")
+    extra: dict = {}
+    types = [str(b.get("type", "")) for b in content]
+    if any(t != "text" for t in types):
+        extra["blocks"] = types
+        uses = [{"name": b.get("name"), "input": b.get("input")} for b in content if b.get("type") == "tool_use"]
+        if uses:
+            extra["tool_use"] = uses
     usage = Usage(input_tokens=get("input_tokens", 0) or 0, output_tokens=get("output_tokens", 0) or 0,
                   cache_creation_input_tokens=get("cache_creation_input_tokens", 0) or 0,
                   cache_read_input_tokens=get("cache_read_input_tokens", 0) or 0)
-    return Completion(text=text, usage=usage, stop_reason=stop, latency_s=latency_s, model=model)
+    return Completion(text=text, usage=usage, stop_reason=stop, latency_s=latency_s, model=model, extra=extra)
 
 
 def map_exception(exc: BaseException) -> ModelError:
