@@ -101,7 +101,11 @@ def _openapi_error(doc: dict) -> str | None:
         validate(doc)
     except Exception as e:  # OpenAPIValidationError and friends; their messages name the path in the document
         path = "/".join(str(x) for x in getattr(e, "absolute_path", []) or [])
-        return f"OpenAPI document is invalid{f' at {path}' if path else ''}: {str(e).splitlines()[0][:300]}"
+        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        hint = ""
+        if not isinstance(doc.get("openapi", doc.get("swagger")), str):
+            hint = " (the version must be a quoted string, e.g. openapi: \"3.0.3\")"
+        return f"OpenAPI document is invalid{f' at {path}' if path else ''}: {first}{hint}"
     return None
 
 

@@ -36,3 +36,10 @@ def test_suite_parses_and_strict_validate_names_a_broken_artifact(tmp_path, caps
     # without --strict the artifacts are not parsed: no artifact-parse problem
     main(["--root", str(ROOT), "validate", str(tmp_path / "suite")])
     assert "artifact-parse" not in capsys.readouterr().out
+
+
+def test_openapi_with_an_unknown_or_unquoted_version_is_an_error_not_a_crash():
+    errs = dict(parse_errors({"a.yaml": "openapi: '2.9.0'\ninfo: {title: t, version: '1'}\npaths: {}\n",
+                              "b.yaml": "openapi: 3.1\ninfo: {title: t, version: '1'}\npaths: {}\n"}))
+    assert errs["a.yaml"].startswith("OpenAPI document is invalid")
+    assert "quoted string" in errs["b.yaml"]

@@ -282,3 +282,33 @@ def test_calibrate_the_judge_on_a_labelled_folder(tiny, monkeypatch, tmp_path, c
     # r1: sqli found by both; r2: the human says no-timeout found, the judge (scripted) missed; r2's quote
     # "SQL injection" is not in r2, so the judge's "found" there is unsupported and counts as missed
     assert res["finding_agreement"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("label, field, message", [
+    ("{found: sqli}", "reviews.r1.md.found", "expected a list of ids"),
+    ("{found: [sqli], extra_issues: many}", "reviews.r1.md.extra_issues", "non-negative integer"),
+    ("{xfound: [sqli]}", "reviews.r1.md.xfound", "unknown key"),
+    ("{traps_flagged: [nope]}", "reviews.r1.md.traps_flagged", "unknown id 'nope'"),
+], ids=["string-not-list", "extra-not-int", "misspelled-key", "unknown-trap"])
+def test_malformed_labels_are_named_errors(tiny, label, field, message):
+    (tiny / "tiny" / "labels.yaml").write_text(f"case: tiny\nreviews:\n  r1.md: {label}\n", encoding="utf-8")
+    with pytest.raises(HarnessError) as e:
+        calibrate(tiny, "deterministic")
+    assert e.value.field == field and message in str(e.value) and "labels.yaml" in str(e.value)
+
+
+def test_labels_for_a_missing_review_and_unknown_split_ids_are_errors(tiny):
+    (tiny / "tiny" / "labels.yaml").write_text("case: tiny\nreviews:\n  r9.md: {found: []}\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="does not exist") as e:
+        calibrate(tiny, "deterministic")
+    assert e.value.field == "reviews.r9.md"
+    (tiny / "tiny" / "labels.yaml").write_text("case: tiny\nreviews:\n  r1.md: {found: [sqli]}\n", encoding="utf-8")
+    (tiny / "split.yaml").write_text("tune: [tiny]\nreport: [ghost-case]\n", encoding="utf-8")
+    args = argparse.Namespace(path=str(tiny), grader="deterministic", judge_model=None, json_out=None, root=None,
+                              split="report", folds=None, labels_agreement=False, write=False)
+    with pytest.raises(HarnessError, match="ghost-case") as e:
+        cli(args)
+    assert e.value.field == "report" and "split.yaml" in str(e.value)
+    args.labels_agreement = True
+    with pytest.raises(HarnessError, match="do not apply"):
+        cli(args)

@@ -36,3 +36,12 @@ def test_fingerprint_follows_the_grader_and_its_thresholds(monkeypatch):
     from harness.graders import semantic
     monkeypatch.setattr(semantic, "DEFAULT_PARAMS", semantic.SemanticParams(0.5, 0.1))
     assert record.grader_fingerprint("deterministic") != a
+
+
+def test_a_record_with_wrong_types_is_a_warning_not_a_crash(tmp_path):
+    import json
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps({"deterministic": {"finding_agreement": "high", "reviews": "many", "date": None}}),
+                 encoding="utf-8")
+    st = record.calibration_status(f, "deterministic")
+    assert not st.text and "finding_agreement" in st.stale[0] and "reviews" in st.stale[0]

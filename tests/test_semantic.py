@@ -110,3 +110,26 @@ def test_configuration_can_turn_the_stage_off_and_grades_say_so(case):  # noqa: 
     assert any("semantic_grading = false" in w for w in sg.warnings)
     (g,) = create_graders(["deterministic"], cfg=load_config(ROOT))
     assert g.grade(case, PARAPHRASE_EN).found_ids() == {"sqli-search"}
+
+
+def test_grades_do_not_depend_on_the_hash_seed():
+    """Evidence found in a different order (set iteration follows PYTHONHASHSEED) must not change which item is
+    credited, nor extra_issues: two processes with different seeds grade the same labelled reviews alike."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    code = ("import json, sys; from harness.cases import load_suite; from harness.graders.rubric import "
+            "DeterministicGrader; s = {c.id: c for c in load_suite('cases')}; g = DeterministicGrader(); out = []\n"
+            "for k in range(1, 7):\n"
+            "    sg = g.grade(s['admin-users-spring'], open(f'labelled/admin-users-spring/reviews/r{k}.md').read())\n"
+            "    out.append([sorted(sg.found_ids()), sg.extra_issues, [f.evidence.item if f.evidence else None "
+            "for f in sg.findings]])\n"
+            "print(json.dumps(out))")
+    outs = set()
+    for seed in ("1", "7"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        outs.add(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                check=True).stdout)
+    assert len(outs) == 1

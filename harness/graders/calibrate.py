@@ -153,20 +153,19 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
                                field="reviews")
         finding_ids = [f.id for f in case.findings]
         trap_ids = [t.id for t in case.traps]
+        files = {p.name for p in (d / "reviews").glob("r*.md")}
+        for name in sorted(set(reviews) - files):
+            raise HarnessError(f"labels for a review that does not exist; expected one of {sorted(files)}",
+                               file=labels_file, field=f"reviews.{name}")
         for rf in sorted((d / "reviews").glob("r*.md"), key=_review_sort_key):
             lab = reviews.get(rf.name)
             if lab is None:
                 continue
-            if not isinstance(lab, dict):
-                raise HarnessError("expected a mapping with language, found, traps_flagged", file=labels_file,
-                                   field=f"reviews.{rf.name}")
+            _check_label(lab, labels_file, rf.name, finding_ids, trap_ids)
             style = re.match(r"(r\d+)", rf.stem).group(1) if re.match(r"r\d+", rf.stem) else rf.stem
             lang = str(lab.get("language", "?"))
             found_h = set(lab.get("found") or [])
             flagged_h = set(lab.get("traps_flagged") or [])
-            for unknown in (found_h - set(finding_ids)) | (flagged_h - set(trap_ids)):
-                raise HarnessError(f"unknown id {unknown!r}; expected one of the case's finding/trap ids",
-                                   file=labels_file, field=f"reviews.{rf.name}")
             text = rf.read_text(encoding="utf-8", errors="replace")
             sg = grader.grade(case, text)
             if sg.error:
@@ -225,6 +224,40 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         "errors": errors,
         **({"rows": rows, "trap_rows": trows} if keep_rows else {}),
     }
+
+
+_LABEL_KEYS = {"language", "found", "traps_flagged", "extra_issues", "notes"}
+
+
+def _check_label(lab, labels_file: Path, review: str, finding_ids: list[str], trap_ids: list[str]) -> None:
+    """One review's labels (LABELS_FORMAT.md): a mapping of known keys; ``found`` / ``traps_flagged`` lists of the
+    case's ids; ``extra_issues`` a non-negative integer.
+
+    Raises:
+        HarnessError: naming the labels file and the field, and what was expected.
+    """
+    field = f"reviews.{review}"
+    if not isinstance(lab, dict):
+        raise HarnessError("expected a mapping with language, found, traps_flagged", file=labels_file, field=field)
+    unknown_keys = sorted(set(lab) - _LABEL_KEYS)
+    if unknown_keys:
+        raise HarnessError(f"unknown key(s) {unknown_keys}; expected {sorted(_LABEL_KEYS)}", file=labels_file,
+                           field=f"{field}.{unknown_keys[0]}")
+    for key, ids in (("found", finding_ids), ("traps_flagged", trap_ids)):
+        v = lab.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise HarnessError(f"expected a list of ids, got {v!r}", file=labels_file, field=f"{field}.{key}")
+        for x in v:
+            if x not in ids:
+                raise HarnessError(f"unknown id {x!r}; expected one of the case's "
+                                   f"{'finding' if key == 'found' else 'trap'} ids {ids}", file=labels_file,
+                                   field=f"{field}.{key}")
+    ex = lab.get("extra_issues")
+    if ex is not None and (not isinstance(ex, int) or isinstance(ex, bool) or ex < 0):
+        raise HarnessError(f"expected a non-negative integer, got {ex!r}", file=labels_file,
+                           field=f"{field}.extra_issues")
 
 
 def load_split(path: str | Path) -> dict[str, list[str]]:
@@ -287,7 +320,13 @@ def label_agreement(path: str | Path, first: str = "labels.yaml", second: str = 
             n_reviews += 1
             for kind, key, hs, ss in (("finding", "found", fh, fs), ("trap", "traps_flagged", th, ts)):
                 ia, ib = set(la.get(key) or []), set(lb.get(key) or [])
-                ids = sorted(ia | ib | set(_all_ids(d, kind, a.get("case"), suite)))
+                known = set(_all_ids(d, kind, a.get("case"), suite))
+                for f_, side in ((first, ia), (second, ib)):
+                    stray = sorted(side - known) if known else []
+                    if stray:
+                        raise HarnessError(f"unknown {kind} id {stray[0]!r}; expected one of {sorted(known)}",
+                                           file=d / f_, field=f"reviews.{rv}.{key}")
+                ids = sorted(ia | ib | known)
                 for i in ids:
                     hs.append(i in ia)
                     ss.append(i in ib)
@@ -460,6 +499,9 @@ def cli(args) -> int:
     if not p.exists():
         raise HarnessError("calibration folder does not exist", file=p)
     if getattr(args, "labels_agreement", False):
+        if getattr(args, "split", None) or getattr(args, "write", False) or getattr(args, "folds", None):
+            raise HarnessError("--labels-agreement compares the two labelings of every case that has both; "
+                               "--split, --write and --leave-cases-out do not apply to it", field="--labels-agreement")
         from ..cases import load_suite
         if cfg is None:
             cfg = load_config(getattr(args, "root", None))
@@ -483,7 +525,14 @@ def cli(args) -> int:
         split = "report" if has_split else "all"
     cases = None
     if split != "all":
-        cases = set(load_split(p)[split])
+        parts = load_split(p)
+        known = _labelled_case_ids(p)
+        for part in ("tune", "report"):
+            for cid in parts[part]:
+                if cid not in known:
+                    raise HarnessError(f"case {cid!r} has no labelled folder here; expected ids of {sorted(known)}",
+                                       file=p / "split.yaml", field=part)
+        cases = set(parts[split])
     res = calibrate(p, grader, suite=suite, cases=cases)
     res["split"] = split
     folds = getattr(args, "folds", None)
@@ -519,6 +568,18 @@ def cli(args) -> int:
                                             for k, v in res["by_language"].items()}})
         print(f"recorded in {rec}")
     return 0
+
+
+def _labelled_case_ids(root: Path) -> set[str]:
+    """Case ids of the labelled folders under ``root`` (labels.yaml ``case:``, else the folder name)."""
+    out = set()
+    for f in root.rglob("labels.yaml"):
+        try:
+            cid = (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("case")
+        except Exception:  # noqa: BLE001 - calibrate reports malformed labels itself
+            cid = None
+        out.add(cid if isinstance(cid, str) else f.parent.name)
+    return out
 
 
 def _print_label_agreement(res: dict[str, Any]) -> None:

@@ -111,6 +111,16 @@ def calibration_status(record_path: str | Path, grader: str, *, case_fps: dict[s
         return CalibrationStatus(stale=[f"the {grader} grader's agreement with human labels was never recorded "
                                         f"here: run `harness calibrate --write`"])
 
+    # a hand-edited or foreign record: every figure must be a number in [0, 1] (MAE >= 0), reviews a count
+    bad = [k for k in ("finding_agreement", "kappa", "precision", "recall", "trap_agreement")
+           if entry.get(k) is not None and not (isinstance(entry.get(k), (int, float)) and -1 <= entry[k] <= 1)]
+    if not isinstance(entry.get("reviews"), int) or not isinstance(entry.get("date"), str):
+        bad += [k for k in ("reviews", "date") if not isinstance(entry.get(k), int if k == "reviews" else str)]
+    if bad:
+        return CalibrationStatus(stale=[f"grader calibration record {record_path}: field(s) {', '.join(bad)} of "
+                                        f"{grader!r} are not valid figures (expected numbers in [0, 1], a review "
+                                        f"count and a date): run `harness calibrate --write`"])
+
     def f(x) -> str:
         return "—" if x is None else f"{x:.3f}"
 

@@ -2010,31 +2010,33 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
     sims = embedder.embed([item_text(items[m].text) for m in ok_items]) @ comp.target_vectors(embedder).T
     row_of = {m: k for k, m in enumerate(ok_items)}
     top = sims.max(axis=1)
-    out: dict[int, tuple[int, str]] = {}
-    for key, ns in units.items():
-        for n in sorted(ns):
-            if n in out:
-                continue
-            best_m, best_s = None, -1.0
+    # for each finding, the best item over every unit that names its place (ties: the earlier item), so the
+    # verdict and its evidence do not depend on the order evidence was found in
+    best: dict[int, tuple[float, int]] = {}
+    for key in sorted(units):
+        for n in units[key]:
             for m in key:
                 row = row_of.get(m)
                 if row is None:
                     continue
                 s_n = float(sims[row, n])
-                if s_n >= params.min_sim and s_n >= top[row] - params.tol and s_n > best_s:
-                    best_m, best_s = m, s_n
-            if best_m is None:
-                continue
-            out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
-                              f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) in a unit that names its place")
-            # the item, what is under it, and the problem record it is a field of: not the whole unit, whose
-            # other points may report other problems
-            matched.add(best_m)
-            matched.update(r.section_body(best_m) if items[best_m].kind == HEADING else r.subtree(best_m))
-            head = _short_section_head(r, best_m)
-            if head is not None:
-                matched.add(head)
-                matched.update(c for c in items[head].children if items[c].kind != HEADING)
+                if s_n >= params.min_sim and s_n >= top[row] - params.tol:
+                    cur = best.get(n)
+                    if cur is None or (s_n, -m) > (cur[0], -cur[1]):
+                        best[n] = (s_n, m)
+    out: dict[int, tuple[int, str]] = {}
+    for n in sorted(best):
+        best_s, best_m = best[n]
+        out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
+                          f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) in a unit that names its place")
+        # the item, what is under it, and the problem record it is a field of: not the whole unit, whose other
+        # points may report other problems
+        matched.add(best_m)
+        matched.update(r.section_body(best_m) if items[best_m].kind == HEADING else r.subtree(best_m))
+        head = _short_section_head(r, best_m)
+        if head is not None:
+            matched.add(head)
+            matched.update(c for c in items[head].children if items[c].kind != HEADING)
     return out
 
 

@@ -95,9 +95,18 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
 def grader_calibration(config: HarnessConfig, res: RunResults):
     """The grader's recorded agreement with human labels, and warnings when it no longer applies to this run's
     grader or cases (:func:`harness.graders.record.calibration_status`)."""
+    from ..config import find_root, load_config
     from ..graders.record import calibration_status
     fps = {cid: c.get("fingerprint", "") for cid, c in res.cases.items()}
-    return calibration_status(config.path(config.calibration_record), res.grader, case_fps=fps,
+    record = config.path(config.calibration_record)
+    if not record.is_file() and res.path is not None:
+        # a report made from outside the project: the record of the project the run lives in
+        try:
+            own = load_config(find_root(res.path))
+            record = own.path(own.calibration_record)
+        except Exception:  # noqa: BLE001 - no project around the run: the record stays missing
+            pass
+    return calibration_status(record, res.grader, case_fps=fps,
                               judge_model=config.judge_model if res.grader == "judge" else None)
 
 
