@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from .cases import (CATEGORIES, DEFAULT_MAX_FILE_BYTES, KINDS, SEVERITIES, Case, CaseSpec, Finding, Trap,
                     _pydantic_errors, discover_case_dirs, load_case, parse_case_yaml, read_artifact)
 from .errors import CaseError
-from .graders.textnorm import cjk_pattern, has_cjk, phrase, words
+from .graders.textnorm import cjk_pattern, has_cjk, phrase, route_path, words
 from .topics import TOPICS
 
 ALLOW_FILE = "validate-allow.yaml"
@@ -236,17 +236,14 @@ def _check_files(folder: Path, case_file: Path, parts: _CaseParts, max_file_byte
     return texts, listed
 
 
-_ROUTE = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
-
-
 def _anchor_occurs(anchor: str, haystack: str) -> bool:
     """True when the anchor, or the path of a route anchor written with its method ("GET /users/{id}"), occurs
     (case-insensitive) in ``haystack`` (already case-folded)."""
     a = anchor.strip().casefold()
     if a in haystack:
         return True
-    m = _ROUTE.match(anchor.strip())
-    return bool(m) and m.group(1).casefold() in haystack
+    path = route_path(anchor)
+    return bool(path) and path.casefold() in haystack
 
 
 def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add, request: str = "") -> None:

@@ -73,7 +73,7 @@ from ..cases import Case
 from . import lexicon
 from .base import SampleGrade
 from .items import HEADING, LIST, TABLE, split_items
-from .textnorm import cjk_pattern, fold, has_cjk, nfkc, phrase, trie_pattern, word_list, words
+from .textnorm import cjk_pattern, fold, has_cjk, nfkc, phrase, route_path, trie_pattern, word_list, words
 
 __all__ = ["DeterministicGrader", "grade_review"]
 
@@ -395,7 +395,6 @@ class _Compiled:
                                         re.sub(r"\s+", "", fold(spec.rubric + " " + spec.title))))
         self.kinds = [t.kind for t in self.targets]
         self.descr = [(spec.title, spec.rubric) for _, spec in specs]
-        self.places = [(list(spec.anchors), spec.location.symbol, spec.location.file) for _, spec in specs]
 
         # file names as written in reviews: full relative path and basename
         names: dict[str, str] = {}
@@ -529,9 +528,9 @@ class _Compiled:
             for a in spec.anchors:
                 self._add_anchor(a, t, all_words, add_phrase, lit_terms, prox_terms)
                 # a route anchor written with its method ("GET /users/{id}") is also named by its path alone
-                m = _ROUTE_ANCHOR.match(a.strip())
-                if m:
-                    self._add_anchor(m.group(1), t, all_words, add_phrase, lit_terms, prox_terms)
+                path = route_path(a)
+                if path:
+                    self._add_anchor(path, t, all_words, add_phrase, lit_terms, prox_terms)
             sym = spec.location.symbol
             if sym and re.fullmatch(r"[A-Za-z_][\w.]*", sym) and ("_" in sym or "." in sym or
                                                                    re.search(r"[a-z][A-Z]", sym)):
@@ -603,14 +602,6 @@ class _Compiled:
         if vec is None:
             from .semantic import target_texts
             vec = self._tvec = embedder.embed([target_texts(*self.descr[t.n]) for t in self.targets])
-        return vec
-
-    def place_vectors(self, embedder) -> "np.ndarray":
-        """Embeddings of every target's place alone (anchors, symbol, file), (targets, 384), once per case."""
-        vec = getattr(self, "_pvec", None)
-        if vec is None:
-            from .semantic import place_text
-            vec = self._pvec = embedder.embed([place_text(*self.places[t.n]) for t in self.targets])
         return vec
 
     def canon(self, w: str) -> str:
@@ -1699,8 +1690,9 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None) 
                 matched_items.update(r.section_body(u.root))
             else:
                 matched_items.update(u.members)
-    sem = _semantic_stage(r, comp, found, matched_items, params, embedder) if embedder is not None else {}
+    sem: dict = {}
     if embedder is not None:
+        sem = _semantic_stage(r, comp, found, matched_items, params, embedder)
         _semantic_trap_check(r, comp, found, embedder)
 
     if shotgun_units:
@@ -1911,9 +1903,8 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
     return count
 
 
-MEANING_ITEMS = 8
+SHORT_SECTION = 8   # items: a heading or point with at most this many under it is read as one problem
 MAX_EMBEDDED_ITEMS = 24
-_ROUTE_ANCHOR = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", re.I)
 _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
 
 
@@ -1936,7 +1927,7 @@ def _short_section_head(r: _Review, i: int) -> int | None:
     if p is None:
         return None
     kids = [c for c in items[p].children if items[c].kind != HEADING]
-    if not 2 <= len(kids) <= 8 or i not in kids:
+    if not 2 <= len(kids) <= SHORT_SECTION or i not in kids:
         return None
     fields = sum(1 for c in kids if _FIELD_RE.match(items[c].text))
     return p if fields * 2 >= len(kids) else None
@@ -1979,9 +1970,9 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
         # (one problem: heading, then location / problem / impact / fix) or under the item
         if items[head].kind == HEADING:
             body = r.section_body(head)
-            if len(body) <= 8:
-                members.extend(body[:MEANING_ITEMS])
-        members.extend((r.subtree(i)[1:] if items[i].kind != HEADING else r.section_body(i))[:MEANING_ITEMS])
+            if len(body) <= SHORT_SECTION:
+                members.extend(body)
+        members.extend((r.subtree(i)[1:] if items[i].kind != HEADING else r.section_body(i))[:SHORT_SECTION])
         key = tuple(sorted(set(members)))
         units.setdefault(key, set()).update(ns)
     # items that may carry the meaning: not praise, not under a praise heading

