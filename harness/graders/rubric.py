@@ -1905,6 +1905,8 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
 
 SHORT_SECTION = 8   # items: a heading or point with at most this many under it is read as one problem
 MAX_EMBEDDED_ITEMS = 24
+MAX_UNPLACED_ITEMS = 16   # items naming no place embedded per review (the same cost bound)
+_CHECKBOXES = ("[ ]", "[x]", "[X]", "☐", "□")
 _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?\s*[:：]")
 
 
@@ -1939,7 +1941,9 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
     The place is read from the whole unit (an item with the points and heading above it and the points under
     it; a short section read whole), the meaning from each of its items: a unit credits finding n when it
     carries n's place and one of its items, not praising, is at least ``min_sim`` similar to n's description
-    and within ``tol`` of its most similar target.
+    and within ``tol`` of its most similar target. An item that names no place of the case, is not generic
+    advice nor a checklist box, credits n when n is its most similar target at ``min_sim_unplaced`` or more.
+    At most MAX_EMBEDDED_ITEMS placed and MAX_UNPLACED_ITEMS unplaced items are embedded per review.
 
     Returns {target n: (item index, reason)}; adds the credited items to ``matched``.
     """
@@ -1976,20 +1980,14 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
         key = tuple(sorted(set(members)))
         units.setdefault(key, set()).update(ns)
     # items that may carry the meaning: not praise, not under a praise heading
-    cand_items = sorted({m for k in units for m in k})
-    ok_items = []
-    for m in cand_items:
-        if r.praise_ctx[m]:
-            continue
+    def speaks(m: int) -> bool:
+        if r.praise_ctx[m] or len(items[m].text.strip()) < 8:
+            return False
         a, b = r.w_bounds[m]
         praise, _ = r.polarity(a, b)
-        if praise and not r.judged(a, b):
-            continue
-        if len(items[m].text.strip()) < 8:
-            continue
-        ok_items.append(m)
-    if not ok_items:
-        return {}
+        return not praise or r.judged(a, b)
+
+    ok_items = [m for m in sorted({m for k in units for m in k}) if speaks(m)]
     if len(ok_items) > MAX_EMBEDDED_ITEMS:
         # bound the cost per review (the model spends ~1 ms per token): keep the items that carry evidence of a
         # missing finding themselves, then headings (a problem's title), then the rest in review order
@@ -1998,28 +1996,58 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
             return (-max((_place_strength(d.get(n, 0)) + bool(d.get(n, 0) & CONCEPT) for n in missing), default=0),
                     items[m].kind != HEADING, m)
         ok_items = sorted(sorted(ok_items, key=priority)[:MAX_EMBEDDED_ITEMS])
-    sims = embedder.embed([item_text(items[m].text) for m in ok_items]) @ comp.target_vectors(embedder).T
-    row_of = {m: k for k, m in enumerate(ok_items)}
+    # items that name no place of the case may identify a finding by what they say alone (a hurried "Session
+    # tokens stored in plaintext; store a hash."), at a higher similarity: not generic advice, not a checklist
+    # box, and not pointing at another target's place (then they are about that place)
+    embedded = set(ok_items)
+    unplaced = []
+    for m in range(len(items)):
+        if m in embedded or not speaks(m) or items[m].text.lstrip().startswith(_CHECKBOXES):
+            continue
+        if r.generic(*r.w_bounds[m]) or any(b & PLACE for b in bits.get(m, {}).values()):
+            continue
+        unplaced.append(m)
+    if len(unplaced) > MAX_UNPLACED_ITEMS:
+        # the points a problem is stated in come first: headings and top-level items, then in review order
+        unplaced = sorted(sorted(unplaced, key=lambda m: (items[m].kind != HEADING and items[m].parent is not None,
+                                                          m))[:MAX_UNPLACED_ITEMS])
+    rows = ok_items + unplaced
+    if not rows:
+        return {}
+    sims = embedder.embed([item_text(items[m].text) for m in rows]) @ comp.target_vectors(embedder).T
+    row_of = {m: k for k, m in enumerate(rows)}
     top = sims.max(axis=1)
     # for each finding, the best item over every unit that names its place (ties: the earlier item), so the
     # verdict and its evidence do not depend on the order evidence was found in
-    best: dict[int, tuple[float, int]] = {}
+    best: dict[int, tuple[float, int, bool]] = {}
     for key in sorted(units):
         for n in units[key]:
             for m in key:
                 row = row_of.get(m)
-                if row is None:
+                if row is None or m not in embedded:
                     continue
                 s_n = float(sims[row, n])
                 if s_n >= params.min_sim and s_n >= top[row] - params.tol:
                     cur = best.get(n)
                     if cur is None or (s_n, -m) > (cur[0], -cur[1]):
-                        best[n] = (s_n, m)
+                        best[n] = (s_n, m, True)
+    for m in unplaced:
+        row = row_of[m]
+        n = int(np.argmax(sims[row]))
+        s_n = float(sims[row, n])
+        if n in missing and n not in best and s_n >= params.min_sim_unplaced:
+            cur = best.get(("u", n))
+            if cur is None or (s_n, -m) > (cur[0], -cur[1]):
+                best[("u", n)] = (s_n, m, False)
+    for key in [k for k in best if isinstance(k, tuple)]:
+        val = best.pop(key)
+        best.setdefault(key[1], val)
     out: dict[int, tuple[int, str]] = {}
     for n in sorted(best):
-        best_s, best_m = best[n]
+        best_s, best_m, placed = best[n]
+        where = "in a unit that names its place" if placed else "and says where by itself (no place named)"
         out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
-                          f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) in a unit that names its place")
+                          f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) {where}")
         # the item, what is under it, and the problem record it is a field of: not the whole unit, whose other
         # points may report other problems
         matched.add(best_m)
