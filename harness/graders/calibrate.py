@@ -34,7 +34,7 @@ __all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES", "load
            "leave_cases_out"]
 
 STYLES = {"r1": "thorough", "r2": "other language", "r3": "hurried", "r4": "checklist", "r5": "over-cautious",
-          "r6": "candidate output format"}
+          "r6": "candidate output format", "r7": "PR line comments", "r8": "findings table"}
 
 
 def agreement_stats(human: list[bool], grader: list[bool]) -> dict[str, Any]:
