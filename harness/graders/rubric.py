@@ -2004,7 +2004,12 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
     for m in range(len(items)):
         if m in embedded or not speaks(m) or items[m].text.lstrip().startswith(_CHECKBOXES):
             continue
-        if r.generic(*r.w_bounds[m]) or any(b & PLACE for b in bits.get(m, {}).values()):
+        a, b = r.w_bounds[m]
+        if r.generic(a, b) or any(x & PLACE for x in bits.get(m, {}).values()):
+            continue
+        # ... and it must find fault ("stored in plaintext", "has no timeout"): advice alone ("Support
+        # idempotency keys on POST requests.") reads the same for any codebase
+        if not r.polarity(a, b, flag=True)[1]:
             continue
         unplaced.append(m)
     if len(unplaced) > MAX_UNPLACED_ITEMS:
