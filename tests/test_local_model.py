@@ -9,7 +9,7 @@ from harness.models.base import GenerationConfig, ModelSpec
 from harness.models.local_model import LocalModel, gguf_path
 from harness.models.local_weights import GGUF_BYTES
 
-SYSTEM = "You are a code reviewer. Name each defect and where it is. " * 20
+SYSTEM = "You are a code reviewer. Name each defect and where it is. " * 12
 CASE_A = [{"role": "user", "content": "Review:\n```python\ndef f(x):\n    return x / 0\n```"}]
 CASE_B = [{"role": "user", "content": "Review:\n```python\ndef g(path):\n    return open(path).read()\n```"}]
 
@@ -42,7 +42,7 @@ def test_generates_counts_tokens_and_reuses_the_system_prompt(model):
     a = _gen(model, SYSTEM, CASE_A, max_tokens=8)
     first_eval = model.last_prompt_eval
     b = _gen(model, SYSTEM, CASE_B, max_tokens=8)
-    assert a.usage.input_tokens > 200 and 0 < a.usage.output_tokens <= 8 and a.text
+    assert a.usage.input_tokens > 150 and 0 < a.usage.output_tokens <= 8 and a.text
     assert a.stop_reason in ("length", "stop") and a.model == "SmolLM2-135M-Instruct.Q4_1"
     assert first_eval == a.usage.input_tokens
     # the second call shares the system prompt: its KV is kept and only the case's own tokens are evaluated
@@ -60,11 +60,11 @@ def test_without_kv_reuse_the_whole_prompt_is_evaluated(model):
 
 def test_greedy_reply_does_not_depend_on_what_the_cache_held(model):
     off = LocalModel(ModelSpec.parse("local/smollm2-135m"), kv_reuse=False)
-    fresh = _gen(off, SYSTEM, CASE_A, max_tokens=24).text
-    _gen(model, SYSTEM, CASE_B, max_tokens=24)
-    after_b = _gen(model, SYSTEM, CASE_A, max_tokens=24).text   # system KV reused, case evaluated on its own
-    again = _gen(model, SYSTEM, CASE_A, max_tokens=24).text     # the cache holds this very prompt and reply
-    assert fresh == after_b == again and len(fresh) > 20
+    fresh = _gen(off, SYSTEM, CASE_A, max_tokens=16).text
+    _gen(model, SYSTEM, CASE_B, max_tokens=16)
+    after_b = _gen(model, SYSTEM, CASE_A, max_tokens=16).text   # system KV reused, case evaluated on its own
+    again = _gen(model, SYSTEM, CASE_A, max_tokens=16).text     # the cache holds this very prompt and reply
+    assert fresh == after_b == again and len(fresh) > 10
 
 
 def test_seeded_sampling_repeats_per_seed(model):
@@ -80,9 +80,9 @@ def test_stop_reasons_length_and_stop(model):
     assert cut.stop_reason == "length" and cut.usage.output_tokens == 3
     done = _gen(model, "You are a helpful assistant.", [{"role": "user", "content": "Say hello."}], max_tokens=64)
     assert done.stop_reason == "stop" and done.usage.output_tokens < 64 and "<|im_end|>" not in done.text
-    at = _gen(model, SYSTEM, CASE_A, max_tokens=24, stop=("x",))
-    full = _gen(model, SYSTEM, CASE_A, max_tokens=24).text
-    assert at.stop_reason == "stop" and "x" not in at.text and full.startswith(at.text)
+    full = _gen(model, SYSTEM, CASE_A, max_tokens=16).text
+    at = _gen(model, SYSTEM, CASE_A, max_tokens=16, stop=(full[len(full) // 2:][:3],))
+    assert at.stop_reason == "stop" and at.text == full[:len(at.text)] and len(at.text) < len(full)
 
 
 def test_prompt_longer_than_context_is_a_named_error(model):
