@@ -24,12 +24,20 @@ from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
 from .local_weights import GGUF_NAME, gguf_path  # noqa: F401 - gguf_path is re-exported for callers and tests
 
 N_BATCH = 512
+# One thread per generated token, every core for the prompt, and OpenMP threads that sleep instead of spinning at
+# barriers. A single token's forward pass of a 135M model is too small to share; on a 2-core machine busy with
+# other work, spinning threads wait for each other's time slices. Measured here (load 15, 512-token prompt):
+# 2 threads spinning 30 prompt tok/s, 0.2-1.0 generated tok/s; 1 generation thread + passive waits 47 and 17-21
+# (llama-cpp-python 0.3.36 built here: 16 and 0.6-1.6).
+GEN_THREADS = 1
 # llama-cpp-python's sampling defaults for temperature > 0, kept so seeded samples read as they did before.
 TOP_K = 40
 MIN_P = 0.05
 
 
 def _cyllama():
+    # libgomp reads this when it is loaded, i.e. on cyllama's import; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from cyllama.llama import llama_cpp
     except ImportError:
@@ -38,8 +46,8 @@ def _cyllama():
 
 
 class Engine:
-    """One loaded GGUF and one llama.cpp context (``n_ctx`` tokens, ``n_threads`` threads for prompt and
-    generation), shared by every :class:`LocalModel` built with the same settings.
+    """One loaded GGUF and one llama.cpp context (``n_ctx`` tokens, ``n_threads`` threads for the prompt,
+    ``GEN_THREADS`` for each generated token), shared by every :class:`LocalModel` built with the same settings.
 
     Attributes:
         cached: the tokens whose KV is in the context, in order (position i holds ``cached[i]``).
@@ -57,7 +65,7 @@ class Engine:
         cp.n_ctx = n_ctx
         cp.n_batch = N_BATCH
         cp.n_ubatch = N_BATCH
-        cp.n_threads = n_threads
+        cp.n_threads = min(GEN_THREADS, n_threads)
         cp.n_threads_batch = n_threads
         cp.no_perf = False
         self.ctx = ll.LlamaContext(self.model, cp)
@@ -194,7 +202,8 @@ class LocalModel:
 
     Args:
         n_ctx: context window in tokens (the model was trained with 8,192).
-        n_threads: llama.cpp threads (default: every core).
+        n_threads: llama.cpp threads for the prompt (default: every core); each generated token uses
+            ``GEN_THREADS`` (1).
         kv_reuse: keep the system prompt's KV cache between calls so it is evaluated once.
 
     A prompt that does not fit ``n_ctx - max_tokens`` raises ModelError(kind="context_length"), recorded as a
