@@ -8,10 +8,9 @@
 Three passes over the same cases, each starting with an empty KV cache, with the configured agent prompt and the
 configured ``local_generation`` settings (temperature 0, 160 new tokens):
 
-1. ``bare``: llama-cpp-python alone — its own ``Llama`` (same GGUF, ``n_ctx``, threads), the same ChatML prompt
-   tokens, ``create_completion`` with the same sampling settings, one case after another (llama-cpp-python keeps
-   the KV cache of the previous prompt and evaluates only what follows the common prefix, as the harness relies
-   on);
+1. ``bare``: the llama.cpp engine alone — its own ``harness.models.local_model.Engine`` (cyllama; same GGUF,
+   ``n_ctx``, threads), the same chat-templated prompt tokens, prefill keeping the system prompt's KV, the same
+   sampling settings, one case after another, with no runner, records or grading around it;
 2. ``harness``: ``harness.runner.execute`` with ``LocalModel()`` (system-prompt KV reuse on, the default), the
    deterministic grader on, records written, ``cache_mode off``;
 3. ``harness, no KV reuse``: the same with ``LocalModel(kv_reuse=False)`` (the KV cache is cleared before every
@@ -19,11 +18,11 @@ configured ``local_generation`` settings (temperature 0, 160 new tokens):
    costs the same either way, so it is left out to save time; the per-case times of those cases are compared.
 
 The harness's overhead: the model's work is the same in passes 1 and 2 (same tokens, same calls; the outputs are
-checked to be identical), so it is the time the harness spends outside ``create_completion`` beyond what the bare
+checked to be identical), so it is the time the harness spends outside the engine's calls beyond what the bare
 loop spends there, relative to the bare loop's total. The plain wall-time ratio is printed beside it; on a busy
 machine it swings by tens of percent either way from run to run (llama.cpp's two threads are the first to suffer
 from other load), which is why the target is read on the first.
-Prompt and generation speeds come from llama.cpp's own counters (``llama_perf_context``): prompt tokens actually
+Prompt and generation speeds come from llama.cpp's own counters (``llama_perf_context``, via cyllama): prompt tokens actually
 evaluated (a reused prefix is not) per second, and generated tokens per second. A case whose prompt does not fit
 the 8,192-token context is refused by both (the harness records a ``context_length`` error) and costs ~0 s.
 """
@@ -43,57 +42,51 @@ from common import Bench, load_suite_and_prompt, work_dir  # noqa: E402
 LOCAL = "local/smollm2-135m"
 
 
-def perf(llm) -> dict:
-    """llama.cpp's counters for a context: prompt tokens evaluated and ms, tokens generated and ms."""
+def perf(engine) -> dict:
+    """llama.cpp's counters for an engine's context: prompt tokens evaluated and ms, tokens generated and ms."""
     try:
-        import llama_cpp
-        d = llama_cpp.llama_perf_context(llm._ctx.ctx)
-        return {"n_p_eval": int(d.n_p_eval), "t_p_eval_ms": float(d.t_p_eval_ms), "n_eval": int(d.n_eval),
-                "t_eval_ms": float(d.t_eval_ms)}
+        d = engine.ctx.get_perf_data()
+        return {k: (int(d[k]) if k.startswith("n_") else float(d[k]))
+                for k in ("n_p_eval", "t_p_eval_ms", "n_eval", "t_eval_ms")}
     except Exception:  # noqa: BLE001 - an older or newer binding without these counters
         return {}
 
 
-def perf_reset(llm) -> None:
+def perf_reset(engine) -> None:
     try:
-        import llama_cpp
-        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
+        engine.ctx.reset_perf_data()
     except Exception:  # noqa: BLE001
         pass
 
 
-def chatml(system: str, user: str) -> str:
-    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+def bare_pass(engine, cases, system: str, gen, n_ctx: int) -> dict:
+    import threading
 
-
-def bare_pass(llm, cases, system: str, gen, n_ctx: int) -> dict:
     from harness.message import render_request
-    llm.reset()
-    perf_reset(llm)
+    engine._reset()
+    perf_reset(engine)
     out, in_model = {}, 0.0
     gc.collect()
     t0 = time.perf_counter()
     for c in cases:
-        tokens = llm.tokenize(chatml(system, render_request(c)).encode("utf-8"), add_bos=False, special=True)
+        tokens, head = engine.prompt_tokens(system, [{"role": "user", "content": render_request(c)}])
         if len(tokens) + gen.max_tokens > n_ctx:
             out[c.id] = {"error": "context_length", "prompt_tokens": len(tokens)}
             continue
         s = time.perf_counter()
-        r = llm.create_completion(tokens, max_tokens=gen.max_tokens, temperature=gen.temperature,
-                                  top_p=gen.top_p if gen.top_p is not None else 1.0, stop=["<|im_end|>"],
-                                  seed=gen.seed if gen.seed is not None else 0)
+        engine.prefill(tokens, head, reuse=True)
+        text, n_out, _ = engine.generate(tokens, gen, threading.Event())
         dt = time.perf_counter() - s
         in_model += dt
-        out[c.id] = {"text": r["choices"][0]["text"].strip(), "prompt_tokens": len(tokens),
-                     "output_tokens": r["usage"]["completion_tokens"], "latency_s": dt}
+        out[c.id] = {"text": text.strip(), "prompt_tokens": len(tokens), "output_tokens": n_out, "latency_s": dt}
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "in_model_s": in_model, "cases": out, "perf": perf(llm)}
+    return {"wall_s": wall, "in_model_s": in_model, "cases": out, "perf": perf(engine)}
 
 
 def harness_pass(cfg, cases, prompt, model, run_dir: Path) -> dict:
     from harness.runner import RunOptions, execute
-    model.llm.reset()
-    perf_reset(model.llm)
+    model.engine._reset()
+    perf_reset(model.engine)
     opts = RunOptions(cases=cases, prompts=[prompt], models=[LOCAL], epochs=1, run_dir=run_dir,
                       graders=["deterministic"], progress=False)
     gc.collect()
@@ -108,7 +101,7 @@ def harness_pass(cfg, cases, prompt, model, run_dir: Path) -> dict:
         in_model += r.latency_s or 0.0
         out[r.case] = {"text": r.review, "prompt_tokens": r.usage.get("input_tokens"),
                        "output_tokens": r.usage.get("output_tokens"), "latency_s": r.latency_s}
-    return {"wall_s": wall, "in_model_s": in_model, "cases": out, "perf": perf(model.llm)}
+    return {"wall_s": wall, "in_model_s": in_model, "cases": out, "perf": perf(model.engine)}
 
 
 def rates(p: dict) -> tuple[float | None, float | None]:
@@ -145,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, help="override local_generation.max_tokens (quick checks only)")
     ap.add_argument("--deadline-s", type=float, help="skip the no-KV-reuse pass when it would end later than this "
                     "many seconds after the start (run_all.py passes what is left of its 15 minutes)")
-    ap.add_argument("--no-bare", action="store_true", help="skip the bare llama-cpp-python pass")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare engine pass")
     ap.add_argument("--no-kv-off", action="store_true", help="skip the pass without KV reuse")
     a = ap.parse_args(argv)
     t_start = time.perf_counter()
@@ -154,10 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     b = Bench("local", f"Embedded model {LOCAL}: {which}")
     print(f"   cases: {', '.join(c.id for c in cases)}", flush=True)
     try:
-        from llama_cpp import Llama
-
         from harness.models.base import ModelSpec
-        from harness.models.local_model import LocalModel, gguf_path
+        from harness.models.local_model import Engine, LocalModel, gguf_path
     except Exception as e:  # noqa: BLE001
         print(f"   the embedded model is not available: {e}")
         b.finish()
@@ -171,15 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     m_on = LocalModel(spec)
     load_s = time.perf_counter() - t0
-    m_off = LocalModel(spec, kv_reuse=False)  # the same loaded Llama (LocalModel caches it), KV cleared per call
+    m_off = LocalModel(spec, kv_reuse=False)  # the same engine (LocalModel caches it), KV cleared per call
     n_ctx, threads = m_on.n_ctx, m_on.n_threads
     passes: dict[str, dict] = {}
     with work_dir("local-") as tmp:
         if not a.no_bare:
-            bare_llm = Llama(model_path=str(gguf_path()), n_ctx=n_ctx, n_threads=threads, verbose=False)
-            passes["bare"] = bare_pass(bare_llm, cases, prompt.body, gen, n_ctx)
-            del bare_llm
-            print(f"   bare llama-cpp-python:  {passes['bare']['wall_s']:7.1f} s", flush=True)
+            bare = Engine(str(gguf_path()), n_ctx, threads)
+            passes["bare"] = bare_pass(bare, cases, prompt.body, gen, n_ctx)
+            del bare
+            print(f"   bare engine (cyllama):  {passes['bare']['wall_s']:7.1f} s", flush=True)
         passes["harness"] = harness_pass(cfg, cases, prompt, m_on, Path(tmp) / "on")
         print(f"   harness (KV reuse):     {passes['harness']['wall_s']:7.1f} s", flush=True)
         skip_why = None
@@ -217,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         # harness's overhead is the time it spends outside the model beyond what the bare loop spends there;
         # relative to the bare loop's total. Unlike the wall-time ratio, this does not move with other load.
         over = 100 * (own - bare_own) / (h["in_model_s"] + bare_own)
-        b.add("local_overhead_pct", "harness overhead vs bare llama-cpp-python", over, "%", target="<= 5",
+        b.add("local_overhead_pct", "harness overhead vs the bare engine", over, "%", target="<= 5",
               note=f"harness outside the model {own:.2f} s, bare loop {bare_own:.2f} s")
         b.add("local_overhead_wall_pct", "  the same from wall times alone (load-sensitive)",
               100 * (h["wall_s"] - bare["wall_s"]) / bare["wall_s"], "%",
@@ -245,11 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     # the full suite, estimated from the measured rates, when only a subset ran
     if not a.full and pr and gr:
         from harness.message import render_request
-        sys_tokens = len(m_on.llm.tokenize(chatml(prompt.body, "").encode(), add_bos=False, special=True))
+        sys_tokens = m_on.engine.prompt_tokens(prompt.body, [{"role": "user", "content": ""}])[1]
         est = est_off = 0.0
         fits = 0
         for c in suite:
-            nt = len(m_on.llm.tokenize(chatml(prompt.body, render_request(c)).encode(), add_bos=False, special=True))
+            nt = len(m_on.engine.prompt_tokens(prompt.body, [{"role": "user", "content": render_request(c)}])[0])
             if nt + gen.max_tokens > n_ctx:
                 continue
             fits += 1

@@ -155,7 +155,7 @@ def machine_info() -> dict:
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _mem_gib(),
             "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
             "git_commit": commit,
-            "packages": {d: _version(d) for d in ("anthropic", "httpx", "aiohttp", "inspect-ai", "llama_cpp_python",
+            "packages": {d: _version(d) for d in ("anthropic", "httpx", "aiohttp", "inspect-ai", "cyllama",
                                                    "pydantic", "pandas", "numpy")}}
 
 

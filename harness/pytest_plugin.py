@@ -93,7 +93,7 @@ def eval_run(request: pytest.FixtureRequest):
     from .commands import write_reports
     from .runner import execute
     st = request.config.stash[_STATE]
-    res = execute(st["cfg"], st["opts"])
+    res = execute(st["cfg"], st["opts"], on_progress=_progress_lines(request.config, st["opts"]))
     st["result"] = res
     try:
         st["reports"] = write_reports(st["cfg"], res.run_dir.path)
@@ -107,6 +107,39 @@ def eval_run(request: pytest.FixtureRequest):
         st["gate"] = cmp
         st["verdict"] = f"comparison with {baseline}: {cmp.gate.headline()}"
     return res
+
+
+def _progress_lines(config: pytest.Config, opts):
+    """A RunStats callback that prints one line per finished sample (done/total, errors, tokens, elapsed), so a
+    run of minutes on the embedded model is not silent. Written past pytest's output capture; a no-op without
+    the terminal reporter."""
+    import time
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    cap = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None:
+        return None
+    t0 = time.monotonic()
+    seen = {"done": -1}
+
+    def write(line: str) -> None:
+        if cap is not None:
+            with cap.global_and_fixture_disabled():
+                tr.write_line(line)
+        else:
+            tr.write_line(line)
+
+    def update(stats) -> None:
+        if stats.done == seen["done"]:
+            return  # a retry or a start: nothing finished
+        if seen["done"] < 0:
+            write(f"harness: running {stats.total} samples on {', '.join(opts.models)} …")
+        seen["done"] = stats.done
+        if stats.done:
+            tokens = stats.input_tokens + stats.output_tokens + stats.cache_read_tokens + stats.cache_write_tokens
+            write(f"harness: {stats.done}/{stats.total} samples done, {stats.errors} errors, {tokens:,} tokens, "
+                  f"{time.monotonic() - t0:.0f} s")
+
+    return update
 
 
 def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):

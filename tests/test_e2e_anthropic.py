@@ -90,6 +90,9 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert re.search(r"^1 failed, 1 passed, .*1 error", p.stdout, re.M), out
         assert f"{erroring.id}: every sample errored" in p.stdout
         assert "server error (500)" in p.stdout
+        # progress while the run goes: a start line and one line per finished sample
+        assert f"harness: running 3 samples on {MODEL}" in p.stdout
+        assert re.search(r"^harness: 3/3 samples done, 1 errors, [\d,]+ tokens, \d+ s$", p.stdout, re.M), out
 
         # the report lines, pointing at files that exist
         reports = re.findall(r"^report: (.+)$", p.stdout, re.M)
