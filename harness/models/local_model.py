@@ -217,7 +217,7 @@ class LocalModel:
         self.n_ctx = n_ctx
         self.kv_reuse = kv_reuse
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
-        self.engine = _engine(str(gguf_path()), n_ctx, self.n_threads)
+        self.engine = _engine(str(gguf_path(fetch=False)), n_ctx, self.n_threads)
         self.last_prompt_eval = 0
 
     def count_tokens(self, system: str, messages: list[Message]) -> int:

