@@ -82,9 +82,12 @@ def _build() -> argparse.ArgumentParser:
     p.set_defaults(target=("harness.graders.calibrate", "cli"))
 
     p = sub.add_parser("report", help="write the markdown and HTML report of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--out")
+    p.add_argument("run_dir", help="the run directory (reports/runs/<run>)")
+    p.add_argument("--out", help="folder for report.md and report.html, or a path ending in .md/.html "
+                   "(default <reports_dir>/<run folder name>/)")
     p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
+    p.add_argument("--case", action="append", dest="cases", metavar="ID",
+                   help="the sample view shows only this case, with every sample of it (repeatable)")
     p.set_defaults(target=("harness.report.report", "cli"))
 
     p = sub.add_parser("compare", help="compare a candidate run with a baseline run")
