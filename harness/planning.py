@@ -39,6 +39,8 @@ class Choices:
     temperature: float | None = None
     max_tokens: int | None = None
     progress: bool = True
+    limit: int | None = None      # run only the first N selected cases
+    dry_run: bool = False         # plan only: no API key needed, nothing is sent
 
 
 def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str]]:
@@ -78,6 +80,13 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
             notices.append(f"harness: embedded model: running cases selected by {selector!r} (about 20–40 s each on "
                            "2 cores); use --cases all for the whole suite")
         cases = select_cases(suite, selector)
+    if ch.limit is not None:
+        if ch.limit < 1:
+            raise ConfigError(f"expected a whole number of cases >= 1, got {ch.limit}", field="--limit")
+        if ch.limit < len(cases):
+            notices.append(f"harness: --limit {ch.limit}: running the first {ch.limit} of {len(cases)} selected "
+                           "cases")
+            cases = cases[:ch.limit]
     if all_local:
         notices.insert(0, EMBEDDED_NOTICE.format(model=models[0]))
     epochs = ch.epochs if ch.epochs is not None else (manifest.epochs if manifest else None) or cfg.epochs
@@ -87,7 +96,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",
                           field="--grader")
     for m in models:
-        if ModelSpec.parse(m).provider == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+        if ModelSpec.parse(m).provider == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY") and not ch.dry_run:
             raise ConfigError(f"{m} needs ANTHROPIC_API_KEY: export it, or choose --model local/smollm2-135m",
                               field="--model")
     gen = None

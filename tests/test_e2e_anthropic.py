@@ -96,6 +96,17 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert len(reports) == 2 and all(os.path.isfile(x) for x in reports), out
         assert all(x.startswith(str(tmp_path / "reports")) for x in reports)
 
+        # progress while the samples ran: plain lines in a log (stderr is not a terminal here), no bar
+        progress = re.findall(r"^harness: (\d+)/3 samples .*$", p.stderr, re.M)
+        assert progress and progress[-1] == "3", p.stderr
+        assert "\r" not in p.stderr and "━" not in p.stderr
+        assert re.search(r"^harness: 3/3 samples \(100%\) · 1 error · 2 retries · [\d,]+ tokens · \$\d+\.\d{4} · .* · done$",
+                         p.stderr, re.M), p.stderr
+        # what the result means and what to do next
+        nxt = p.stdout[p.stdout.index("what this means, what next"):]
+        assert "1 case(s) failed" in nxt and "1 case(s) errored" in nxt and "report.html#samples" in nxt
+        assert "--baseline" in nxt and "v2.md" in nxt and "Run on Claude" not in nxt
+
         # the run directory: manifest plus one record per case
         assert (run_dir / "run.json").is_file() and (run_dir / "samples.jsonl").is_file()
         lines = (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()

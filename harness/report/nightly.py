@@ -65,7 +65,7 @@ def run_suite(cfg: HarnessConfig, choices: Choices, *, model_factory: Callable[[
     opts, notices = build_options(cfg, choices)
     for n in notices:
         print(n, file=sys.stderr)
-    with run_progress(choices.progress and sys.stderr.isatty()) as cb:
+    with run_progress(choices.progress) as cb:   # a bar on a terminal, a line every ~10 s in a log
         res = execute(cfg, opts, on_progress=cb, model_factory=model_factory)
     try:
         paths = write_reports(cfg, res.run_dir.path)
