@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import IO, Callable, Iterator
@@ -16,6 +17,9 @@ from typing import IO, Callable, Iterator
 from .runner import RunStats
 
 INTERVAL_S = 10.0
+# with no sample finished for this long a line is written anyway: slow samples (the embedded model spends a
+# minute on one) must not look like a hung job (CI systems stop jobs silent for ~10 minutes)
+QUIET_S = 60.0
 
 
 def _dur(seconds: float) -> str:
@@ -63,8 +67,10 @@ def progress_line(st: RunStats, elapsed_s: float) -> str:
 
 
 class LineProgress:
-    """A progress callback for logs: writes :func:`progress_line` when ``every`` more samples are done or
-    ``interval_s`` seconds passed since the last line (checked on each update), and when the run ends.
+    """A progress callback for logs: writes :func:`progress_line` once the total is known, then when ``every``
+    more samples are done or ``interval_s`` seconds passed since the last line and a sample finished, at least
+    every :data:`QUIET_S` seconds (when called), and when the run ends. It writes only when called: the runner
+    calls it on every finished sample and every retry.
 
     Args:
         write: called with each line (no trailing newline).
@@ -83,6 +89,7 @@ class LineProgress:
         self._last_t = self.start
         self._last_done = 0
         self._final = False
+        self._lock = threading.Lock()
         self.lines = 0
 
     def __call__(self, st: RunStats) -> None:
@@ -91,10 +98,12 @@ class LineProgress:
         finished = bool(st.total) and st.done >= st.total
         if finished and self._final:
             return
-        if (finished or st.done - self._last_done >= step
-                or (st.done > self._last_done and now - self._last_t >= self.interval_s)):
-            self._emit(st, now)
-            self._final = finished
+        with self._lock:
+            if (finished or (self.lines == 0 and st.total) or st.done // step > self._last_done // step
+                    or (st.done > self._last_done and now - self._last_t >= self.interval_s)
+                    or now - self._last_t >= max(self.interval_s, QUIET_S)):
+                self._emit(st, now)
+                self._final = finished
 
     def _emit(self, st: RunStats, now: float) -> None:
         self.write(progress_line(st, now - self.start))
@@ -103,8 +112,9 @@ class LineProgress:
 
     def close(self, st: RunStats | None) -> None:
         """The last line, when the run stopped before its total (budget, fatal error) and it was not written."""
-        if st is not None and not self._final and st.done != self._last_done:
-            self._emit(st, self.clock())
+        with self._lock:
+            if st is not None and not self._final and st.done != self._last_done:
+                self._emit(st, self.clock())
 
 
 @contextmanager
@@ -130,14 +140,25 @@ def run_progress(enabled: bool = True, *, stream: IO[str] | None = None, tty: bo
             print(line, file=out, flush=True)
 
         lines = LineProgress(write, every=every, interval_s=interval_s)
+        stop = threading.Event()
 
         def update(st: RunStats) -> None:
             last[:] = [st]
             lines(st)
 
+        def heartbeat() -> None:
+            # between callbacks (a sample in flight for minutes) the line still comes every QUIET_S
+            while not stop.wait(min(interval_s, QUIET_S)):
+                if last:
+                    lines(last[0])
+
+        beat = threading.Thread(target=heartbeat, name="harness-progress", daemon=True)
+        beat.start()
         try:
             yield update
         finally:
+            stop.set()
+            beat.join(timeout=5)
             lines.close(last[0] if last else None)
         return
     from rich.console import Console

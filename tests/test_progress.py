@@ -31,18 +31,21 @@ def test_line_progress_writes_every_n_samples_or_every_interval_and_once_at_the_
     clock, lines = Clock(), []
     lp = LineProgress(lines.append, every=5, interval_s=10, clock=clock)
     st = RunStats(total=20)
-    for i in range(1, 12):           # fast samples: a line at 5 and 10 only
+    for i in range(1, 12):           # fast samples: the first line, then a line at 5 and 10 only
         st.done = i
         clock.t += 0.1
         lp(st)
-    assert [ln.split()[1] for ln in lines] == ["5/20", "10/20"]
+    assert [ln.split()[1] for ln in lines] == ["1/20", "5/20", "10/20"]
     clock.t += 10.5                  # slow sample: the interval writes a line before the next 5
     st.done = 12
     lp(st)
     assert lines[-1].split()[1] == "12/20"
-    clock.t += 30                    # no sample finished: nothing to say
+    clock.t += 30                    # no sample finished for 30 s: nothing to say yet
     lp(st)
-    assert len(lines) == 3
+    assert len(lines) == 4
+    clock.t += 31                    # ... but after a minute of silence, a line (a slow sample is not a hang)
+    lp(st)
+    assert len(lines) == 5 and lines[-1].split()[1] == "12/20"
     for i in range(13, 21):
         st.done = i
         lp(st)
@@ -57,10 +60,11 @@ def test_line_progress_default_step_is_a_tenth_and_close_writes_a_stopped_run():
     lines = []
     lp = LineProgress(lines.append, clock=Clock())
     st = RunStats(total=100)
+    lp(st)                           # the run starts: a first line, before any sample finishes
     for i in range(1, 36):
         st.done = i
         lp(st)
-    assert [ln.split()[1] for ln in lines] == ["10/100", "20/100", "30/100"]
+    assert [ln.split()[1] for ln in lines] == ["0/100", "10/100", "20/100", "30/100"]
     lp.close(st)                     # stopped at 35 (budget): the last count is written
     assert lines[-1].split()[1] == "35/100"
 
@@ -84,3 +88,16 @@ def test_run_progress_picks_lines_for_a_log_and_a_bar_for_a_terminal():
     with run_progress(False, stream=quiet) as cb:
         cb(RunStats(total=1, done=1))
     assert quiet.getvalue() == ""
+
+
+def test_a_slow_sample_still_gets_a_line_every_quiet_period(monkeypatch):
+    import time
+
+    import harness.progress as progress
+    monkeypatch.setattr(progress, "QUIET_S", 0.05)
+    log = io.StringIO()
+    with run_progress(True, stream=log, interval_s=0.05) as cb:
+        cb(RunStats(total=1))        # the run starts; its one sample takes a while
+        time.sleep(0.5)
+    lines = [ln for ln in log.getvalue().splitlines() if ln.startswith("harness: 0/1 samples")]
+    assert len(lines) >= 3, log.getvalue()
