@@ -24,6 +24,19 @@ EMBEDDED_NOTICE = ("harness: no ANTHROPIC_API_KEY: running on the embedded local
                    "harness working, not the prompt's quality")
 
 
+def dedupe_prompts(prompts: list) -> tuple[list, dict[str, list[str]]]:
+    """Prompt versions with identical contents (the same fingerprint) under several names (``git:main:v1.md``
+    and ``v1.md``) would be the same samples: keep the first of each, and return ``{kept label: [other labels]}``
+    so that the run and its reports say so instead of silently showing one variant."""
+    kept: dict[str, object] = {}
+    aliases: dict[str, list[str]] = {}
+    for p in prompts:
+        first = kept.setdefault(p.fingerprint, p)
+        if first is not p:
+            aliases.setdefault(first.label, []).append(p.label)
+    return list(kept.values()), aliases
+
+
 def check_cases(cases: list[Case], max_file_bytes: int) -> None:
     """Refuse to run cases that fail ``harness validate`` (:func:`harness.validate.case_errors`): a case whose
     finding points past the end of its file would be graded against nothing.
@@ -77,6 +90,7 @@ class Choices:
     max_tokens: int | None = None
     progress: bool = True
     limit: int | None = None      # run only the first N selected cases
+    kind: str = "adhoc"           # "nightly" for harness nightly (run.json kind; the dashboard reads those)
     dry_run: bool = False         # plan only: no API key needed, nothing is sent
 
 
@@ -109,6 +123,10 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     labels = [p.label for p in prompts]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two prompt versions share the label {labels}; rename one file", field="--prompt")
+    prompts, aliases = dedupe_prompts(prompts)
+    for kept, others in aliases.items():
+        notices.append(f"harness: prompt versions {', '.join([kept, *others])} have identical contents: run once, "
+                       f"as {kept} (reports say so; a difference between them would be zero by construction)")
     suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
     all_local = all(ModelSpec.parse(m).provider == "local" for m in models)
     selector = ch.cases if ch.cases is not None else cfg.cases
@@ -165,7 +183,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       resume=ch.resume or manifest is not None,
                       batch=ch.batch or bool(manifest and manifest.config.get("batch")),
                       graders=ch.graders or cfg.graders, judge_model=ch.judge_model or cfg.judge_model,
-                      progress=ch.progress, generation=gen)
+                      progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
 
 

@@ -94,6 +94,8 @@ class RunOptions:
     judge_model: str | None = None
     progress: bool = True
     generation: GenerationConfig | None = None
+    kind: str = "adhoc"    # run.json "kind": "nightly" runs make the dashboard's history (harness nightly)
+    prompt_aliases: dict[str, list[str]] = field(default_factory=dict)   # label run -> identical ones dropped
 
 
 @dataclass
@@ -401,7 +403,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         models=[ModelInfo(name=m, provider=ModelSpec.parse(m).provider, base_url=ModelSpec.parse(m).base_url,
                           generation=generation_for(cfg, ModelSpec.parse(m), opts.generation).model_dump(mode="json"))
                 for m in opts.models],
-        epochs=opts.epochs, graders=list(opts.graders),
+        epochs=opts.epochs, graders=list(opts.graders), kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
         config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
                 "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
                 "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,
@@ -426,6 +428,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
             notes.append("resumed as a --batch run, as it was started: polling its stored message batch")
         manifest.run_id = old.run_id
         manifest.created_at = old.created_at
+        manifest.kind = old.kind          # a resumed nightly stays nightly, whoever resumes it
         manifest.summary = old.summary
         rd.manifest = manifest
         records = res.records

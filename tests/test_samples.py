@@ -270,3 +270,35 @@ def test_a_big_run_shows_a_few_samples_per_case_and_says_how_to_see_the_rest(tmp
     assert html.count('class="sample"') == 6 and html.count('<details class="case"') == 1
     assert main(["--root", str(tmp_path), "report", str(run), "--case", "no-such-case", "--out", str(out)]) == 2
     assert "no-such-case" in capsys.readouterr().err
+
+
+def test_identical_prompts_under_two_names_are_said_to_be_identical(tmp_path, cfg, monkeypatch):
+    from harness.planning import Choices, build_options
+    from harness.report.report import run_warnings
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (tmp_path / "p").mkdir()
+    body = "---\nname: r\ndescription: d\n---\nYou review code.\n"
+    (tmp_path / "p" / "v1.md").write_text(body)
+    (tmp_path / "p" / "v1-copy.md").write_text(body)
+    (tmp_path / "p" / "v2.md").write_text(body + "Be thorough.\n")
+    pcfg = load_config(ROOT, {"cases_dir": str(ROOT / "cases")})
+    opts, notes = build_options(pcfg, Choices(prompts=[str(tmp_path / "p" / n) for n in ("v1.md", "v1-copy.md",
+                                                                                            "v2.md")]))
+    assert [p.label for p in opts.prompts] == ["v1", "v2"] and opts.prompt_aliases == {"v1": ["v1-copy"]}
+    assert any("v1, v1-copy have identical contents" in n for n in notes)
+    # a run that recorded the aliases says so in its report
+    run = write_synthetic_run(tmp_path / "r", cases=make_cases(2, seed=4), epochs=1, run_id="r")
+    from harness.records import RunDir
+    rd = RunDir.open(run)
+    rd.manifest.prompt_aliases = {"v1": ["v1-copy"]}
+    rd.write_manifest()
+    rep = build_run_report(run, config=cfg, with_charts=False)
+    assert any("v1, v1-copy have identical contents" in w for w in rep.warnings)
+    # a comparison of two names for one text says so, loudly
+    cases = make_cases(4, seed=1)
+    b = write_synthetic_run(tmp_path / "b", cases=cases, prompt_label="v1@main", prompt_fingerprint="f" * 64,
+                            run_id="b", seed=1)
+    c = write_synthetic_run(tmp_path / "c", cases=cases, prompt_label="v1", prompt_fingerprint="f" * 64,
+                            run_id="c", seed=2)
+    cmp = compare_runs(b, c, config=cfg)
+    assert any("v1@main and the candidate's prompt v1 have identical contents" in w and "A/A" in w for w in cmp.loud)

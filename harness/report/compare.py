@@ -326,8 +326,15 @@ def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pai
     if len(unpaired):
         soft.append(f"{len(unpaired)} finding(s) are unpaired (absent, or no successful epoch, in one run) and "
                     "left out of the comparison")
-    if (sb["prompt_fingerprint"].iloc[0] == sc["prompt_fingerprint"].iloc[0]
-            and sb["model"].iloc[0] == sc["model"].iloc[0]):
+    same_prompt = sb["prompt_fingerprint"].iloc[0] == sc["prompt_fingerprint"].iloc[0]
+    pb, pc_ = sb["prompt_version"].iloc[0], sc["prompt_version"].iloc[0]
+    if same_prompt and pb != pc_:
+        # two names, one text (git:main:v1.md and v1.md): say so, or the reader takes it for two versions
+        loud.append(f"the baseline's prompt {pb} and the candidate's prompt {pc_} have identical contents "
+                    f"(fingerprint {str(sb['prompt_fingerprint'].iloc[0])[:12]}): "
+                    + ("this compares the prompt with itself (A/A: every difference is noise)"
+                       if sb["model"].iloc[0] == sc["model"].iloc[0] else "only the model differs"))
+    elif same_prompt and sb["model"].iloc[0] == sc["model"].iloc[0]:
         soft.append("both runs use the same prompt fingerprint and model: this is an A/A comparison (useful to "
                     "check noise)")
     for role, m in (("baseline", mb), ("candidate", mc)):

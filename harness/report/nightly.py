@@ -62,7 +62,8 @@ def run_suite(cfg: HarnessConfig, choices: Choices, *, model_factory: Callable[[
     from ..progress import run_progress
     from ..runner import execute
 
-    opts, notices = build_options(cfg, choices)
+    from dataclasses import replace
+    opts, notices = build_options(cfg, replace(choices, kind="nightly"))
     for n in notices:
         print(n, file=sys.stderr)
     with run_progress(choices.progress) as cb:   # a bar on a terminal, a line every ~10 s in a log

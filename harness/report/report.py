@@ -80,6 +80,9 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     if any(mi.provider == "local" for mi in m.models):
         out.append("reviews by the embedded local model (SmolLM2-135M): these scores show the harness working, "
                    "not the prompt's quality")
+    for kept, others in (getattr(m, "prompt_aliases", None) or {}).items():
+        out.append(f"prompt versions {', '.join([kept, *others])} have identical contents: they were run once, as "
+                   f"{kept}; every difference between them is zero by construction")
     if m.status != "complete":
         out.append(f"run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else "") +
                    ": results may be partial")
