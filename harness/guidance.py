@@ -63,8 +63,8 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
     html = next((p for p in reports if str(p).endswith(".html")), None)
     if providers == {"local"}:
         lines.append(f"The reviews were written by the embedded {', '.join(opts.models)} model (135M parameters): "
-                     f"{'failures are' if failed or errored else 'scores are'} expected to be poor and say nothing "
-                     "about the prompt. The run shows the harness working end to end.")
+                     f"{'failures are expected' if failed or errored else 'poor scores are expected'} and say "
+                     "nothing about the prompt. The run shows the harness working end to end.")
     elif failed:
         lines.append(f"{failed} case(s) failed: recall below {cfg.min_recall:g} or a critical finding missed. "
                      "The sample view shows, for each, what the model wrote and why each finding was missed.")

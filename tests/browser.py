@@ -243,7 +243,7 @@ def _wait_port(user_dir: Path, proc: subprocess.Popen, timeout: float) -> int:
 
 
 async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[str], settle_ms: int,
-                 timeout: float, width: int | None = None, screenshot: Path | None = None) -> PageResult:
+                 timeout: float, width: int | None = None, screenshot: tuple | None = None) -> PageResult:
     result = PageResult()
     async with aiohttp.ClientSession() as http:
         targets = []
@@ -277,11 +277,17 @@ async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[st
                 result.dom = await cdp.evaluate("document.documentElement.outerHTML") or ""
                 if screenshot is not None:
                     import base64
-                    h = await cdp.evaluate("Math.min(document.documentElement.scrollHeight, 16000)")
+                    shot_path, sel, most = screenshot
+                    top = 0
+                    if sel:
+                        top = await cdp.evaluate(f"Math.max(0, document.querySelector({json.dumps(sel)})"
+                                                 ".getBoundingClientRect().top + window.scrollY - 8)") or 0
+                    h = await cdp.evaluate(f"Math.min(document.documentElement.scrollHeight - {top}, {most})")
                     shot = await cdp.send("Page.captureScreenshot", {
                         "format": "png", "captureBeyondViewport": True,
-                        "clip": {"x": 0, "y": 0, "width": width or 1280, "height": h or 900, "scale": 1}},
+                        "clip": {"x": 0, "y": top, "width": width or 1280, "height": h or 900, "scale": 1}},
                         timeout=timeout)
+                    screenshot = shot_path
                     Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
                 await asyncio.sleep(0.05)   # let trailing events (late console errors) arrive
             finally:
@@ -291,7 +297,8 @@ async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[st
 
 def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actions: list[str] | None = None,
               settle_ms: int = 300, timeout: float = 60.0, chromium: str | None = None, width: int | None = None,
-              screenshot: str | Path | None = None) -> PageResult:
+              screenshot: str | Path | None = None, screenshot_from: str | None = None,
+              screenshot_height: int = 16000) -> PageResult:
     """Open a local HTML file in a fresh headless Chromium and report what happened.
 
     Args:
@@ -304,7 +311,8 @@ def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actio
         chromium: the executable (default :func:`chromium_path`).
         width: viewport width in CSS pixels (height 900), e.g. 1280 to check for horizontal overflow; None keeps
             Chromium's default window.
-        screenshot: write a PNG of the whole page (up to 16,000 px tall) there, after the actions.
+        screenshot: write a PNG of the page there, after the actions: from the top, or from the element
+            ``screenshot_from`` (a CSS selector), at most ``screenshot_height`` CSS pixels tall.
     Returns:
         A :class:`PageResult`.
     Raises:
@@ -321,7 +329,8 @@ def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actio
     try:
         port = _wait_port(user_dir, proc, timeout)
         return asyncio.run(_drive(port, url, evaluate or {}, actions or [], settle_ms, timeout, width,
-                                  Path(screenshot) if screenshot is not None else None))
+                                  (Path(screenshot), screenshot_from, screenshot_height)
+                                  if screenshot is not None else None))
     finally:
         proc.terminate()
         try:

@@ -54,7 +54,8 @@ EXCERPT = 1200
 
 @dataclass
 class MetricRow:
-    """One compared metric: ``fmt`` is ``pct`` (fractions shown as %), ``num``, ``usd`` or ``s`` (seconds);
+    """One compared metric: ``fmt`` is ``pct`` (fractions shown as %), ``num``, ``count`` (whole numbers such as
+    tokens), ``usd`` or ``s`` (seconds);
     ``neutral`` metrics get no verdict (cost, tokens, extra issues)."""
 
     key: str
@@ -248,7 +249,7 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     costs = [MetricRow(k, lab, pdiff(pcx.dropna(subset=[f"{k}_b", f"{k}_c"]), f"{k}_b", f"{k}_c"), fmt=f,
                        neutral=True, unit="cases")
              for k, lab, f in (("cost_per_sample", "cost per sample (USD)", "usd"),
-                               ("tokens_per_sample", "tokens per sample", "num"),
+                               ("tokens_per_sample", "tokens per sample", "count"),
                                ("latency_s", "latency per sample (s)", "s"))]
     groups = {}
     for by in ("category", "severity", "kind"):
