@@ -46,3 +46,9 @@ def test_dashboard_axes_never_label_a_negative_cost():
     f = ax.yaxis.get_major_formatter()
     assert f(-0.02, 0) == "" and f(0.02, 0) == "$0.020" and f(1.5, 0) == "$1.50"
     plt.close(fig)
+
+
+def test_an_unbounded_interval_reads_without_nested_parentheses():
+    from harness.report.html import ci
+    text = f"(95% CI {ci(float('-inf'), float('inf'), 'pts')})"
+    assert text == "(95% CI unbounded: too few cases for the test to reach 5%)" and "))" not in text

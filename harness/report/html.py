@@ -167,7 +167,7 @@ def ci(lo: Any, hi: Any, fmt: str = "pct") -> str:
         return "n/a"
     if fmt == "pts":
         if math.isinf(float(lo)) or math.isinf(float(hi)):
-            return "unbounded (too few cases for the test to reach 5%)"
+            return "unbounded: too few cases for the test to reach 5%"
         return f"{pts(lo, unit=False)} to {pts(hi)}"
     f = {"pct": pct, "num": num, "signed": signed, "usd": usd}[fmt]
     return f"{f(lo)} to {f(hi)}" if fmt == "signed" else f"{f(lo)}–{f(hi)}"
