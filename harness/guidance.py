@@ -8,7 +8,6 @@ it; how to compare this prompt version with another one against this run.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -21,11 +20,8 @@ from .message import render_request
 
 def _rel(p: Path | str, root: Path) -> str:
     """``p`` relative to the working directory when it is under it (shorter commands to copy), else as is."""
-    try:
-        return os.path.relpath(Path(p).resolve(), Path.cwd()) if str(Path(p).resolve()).startswith(
-            str(Path.cwd())) else str(p)
-    except ValueError:
-        return str(p)
+    full, here = Path(p).resolve(), Path.cwd().resolve()
+    return str(full.relative_to(here)) if full.is_relative_to(here) else str(p)
 
 
 def other_prompt(spec: str, root: Path) -> str | None:

@@ -104,7 +104,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def eval_run(request: pytest.FixtureRequest):
     """Run every sample once for the session (concurrently), then write the reports."""
     from .commands import write_reports
-    from .runner import execute
     st = request.config.stash[_STATE]
     res = _execute_with_progress(request.config, st)
     st["result"] = res

@@ -329,7 +329,7 @@ class Runner:
     def _budget_allows(self, s: Sample, spec: ModelSpec) -> bool:
         """True when ``--max-cost`` leaves room for sample ``s``: the cost spent, plus the estimate of every sample
         admitted and not finished yet (waiting for a slot, in flight or between retries), plus this sample's
-        estimate (:func:`harness.models.registry.estimate_cost`: the prompt and max_tokens of output, an upper
+        estimate (:func:`estimate_cost`: the prompt at ~3 characters a token plus max_tokens of output, an upper
         bound) stay within the budget. An admitted sample's estimate is reserved here and released by
         :meth:`finish`, so the run never spends more than the budget by more than one sample's estimate error."""
         if self.cfg.max_cost is None:

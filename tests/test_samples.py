@@ -13,7 +13,7 @@ from harness.config import load_config
 from harness.graders.base import Evidence
 from harness.graders.items import split_items
 from harness.records import SampleError, SampleRecord
-from harness.report.compare import compare_runs, render_compare_html, write_compare_report
+from harness.report.compare import compare_runs, write_compare_report
 from harness.report.report import build_run_report, render_report_html, write_report
 from harness.report.samples import LARGE_REVIEW, Span, item_spans, locate, outcome, sample_view, segments
 from harness.synthetic import make_cases, write_synthetic_run
@@ -274,7 +274,6 @@ def test_a_big_run_shows_a_few_samples_per_case_and_says_how_to_see_the_rest(tmp
 
 def test_identical_prompts_under_two_names_are_said_to_be_identical(tmp_path, cfg, monkeypatch):
     from harness.planning import Choices, build_options
-    from harness.report.report import run_warnings
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     (tmp_path / "p").mkdir()
     body = "---\nname: r\ndescription: d\n---\nYou review code.\n"
