@@ -301,3 +301,14 @@ def test_identical_prompts_under_two_names_are_said_to_be_identical(tmp_path, cf
                             run_id="c", seed=2)
     cmp = compare_runs(b, c, config=cfg)
     assert any("v1@main and the candidate's prompt v1 have identical contents" in w and "A/A" in w for w in cmp.loud)
+
+
+def test_the_top_of_each_page_points_at_the_reviews(tmp_path, cfg):
+    b, c, _, _ = _pair(tmp_path)
+    html = render_report_html(build_run_report(c, config=cfg))
+    top = html[:html.index('id="headline"')]
+    assert '<a href="#samples">Read the reviews</a>' in top
+    from harness.report.compare import render_compare_html
+    html = render_compare_html(compare_runs(b, c, config=cfg))
+    top = html[:html.index('id="headline"')]
+    assert '<a href="#reviews">' in top and "1 of them new trap false alarm" in top
