@@ -16,61 +16,81 @@ from .errors import HarnessError
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", help="model name (repeatable): anthropic/<id>, "
-                   "openai/<model>@<base-url>, local/smollm2-135m")
+                   "openai/<model>@<base-url>, local/smollm2-135m (default: [tool.harness] anthropic_model with "
+                   "ANTHROPIC_API_KEY set, else the embedded local model)")
     p.add_argument("--prompt", action="append", help="prompt version: a path or git:REV:PATH (repeatable)")
     p.add_argument("--cases", help="comma-separated case ids, tags or kinds; 'all' for the whole suite")
     p.add_argument("--cases-dir", metavar="DIR", help="the suite's folder (default [tool.harness] cases_dir): a "
                    "team's own cases, kept outside this project")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--limit", type=int, metavar="N", help="run only the first N of the selected cases")
+    p.add_argument("--epochs", type=int, help="reviews per case and prompt version × model (default [tool.harness] "
+                   "epochs); 3 or more make flips and the regression gate worth reading")
     p.add_argument("--run-dir", help="run directory (default reports/runs/<timestamp>-<id>/)")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--max-retries", type=int)
-    p.add_argument("--timeout", type=float, dest="request_timeout_s")
-    p.add_argument("--cache", dest="cache_mode", choices=["use", "refresh", "off", "replay-only"])
-    p.add_argument("--cache-dir")
-    p.add_argument("--max-cost", type=float, help="USD: stop starting samples once this would be exceeded")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--concurrency", type=int, help="model calls in flight at once (default [tool.harness] "
+                   "concurrency; the embedded model always runs one)")
+    p.add_argument("--max-retries", type=int, help="retries of a failed call (rate limits, overload, 5xx) before "
+                   "the sample is recorded as an error")
+    p.add_argument("--timeout", type=float, dest="request_timeout_s", metavar="SECONDS",
+                   help="timeout of one model call")
+    p.add_argument("--cache", dest="cache_mode", choices=["use", "refresh", "off", "replay-only"],
+                   help="response cache: use (default: reuse identical requests), refresh (ask again, store), off, "
+                   "replay-only (never call a model; a miss is an error)")
+    p.add_argument("--cache-dir", help="response cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)")
+    p.add_argument("--max-cost", type=float, metavar="USD",
+                   help="stop starting samples once this budget would be exceeded (spent plus the estimate of every "
+                   "sample under way)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default [tool.harness.generation])")
+    p.add_argument("--max-tokens", type=int, help="longest review in tokens (default [tool.harness.generation])")
     p.add_argument("--batch", action="store_true", help="send through Anthropic's Message Batches API")
-    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"])
-    p.add_argument("--judge-model")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"],
+                   help="who grades the reviews (repeatable; default deterministic): the rubric grader, offline, "
+                   "or an LLM judge (needs --judge-model)")
+    p.add_argument("--judge-model", help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (terminal) or progress lines (logs)")
 
 
 # command name -> (module, function, help, argument builder)
 def _build() -> argparse.ArgumentParser:
+    from . import __version__
     parser = argparse.ArgumentParser(prog="harness", description="Prompt evaluation harness")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--root", default=None, help="project folder holding pyproject.toml (default: search up)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run cases through prompt versions and models, grade, write a run and report")
     _add_run_options(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (cases, prompt versions, models, samples, estimated cost) and send nothing")
     p.set_defaults(target=("harness.commands", "cmd_run"))
 
     p = sub.add_parser("validate", help="check the suite (or PATH) and list every problem")
-    p.add_argument("path", nargs="?")
+    p.add_argument("path", nargs="?", help="the suite's folder or one case's folder (default [tool.harness] "
+                   "cases_dir)")
     p.add_argument("--cases-dir", metavar="DIR", help="the same as PATH")
     p.add_argument("--strict", action="store_true",
                    help="treat warnings as errors, and parse every YAML, JSON, Python, SQL, OpenAPI and HCL artifact")
     p.set_defaults(target=("harness.validate", "cli"))
 
     p = sub.add_parser("suite", help="print the suite's coverage table")
-    p.add_argument("path", nargs="?")
+    p.add_argument("path", nargs="?", help="the suite's folder (default [tool.harness] cases_dir)")
     p.add_argument("--cases-dir", metavar="DIR", help="the same as PATH")
     p.set_defaults(target=("harness.validate", "cli_suite"))
 
     p = sub.add_parser("grade", help="(re-)grade a run directory")
-    p.add_argument("run_dir")
-    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"])
-    p.add_argument("--judge-model")
+    p.add_argument("run_dir", help="the run directory")
+    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"],
+                   help="grader to run (repeatable; default [tool.harness] graders)")
+    p.add_argument("--judge-model", help="model of the LLM judge")
     p.set_defaults(target=("harness.commands", "cmd_grade"))
 
     p = sub.add_parser("calibrate", help="measure a grader against human labels")
     p.add_argument("path", nargs="?", help="labelled folder (default: [tool.harness] labelled_dir, 'labelled')")
-    p.add_argument("--grader", default="deterministic", choices=["deterministic", "judge"])
-    p.add_argument("--judge-model")
-    p.add_argument("--json", dest="json_out")
+    p.add_argument("--grader", default="deterministic", choices=["deterministic", "judge"],
+                   help="the grader to measure (default deterministic)")
+    p.add_argument("--judge-model", help="model of the LLM judge")
+    p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--split", choices=["all", "tune", "report"], default=None,
                    help="part of the corpus (its split.yaml); default: report when the folder has a split.yaml")
     p.add_argument("--leave-cases-out", type=int, metavar="K", dest="folds",
@@ -82,30 +102,34 @@ def _build() -> argparse.ArgumentParser:
     p.set_defaults(target=("harness.graders.calibrate", "cli"))
 
     p = sub.add_parser("report", help="write the markdown and HTML report of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--out")
+    p.add_argument("run_dir", help="the run directory (reports/runs/<run>)")
+    p.add_argument("--out", help="folder for report.md and report.html, or a path ending in .md/.html "
+                   "(default <reports_dir>/<run folder name>/)")
     p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
+    p.add_argument("--case", action="append", dest="cases", metavar="ID",
+                   help="the sample view shows only this case, with every sample of it (repeatable)")
     p.set_defaults(target=("harness.report.report", "cli"))
 
     p = sub.add_parser("compare", help="compare a candidate run with a baseline run")
     p.add_argument("baseline", help="baseline run directory; several comma-separated (a,b,c) are pooled")
-    p.add_argument("candidate")
-    p.add_argument("--out")
-    p.add_argument("--fail-on-regression", action="store_true")
+    p.add_argument("candidate", help="candidate run directory")
+    p.add_argument("--out", help="folder for compare.md and compare.html, or a path ending in .md/.html")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when the verdict is regressed (3 when the candidate run is incomplete)")
     p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
     p.set_defaults(target=("harness.report.compare", "cli"))
 
     p = sub.add_parser("dashboard", help="build the nightly dashboard over a runs root")
-    p.add_argument("runs_root", nargs="?")
-    p.add_argument("--out", default=None)
+    p.add_argument("runs_root", nargs="?", help="folder of the nightly runs (default [tool.harness] runs_root)")
+    p.add_argument("--out", default=None, help="folder for index.html (default reports/dashboard/)")
     p.add_argument("--baseline", help="run directory or id; several comma-separated are pooled")
     p.set_defaults(target=("harness.report.dashboard", "cli"))
 
     p = sub.add_parser("nightly", help="run the suite, rebuild the dashboard, compare with the baseline")
     _add_run_options(p)
     p.add_argument("--baseline", help="run directory or id; several comma-separated are pooled")
-    p.add_argument("--runs-root")
-    p.add_argument("--dashboard-out")
+    p.add_argument("--runs-root", help="folder of the nightly runs (default [tool.harness] runs_root)")
+    p.add_argument("--dashboard-out", help="folder for the dashboard (default reports/dashboard/)")
     p.set_defaults(target=("harness.commands", "cmd_nightly"))
     return parser
 

@@ -34,7 +34,8 @@ def choices_from_args(args) -> Choices:
     return Choices(models=args.model, prompts=args.prompt, cases=args.cases, epochs=args.epochs,
                    run_dir=getattr(args, "resume", None) or args.run_dir, resume=bool(getattr(args, "resume", None)),
                    batch=args.batch, graders=args.graders, judge_model=args.judge_model,
-                   temperature=args.temperature, max_tokens=args.max_tokens, progress=not args.no_progress)
+                   temperature=args.temperature, max_tokens=args.max_tokens, progress=not args.no_progress,
+                   limit=getattr(args, "limit", None), dry_run=bool(getattr(args, "dry_run", False)))
 
 
 def write_reports(cfg: HarnessConfig, run_dir: Path) -> list[Path]:
@@ -57,21 +58,42 @@ def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
         print(f"harness: report: {p}", file=out)
 
 
-def run_and_report(cfg: HarnessConfig, ch: Choices) -> tuple[RunResult, list[Path]]:
-    opts, notices = build_options(cfg, ch)
-    for n in notices:
-        print(n, file=sys.stderr)
-    with run_progress(ch.progress and sys.stderr.isatty()) as cb:
+def run_and_report(cfg: HarnessConfig, ch: Choices, opts=None) -> tuple[RunResult, list[Path]]:
+    if opts is None:
+        opts, notices = build_options(cfg, ch)
+        for n in notices:
+            print(n, file=sys.stderr)
+    with run_progress(ch.progress) as cb:   # a bar on a terminal, a line every ~10 s in a log
         res = execute(cfg, opts, on_progress=cb)
     paths = write_reports(cfg, res.run_dir.path)
     return res, paths
 
 
 def cmd_run(args) -> int:
-    """``harness run``: exit 0 when complete, 3 when incomplete (errors, budget, fatal error)."""
+    """``harness run``: exit 0 when complete, 3 when incomplete (errors, budget, fatal error); with
+    ``--dry-run``, print the plan and its estimated cost, send nothing and exit 0."""
+    from .guidance import next_steps, plan, plan_lines
     cfg = config_from_args(args)
-    res, paths = run_and_report(cfg, choices_from_args(args))
+    ch = choices_from_args(args)
+    opts, notices = build_options(cfg, ch)
+    for n in notices:
+        print(n, file=sys.stderr)
+    if ch.dry_run:
+        for line in plan_lines(plan(cfg, opts), cfg):
+            print(line)
+        import os
+        from .models.base import ModelSpec
+        if any(ModelSpec.parse(m).provider == "anthropic" for m in opts.models) and \
+                not os.environ.get("ANTHROPIC_API_KEY"):
+            print("note: ANTHROPIC_API_KEY is not set; the real run needs it")
+        return EXIT_OK
+    res, paths = run_and_report(cfg, ch, opts)
     print_outcome(res, paths)
+    lines = next_steps(cfg, opts, res.run_dir.path, paths, errored=0, command="harness run")
+    if lines:
+        print("harness: what next:", file=sys.stderr)
+        for line in lines:
+            print(f"  - {line}", file=sys.stderr)
     return EXIT_OK if res.complete else EXIT_INCOMPLETE
 
 

@@ -131,13 +131,42 @@ def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"malformed TOML: {e}", file=pp) from None
         except UnicodeDecodeError as e:
             raise ConfigError(f"expected UTF-8 text, found an invalid byte at offset {e.start}", file=pp) from None
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            data[k] = v
+    given = {k for k, v in (overrides or {}).items() if v is not None}
+    for k in given:
+        data[k] = overrides[k]
     data["root"] = Path(root).resolve()
     try:
         return HarnessConfig.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
+        loc = [str(x) for x in err["loc"]]
+        field = ".".join(loc)
+        if loc and loc[0] in given:
+            # a CLI flag or pytest option: name the flag, not pyproject.toml
+            raise ConfigError(f"{err['msg']} (got {err.get('input')!r})",
+                              field="--" + FLAGS.get(loc[0], loc[0].replace("_", "-"))) from None
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(unknown_key_message(loc, data), file=pp, field=f"tool.harness.{field}") from None
         raise ConfigError(f"{err['msg']} (got {err.get('input')!r})", file=pp, field=f"tool.harness.{field}") from None
+
+
+# the flag of an override key when it differs from the key ("request_timeout_s" comes from --timeout)
+FLAGS = {"request_timeout_s": "timeout", "cache_mode": "cache"}
+
+
+def unknown_key_message(loc: list[str], data: dict[str, Any]) -> str:
+    """The message for an unknown ``[tool.harness]`` key: the closest known keys (difflib, cutoff 0.6) as a
+    did-you-mean, else the list of keys. ``loc`` is the key's path (``["epoch"]``, ``["generation", "max_token"]``)."""
+    import difflib
+    model: Any = HarnessConfig
+    for part in loc[:-1]:
+        ann = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        sub = getattr(ann, "annotation", None)
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+        if model is None:
+            break
+    known = [k for k in (model.model_fields if model is not None else {}) if k != "root"]
+    close = difflib.get_close_matches(loc[-1], known, n=3, cutoff=0.6)
+    if close:
+        return f"unknown key {loc[-1]!r}; did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"unknown key {loc[-1]!r}; expected one of: {', '.join(sorted(known))}"

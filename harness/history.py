@@ -36,7 +36,9 @@ Which run directories enter the history (:func:`load_history`): every folder und
 reason: an unreadable manifest, a run still ``running`` (in progress, or interrupted and never resumed), a run
 without a single valid sample, a second copy of a run id already read, and a run whose summary cannot be
 computed. Runs that finished ``incomplete`` (errors, budget) are kept — their error rate is part of the trend —
-and flagged.
+and flagged. Ad-hoc runs (``run.json`` ``kind: adhoc``: ``harness run``, ``pytest evals``) are left out and
+counted in ``History.adhoc``: the history is the nightly runs (``kind: nightly``, or no kind in runs written before
+it was recorded).
 """
 
 from __future__ import annotations
@@ -351,6 +353,14 @@ def discover_runs(runs_root: str | Path) -> tuple[list[Path], list[Skipped]]:
     return sorted(found), sorted(broken, key=lambda s: str(s.path))
 
 
+def _kind(run_dir: Path) -> str | None:
+    """The run's ``kind`` from run.json (``nightly``, ``adhoc``; None when unrecorded or unreadable)."""
+    try:
+        return RunDir.open(run_dir).manifest.kind
+    except HarnessError:
+        return None
+
+
 def _precheck(run_dir: Path) -> str | None:
     """Why a run directory cannot enter the history before summarising it, or None."""
     try:
@@ -376,6 +386,7 @@ class History:
     root: Path
     runs: list[RunEntry]
     skipped: list[Skipped] = field(default_factory=list)
+    adhoc: list[Path] = field(default_factory=list)   # ad-hoc runs (run.json kind "adhoc"), left out
 
     @property
     def notes(self) -> list[str]:
@@ -464,7 +475,11 @@ def load_history(runs_root: str | Path, *, config: Any = None, grader: str | Non
     dirs, skipped = discover_runs(runs_root)
     entries: list[RunEntry] = []
     seen: dict[str, Path] = {}
+    adhoc: list[Path] = []
     for d in dirs:
+        if _kind(d) == "adhoc":
+            adhoc.append(d)
+            continue
         why = _precheck(d)
         if why:
             skipped.append(Skipped(d, why))
@@ -485,4 +500,4 @@ def load_history(runs_root: str | Path, *, config: Any = None, grader: str | Non
         seen[rid] = d
         entries.append(RunEntry(d, data, note))
     entries.sort(key=lambda e: (e.started_at, e.run_id))
-    return History(root=Path(runs_root), runs=entries, skipped=skipped)
+    return History(root=Path(runs_root), runs=entries, skipped=skipped, adhoc=adhoc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,55 @@ EMBEDDED_NOTICE = ("harness: no ANTHROPIC_API_KEY: running on the embedded local
                    "harness working, not the prompt's quality")
 
 
+def dedupe_prompts(prompts: list) -> tuple[list, dict[str, list[str]]]:
+    """Prompt versions with identical contents (the same fingerprint) under several names (``git:main:v1.md``
+    and ``v1.md``) would be the same samples: keep the first of each, and return ``{kept label: [other labels]}``
+    so that the run and its reports say so instead of silently showing one variant."""
+    kept: dict[str, object] = {}
+    aliases: dict[str, list[str]] = {}
+    for p in prompts:
+        first = kept.setdefault(p.fingerprint, p)
+        if first is not p:
+            aliases.setdefault(first.label, []).append(p.label)
+    return list(kept.values()), aliases
+
+
+def check_cases(cases: list[Case], max_file_bytes: int) -> None:
+    """Refuse to run cases that fail ``harness validate`` (:func:`harness.validate.case_errors`): a case whose
+    finding points past the end of its file would be graded against nothing.
+
+    Raises:
+        CaseError: naming every error (the validator's messages, up to 10) and how to proceed.
+    """
+    from .errors import CaseError
+    from .validate import case_errors
+    problems = [p for c in cases for p in case_errors(c.folder, max_file_bytes=max_file_bytes)]
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:10])
+        more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""
+        bad = sorted({p.case for p in problems})
+        raise CaseError(f"{len(bad)} selected case(s) fail `harness validate` ({', '.join(bad)}); fix them, or leave "
+                        f"them out with --cases:\n  {shown}{more}", field="--cases")
+
+
+@contextmanager
+def _blame(cfg: HarnessConfig, key: str | None):
+    """Errors about a value that came from ``[tool.harness] key`` (not from a flag) name pyproject.toml and the
+    key, not the flag the user never passed. ``key`` None: the value came from a flag; errors pass unchanged."""
+    from .errors import HarnessError
+    try:
+        yield
+    except HarnessError as e:
+        if key is None:
+            raise
+        where = f" ({e.file})" if e.file and not str(e.file).endswith("pyproject.toml") else ""
+        try:
+            err = type(e)(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
+        except TypeError:     # an error type with other arguments
+            err = HarnessError(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
+        raise err from None
+
+
 @dataclass
 class Choices:
     """User choices; None means "from config / default"."""
@@ -39,6 +89,9 @@ class Choices:
     temperature: float | None = None
     max_tokens: int | None = None
     progress: bool = True
+    limit: int | None = None      # run only the first N selected cases
+    kind: str = "adhoc"           # "nightly" for harness nightly (run.json kind; the dashboard reads those)
+    dry_run: bool = False         # plan only: no API key needed, nothing is sent
 
 
 def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str]]:
@@ -59,13 +112,21 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     elif ch.resume:
         raise RecordError("not a run directory (no run.json): nothing to resume", file=ch.run_dir, field="--resume")
     models = ch.models or ([m.name for m in manifest.models] if manifest else None) or [cfg.default_model()]
-    for m in models:
-        ModelSpec.parse(m)
+    model_key = None if ch.models or manifest else (
+        "model" if cfg.model else "anthropic_model" if models == [cfg.anthropic_model] else "local_model")
+    with _blame(cfg, model_key):
+        for m in models:
+            ModelSpec.parse(m)
     prompt_specs = ch.prompts or ([p.spec for p in manifest.prompts] if manifest else None) or cfg.prompts
-    prompts = [load_prompt(p, root=cfg.root) for p in prompt_specs]
+    with _blame(cfg, None if ch.prompts or manifest else "prompts"):
+        prompts = [load_prompt(p, root=cfg.root) for p in prompt_specs]
     labels = [p.label for p in prompts]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two prompt versions share the label {labels}; rename one file", field="--prompt")
+    prompts, aliases = dedupe_prompts(prompts)
+    for kept, others in aliases.items():
+        notices.append(f"harness: prompt versions {', '.join([kept, *others])} have identical contents: run once, "
+                       f"as {kept} (reports say so; a difference between them would be zero by construction)")
     suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
     all_local = all(ModelSpec.parse(m).provider == "local" for m in models)
     selector = ch.cases if ch.cases is not None else cfg.cases
@@ -73,23 +134,38 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         ids = set(manifest.cases)
         cases: list[Case] = [c for c in suite if c.id in ids]
     else:
+        case_key = None if ch.cases is not None else "cases"
         if selector is None and all_local:
             selector = cfg.local_default_cases
+            case_key = "local_default_cases"
             notices.append(f"harness: embedded model: running cases selected by {selector!r} (about 20–40 s each on "
                            "2 cores); use --cases all for the whole suite")
-        cases = select_cases(suite, selector)
+        with _blame(cfg, case_key):
+            cases = select_cases(suite, selector)
+    if ch.limit is not None:
+        if ch.limit < 1:
+            raise ConfigError(f"expected a whole number of cases >= 1, got {ch.limit}", field="--limit")
+        if ch.limit < len(cases):
+            notices.append(f"harness: --limit {ch.limit}: running the first {ch.limit} of {len(cases)} selected "
+                           "cases")
+            cases = cases[:ch.limit]
+    check_cases(cases, cfg.max_file_bytes)
     if all_local:
         notices.insert(0, EMBEDDED_NOTICE.format(model=models[0]))
     epochs = ch.epochs if ch.epochs is not None else (manifest.epochs if manifest else None) or cfg.epochs
     if epochs < 1:
         raise ConfigError(f"expected a whole number of epochs >= 1, got {epochs}", field="--epochs")
     if "judge" in (ch.graders or cfg.graders) and not (ch.judge_model or cfg.judge_model):
-        raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",
-                          field="--grader")
+        if ch.graders:
+            raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",
+                              field="--grader")
+        raise ConfigError("the judge grader needs a model: set judge_model too, or pass --judge-model",
+                          file=cfg.root / "pyproject.toml", field="tool.harness.graders")
     for m in models:
-        if ModelSpec.parse(m).provider == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
-            raise ConfigError(f"{m} needs ANTHROPIC_API_KEY: export it, or choose --model local/smollm2-135m",
-                              field="--model")
+        if ModelSpec.parse(m).provider == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY") and not ch.dry_run:
+            with _blame(cfg, model_key if model_key == "model" else None):
+                raise ConfigError(f"{m} needs ANTHROPIC_API_KEY: export it, or choose --model local/smollm2-135m",
+                                  field="--model")
     gen = None
     if ch.temperature is not None or ch.max_tokens is not None:
         base = cfg.local_generation if all_local else cfg.generation
@@ -107,7 +183,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       resume=ch.resume or manifest is not None,
                       batch=ch.batch or bool(manifest and manifest.config.get("batch")),
                       graders=ch.graders or cfg.graders, judge_model=ch.judge_model or cfg.judge_model,
-                      progress=ch.progress, generation=gen)
+                      progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
 
 

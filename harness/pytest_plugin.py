@@ -1,8 +1,10 @@
 """The ``pytest evals`` plugin: one test per case (× prompt version × model), all samples generated up front in
 one session-scoped run, a report written at the end. Loaded by ``evals/conftest.py``.
 
-Options: --model, --prompt, --epochs, --cases, --run-dir, --baseline, --grader, --judge-model, --cache,
---max-cost. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+Options: --model, --prompt, --epochs, --cases, --limit, --run-dir, --baseline, --grader, --judge-model, --cache,
+--max-cost, --no-progress. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+While the samples run, progress goes to stderr (a bar on a terminal, a line every ~10 s in a log); the summary
+ends with a short "what this means, what next" section (:func:`harness.guidance.next_steps`).
 
 Pass/fail of a case is :func:`harness.verdicts.case_verdicts` on the run's results table — the same table, reducer
 included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the run is also put
@@ -28,17 +30,28 @@ _STATE = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("harness", "prompt evaluation harness")
-    g.addoption("--model", action="append", default=None, help="model name (repeatable)")
+    g.addoption("--model", action="append", default=None,
+                help="model name (repeatable): anthropic/<id>, openai/<model>@<base-url>, local/smollm2-135m "
+                "(default: [tool.harness] anthropic_model with ANTHROPIC_API_KEY set, else the embedded model)")
     g.addoption("--prompt", action="append", default=None, help="prompt version: path or git:REV:PATH (repeatable)")
-    g.addoption("--epochs", type=int, default=None)
+    g.addoption("--epochs", type=int, default=None,
+                help="reviews per case (default [tool.harness] epochs); 3 or more make flips worth reading")
     g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
+    g.addoption("--limit", type=int, default=None, metavar="N", help="run only the first N of the selected cases")
     g.addoption("--cases-dir", default=None, help="the suite's folder (default [tool.harness] cases_dir)")
     g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
     g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
-    g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"])
-    g.addoption("--judge-model", default=None)
-    g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"])
-    g.addoption("--max-cost", type=float, default=None)
+    g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"],
+                help="who grades the reviews (repeatable; default deterministic): the rubric grader, offline, or "
+                "an LLM judge (needs --judge-model)")
+    g.addoption("--judge-model", default=None, help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")
+    g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"],
+                help="response cache: use (default: reuse identical requests), refresh (ask again, store), off, "
+                "replay-only (never call a model)")
+    g.addoption("--max-cost", type=float, default=None, metavar="USD",
+                help="stop starting samples once this budget would be exceeded")
+    g.addoption("--no-progress", action="store_true", default=False,
+                help="no progress bar (terminal) or progress lines (logs) while the samples run")
     g.addoption("--harness-root", default=None, help="project folder (default: search up from the rootdir)")
 
 
@@ -50,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
                            "cases_dir": str(Path(opt("--cases-dir")).resolve()) if opt("--cases-dir") else None})
         ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
                      run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
-                     progress=False)
+                     progress=not opt("--no-progress"), limit=opt("--limit"))
         opts, notices = build_options(cfg, ch)
         baseline = opt("--baseline")
         if baseline:
@@ -91,9 +104,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def eval_run(request: pytest.FixtureRequest):
     """Run every sample once for the session (concurrently), then write the reports."""
     from .commands import write_reports
-    from .runner import execute
     st = request.config.stash[_STATE]
-    res = execute(st["cfg"], st["opts"], on_progress=_progress_lines(request.config, st["opts"]))
+    res = _execute_with_progress(request.config, st)
     st["result"] = res
     try:
         st["reports"] = write_reports(st["cfg"], res.run_dir.path)
@@ -109,37 +121,24 @@ def eval_run(request: pytest.FixtureRequest):
     return res
 
 
-def _progress_lines(config: pytest.Config, opts):
-    """A RunStats callback that prints one line per finished sample (done/total, errors, tokens, elapsed), so a
-    run of minutes on the embedded model is not silent. Written past pytest's output capture; a no-op without
-    the terminal reporter."""
-    import time
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    cap = config.pluginmanager.get_plugin("capturemanager")
-    if tr is None:
-        return None
-    t0 = time.monotonic()
-    seen = {"done": -1}
-
-    def write(line: str) -> None:
-        if cap is not None:
-            with cap.global_and_fixture_disabled():
-                tr.write_line(line)
-        else:
-            tr.write_line(line)
-
-    def update(stats) -> None:
-        if stats.done == seen["done"]:
-            return  # a retry or a start: nothing finished
-        if seen["done"] < 0:
-            write(f"harness: running {stats.total} samples on {', '.join(opts.models)} …")
-        seen["done"] = stats.done
-        if stats.done:
-            tokens = stats.input_tokens + stats.output_tokens + stats.cache_read_tokens + stats.cache_write_tokens
-            write(f"harness: {stats.done}/{stats.total} samples done, {stats.errors} errors, {tokens:,} tokens, "
-                  f"{time.monotonic() - t0:.0f} s")
-
-    return update
+def _execute_with_progress(config: pytest.Config, st: dict):
+    """Run the session's samples with progress on stderr: pytest's capture is suspended around the run (the run
+    happens inside a fixture, whose output pytest would otherwise hold back), so a terminal gets a live bar and a
+    CI log a line every ~10 s (:func:`harness.progress.run_progress`)."""
+    from contextlib import nullcontext
+    from .progress import run_progress
+    from .runner import execute
+    opts = st["opts"]
+    if not opts.progress:
+        return execute(st["cfg"], opts)
+    capman = config.pluginmanager.getplugin("capturemanager")
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    with (capman.global_and_fixture_disabled() if capman is not None else nullcontext()):
+        if tr is not None:
+            tr.ensure_newline()     # the bar starts on its own line, not after "evals/test_suite.py "
+        sys.stdout.flush()
+        with run_progress(True) as cb:
+            return execute(st["cfg"], opts, on_progress=cb)
 
 
 def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
@@ -216,6 +215,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             tr.write_line(f"{'regression' if cmp.gate.fail else 'inconclusive'}: {r}", red=cmp.gate.fail)
         for n in cmp.gate.notes:
             tr.write_line(f"note: {n}")
+    from .guidance import next_steps
+    failed = len(tr.stats.get("failed", []))
+    errored = len([r for r in tr.stats.get("error", []) if getattr(r, "when", "") == "setup"])
+    lines = next_steps(st["cfg"], st["opts"], res.run_dir.path, st["reports"], failed=failed, errored=errored,
+                       command="pytest evals")
+    if lines:
+        tr.section("what this means, what next", sep="-")
+        for line in lines:
+            tr.write_line(f"- {line}")
     sys.stdout.flush()
 
 

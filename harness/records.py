@@ -49,7 +49,9 @@ class RunManifest(BaseModel):
     """``run.json``: what a run was asked to do and how it ended.
 
     ``status`` is ``running`` until the runner finishes, then ``complete`` or ``incomplete`` (budget reached,
-    errors, interrupted); ``summary`` holds counts (samples, errors, retries, tokens, cost_usd).
+    errors, interrupted); ``summary`` holds counts (samples, errors, retries, tokens, cost_usd). ``kind`` is
+    ``nightly`` (``harness nightly``: the dashboard's history) or ``adhoc`` (``harness run``, ``pytest evals``:
+    left out of the dashboard); None in runs written before it was recorded (read as nightly).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -62,6 +64,9 @@ class RunManifest(BaseModel):
     ended_at: str | None = None
     status: str = "running"
     status_reason: str | None = None
+    kind: str | None = None
+    # prompt versions given under several names with identical contents: the label run -> the other labels
+    prompt_aliases: dict[str, list[str]] = Field(default_factory=dict)
     suite_fingerprint: str = ""
     cases: list[str] = Field(default_factory=list)
     prompts: list[PromptInfo] = Field(default_factory=list)

@@ -94,6 +94,8 @@ class RunOptions:
     judge_model: str | None = None
     progress: bool = True
     generation: GenerationConfig | None = None
+    kind: str = "adhoc"    # run.json "kind": "nightly" runs make the dashboard's history (harness nightly)
+    prompt_aliases: dict[str, list[str]] = field(default_factory=dict)   # label run -> identical ones dropped
 
 
 @dataclass
@@ -163,6 +165,7 @@ class Runner:
         self.rng = random.Random(0)
         self.stop_reason: str | None = None
         self._inflight_estimate = 0.0
+        self._reserved: dict[str, float] = {}   # sample id -> estimated cost admitted by _budget_allows
         self._pending_keys: dict[str, asyncio.Future] = {}
         self._pool = None   # the grading thread, started on first use
 
@@ -284,6 +287,7 @@ class Runner:
                      spec: ModelSpec, batch: bool = False) -> None:
         """Complete a record with its completion (graded) or its error, append it, update the counters."""
         rec.finished_at = utcnow()
+        self._reserved.pop(s.id, None)      # its real cost is counted below
         if comp is None:
             assert err is not None
             msg = f"gave up after {rec.retries} retries: {err.message}" if err.retryable else err.message
@@ -323,15 +327,25 @@ class Runner:
         self._tick()
 
     def _budget_allows(self, s: Sample, spec: ModelSpec) -> bool:
+        """True when ``--max-cost`` leaves room for sample ``s``: the cost spent, plus the estimate of every sample
+        admitted and not finished yet (waiting for a slot, in flight or between retries), plus this sample's
+        estimate (:func:`estimate_cost`: the prompt at ~3 characters a token plus max_tokens of output, an upper
+        bound) stay within the budget. An admitted sample's estimate is reserved here and released by
+        :meth:`finish`, so the run never spends more than the budget by more than one sample's estimate error."""
         if self.cfg.max_cost is None:
             return True
         gen = generation_for(self.cfg, spec, self.opts.generation)
         est = estimate_cost(self.cfg, spec, s.prompt.body, render_request(s.case), gen.max_tokens)
-        if self.stats.cost_usd + self._inflight_estimate + est > self.cfg.max_cost:
+        committed = sum(self._reserved.values())
+        if self.stats.cost_usd + committed + est > self.cfg.max_cost:
             if not self.stop_reason:
-                self.stop_reason = (f"budget: --max-cost ${self.cfg.max_cost:.2f} would be exceeded "
-                                    f"(spent ${self.stats.cost_usd:.4f}, in flight ≈ ${self._inflight_estimate:.4f})")
+                self.stop_reason = (
+                    f"budget: --max-cost ${self.cfg.max_cost:.2f} reached: ${self.stats.cost_usd:.4f} spent and "
+                    f"≈ ${committed:.4f} reserved for {len(self._reserved)} sample(s) under way leave "
+                    f"${max(0.0, self.cfg.max_cost - self.stats.cost_usd - committed):.4f}; the next sample "
+                    f"would need ≈ ${est:.4f}")
             return False
+        self._reserved[s.id] = est
         return True
 
     async def run(self, samples: list[Sample]) -> None:
@@ -389,7 +403,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         models=[ModelInfo(name=m, provider=ModelSpec.parse(m).provider, base_url=ModelSpec.parse(m).base_url,
                           generation=generation_for(cfg, ModelSpec.parse(m), opts.generation).model_dump(mode="json"))
                 for m in opts.models],
-        epochs=opts.epochs, graders=list(opts.graders),
+        epochs=opts.epochs, graders=list(opts.graders), kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
         config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
                 "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
                 "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,
@@ -414,6 +428,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
             notes.append("resumed as a --batch run, as it was started: polling its stored message batch")
         manifest.run_id = old.run_id
         manifest.created_at = old.created_at
+        manifest.kind = old.kind          # a resumed nightly stays nightly, whoever resumes it
         manifest.summary = old.summary
         rd.manifest = manifest
         records = res.records

@@ -477,6 +477,12 @@ def validate_path(path: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BY
     return _validate(path, max_file_bytes)[0]
 
 
+def case_errors(folder: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Problem]:
+    """The errors (not warnings) ``harness validate`` reports for one case folder: what ``harness run`` refuses to
+    run (a finding at lines past the end of its file, an anchor that occurs nowhere...)."""
+    return [p for p in _check_case(Path(folder), max_file_bytes)[1] if p.severity == "error"]
+
+
 # --------------------------------------------------------------------------------------------------- coverage
 
 def coverage(cases: Iterable[Case | CaseSpec]) -> dict[str, Any]:

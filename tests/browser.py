@@ -40,6 +40,19 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
          "--disable-extensions", "--disable-default-apps", "--mute-audio", "--remote-debugging-port=0"]
 
+# [] when the page does not scroll sideways; else the page width and the elements sticking out (a diagnostic:
+# tables and <pre> that scroll inside their own box do not make the page scroll)
+OVERFLOW_JS = """(function () {
+  var w = document.documentElement.clientWidth, out = [];
+  if (document.documentElement.scrollWidth <= w) { return out; }
+  out.push('page ' + document.documentElement.scrollWidth + ' > ' + w);
+  document.querySelectorAll('body *').forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > w + 1) { out.push(e.tagName + '.' + e.className + ' right=' + Math.round(r.right)); }
+  });
+  return out.slice(0, 20);
+})()"""
+
 SVG_STATS_JS = """Array.from(document.querySelectorAll('svg')).map(function (s) {
   var r = s.getBoundingClientRect(), bb = null;
   try { var b = s.getBBox(); bb = {x: b.x, y: b.y, width: b.width, height: b.height}; } catch (e) {}
@@ -230,7 +243,7 @@ def _wait_port(user_dir: Path, proc: subprocess.Popen, timeout: float) -> int:
 
 
 async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[str], settle_ms: int,
-                 timeout: float) -> PageResult:
+                 timeout: float, width: int | None = None, screenshot: tuple | None = None) -> PageResult:
     result = PageResult()
     async with aiohttp.ClientSession() as http:
         targets = []
@@ -247,6 +260,9 @@ async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[st
             try:
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     await cdp.send(f"{domain}.enable")
+                if width:
+                    await cdp.send("Emulation.setDeviceMetricsOverride",
+                                   {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
                 await cdp.send("Page.navigate", {"url": url})
                 await asyncio.wait_for(cdp.loaded.wait(), timeout)
                 await asyncio.sleep(settle_ms / 1000)
@@ -259,6 +275,20 @@ async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[st
                 result.svgs = await cdp.evaluate(SVG_STATS_JS) or []
                 result.title = await cdp.evaluate("document.title") or ""
                 result.dom = await cdp.evaluate("document.documentElement.outerHTML") or ""
+                if screenshot is not None:
+                    import base64
+                    shot_path, sel, most = screenshot
+                    top = 0
+                    if sel:
+                        top = await cdp.evaluate(f"Math.max(0, document.querySelector({json.dumps(sel)})"
+                                                 ".getBoundingClientRect().top + window.scrollY - 8)") or 0
+                    h = await cdp.evaluate(f"Math.min(document.documentElement.scrollHeight - {top}, {most})")
+                    shot = await cdp.send("Page.captureScreenshot", {
+                        "format": "png", "captureBeyondViewport": True,
+                        "clip": {"x": 0, "y": top, "width": width or 1280, "height": h or 900, "scale": 1}},
+                        timeout=timeout)
+                    screenshot = shot_path
+                    Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
                 await asyncio.sleep(0.05)   # let trailing events (late console errors) arrive
             finally:
                 await cdp.close()
@@ -266,7 +296,9 @@ async def _drive(port: int, url: str, evaluate: dict[str, str], actions: list[st
 
 
 def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actions: list[str] | None = None,
-              settle_ms: int = 300, timeout: float = 60.0, chromium: str | None = None) -> PageResult:
+              settle_ms: int = 300, timeout: float = 60.0, chromium: str | None = None, width: int | None = None,
+              screenshot: str | Path | None = None, screenshot_from: str | None = None,
+              screenshot_height: int = 16000) -> PageResult:
     """Open a local HTML file in a fresh headless Chromium and report what happened.
 
     Args:
@@ -277,6 +309,10 @@ def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actio
         settle_ms: wait after load and after the actions, for late scripts and errors (milliseconds).
         timeout: seconds for start-up and load.
         chromium: the executable (default :func:`chromium_path`).
+        width: viewport width in CSS pixels (height 900), e.g. 1280 to check for horizontal overflow; None keeps
+            Chromium's default window.
+        screenshot: write a PNG of the page there, after the actions: from the top, or from the element
+            ``screenshot_from`` (a CSS selector), at most ``screenshot_height`` CSS pixels tall.
     Returns:
         A :class:`PageResult`.
     Raises:
@@ -292,7 +328,9 @@ def open_page(path: str | Path, *, evaluate: dict[str, str] | None = None, actio
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         port = _wait_port(user_dir, proc, timeout)
-        return asyncio.run(_drive(port, url, evaluate or {}, actions or [], settle_ms, timeout))
+        return asyncio.run(_drive(port, url, evaluate or {}, actions or [], settle_ms, timeout, width,
+                                  (Path(screenshot), screenshot_from, screenshot_height)
+                                  if screenshot is not None else None))
     finally:
         proc.terminate()
         try:

@@ -15,7 +15,7 @@ from harness.stats import IMPROVED, NO_CHANGE, REGRESSED
 from harness.synthetic import make_cases, write_synthetic_run
 from harness.verdicts import INCONCLUSIVE
 
-from .browser import assert_charts_drawn, open_page, require_chromium
+from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium
 from .test_report import EVIL, evil_cases, evil_review
 
 CASES = make_cases(16, findings_per_case=(2, 5), seed=11)
@@ -175,13 +175,17 @@ def test_compare_html_end_to_end_in_headless_chromium(tmp_path, cfg):
     _, html_path = write_compare_report(cmp, config=cfg)
     assert EVIL.split()[0] not in html_path.read_text()          # "<script>window.__xss" appears only escaped
     first_cell = "document.querySelector('#case-table tbody tr td').textContent"
-    page = open_page(html_path, actions=["document.querySelectorAll('#case-table thead th')[0].click()"],
-                     evaluate={"first": first_cell, "xss": "typeof window.__xss",
+    page = open_page(html_path, actions=["document.querySelectorAll('#case-table thead th')[0].click()",
+                                         "document.querySelectorAll('details.case').forEach(function (d) {"
+                                         " d.open = true; })"],
+                     width=1280,
+                     evaluate={"first": first_cell, "xss": "typeof window.__xss", "overflow": OVERFLOW_JS,
                                "sorted": "document.querySelector('#case-table thead th').getAttribute('aria-sort')",
                                "verdict": "document.getElementById('verdict').textContent"})
     assert page.console_errors == [], page.console_errors
     assert page.requests_made == [] and page.dialogs == [] and page.values["xss"] == "undefined"
     assert page.values["sorted"] == "ascending"
+    assert page.values["overflow"] == [], page.values["overflow"]     # every review open, still no sideways scroll
     assert page.values["first"] == min(r["case"] for r in cmp.per_case.to_dict("records"))
     assert "regressed" in page.values["verdict"]
     assert_charts_drawn(page, min_charts=5)

@@ -52,3 +52,31 @@ def test_find_root_walks_up(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.harness]\n")
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert find_root(tmp_path / "a" / "b") == tmp_path
+
+
+def test_unknown_keys_get_a_did_you_mean_and_name_pyproject(tmp_path):
+    pp = tmp_path / "pyproject.toml"
+    pp.write_text("[tool.harness]\nepoch = 3\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(tmp_path)
+    msg = str(ei.value)
+    assert msg.startswith(str(pp)) and "tool.harness.epoch" in msg and "did you mean 'epochs'?" in msg
+    pp.write_text("[tool.harness.generation]\nmax_token = 3\n")
+    with pytest.raises(ConfigError, match=r"tool\.harness\.generation\.max_token: unknown key 'max_token'; did you "
+                                          r"mean 'max_tokens'\?"):
+        load_config(tmp_path)
+    pp.write_text("[tool.harness]\nzzzqqq = 1\n")
+    with pytest.raises(ConfigError, match="expected one of: .*epochs"):
+        load_config(tmp_path)
+
+
+def test_a_bad_flag_is_blamed_on_the_flag_not_on_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\nconcurrency = 4\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(tmp_path, {"concurrency": 0})
+    assert str(ei.value).startswith("--concurrency: ") and "pyproject" not in str(ei.value)
+    with pytest.raises(ConfigError, match="^--timeout: "):
+        load_config(tmp_path, {"request_timeout_s": -1})
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\nconcurrency = 0\n")
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: tool\.harness\.concurrency: "):
+        load_config(tmp_path)

@@ -16,7 +16,7 @@ from harness.report.dashboard import build_dashboard
 from harness.report.dashboard_analysis import flakiness, pair_variants
 from harness.synthetic import make_cases, write_synthetic_run
 
-from .browser import assert_charts_drawn, open_page, require_chromium
+from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAKY = "case-07"
@@ -119,7 +119,8 @@ def test_dashboard_in_headless_chromium(nights):
     decode = ("Promise.all(Array.from(document.querySelectorAll('svg.chart image')).map(function (i) {"
               " var im = new Image(); im.src = i.getAttribute('xlink:href') || i.getAttribute('href');"
               " return im.decode().then(function () { return im.naturalWidth * im.naturalHeight; }); }))")
-    page = open_page(dash.index, evaluate={
+    page = open_page(dash.index, width=1280, evaluate={
+        "overflow": OVERFLOW_JS,
         "status": "document.getElementById('status').dataset.status",
         "since": "document.querySelector('[data-below-since]').dataset.belowSince",
         "regressed": "Array.from(document.querySelectorAll('table.baseline tr.regressed')).map(function (r) {"
@@ -136,6 +137,7 @@ def test_dashboard_in_headless_chromium(nights):
     assert page.console_errors == [], page.console_errors
     assert [u for u in page.requests_made if not u.startswith("data:")] == [] and page.dialogs == []
     v = page.values
+    assert v["overflow"] == [], v["overflow"]          # nothing scrolls sideways in a 1280 px window
     assert v["status"] == "regressed" and v["since"] == str(REGRESS_AT) and v["first_row"] == "regressed"
     assert "recall" in v["regressed"] and v["flaky"] == FLAKY and v["flagged"] == [FLAKY]
     assert FLAKY in v["summary"]

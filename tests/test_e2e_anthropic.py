@@ -90,14 +90,22 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert re.search(r"^1 failed, 1 passed, .*1 error", p.stdout, re.M), out
         assert f"{erroring.id}: every sample errored" in p.stdout
         assert "server error (500)" in p.stdout
-        # progress while the run goes: a start line and one line per finished sample
-        assert f"harness: running 3 samples on {MODEL}" in p.stdout
-        assert re.search(r"^harness: 3/3 samples done, 1 errors, [\d,]+ tokens, \d+ s$", p.stdout, re.M), out
 
         # the report lines, pointing at files that exist
         reports = re.findall(r"^report: (.+)$", p.stdout, re.M)
         assert len(reports) == 2 and all(os.path.isfile(x) for x in reports), out
         assert all(x.startswith(str(tmp_path / "reports")) for x in reports)
+
+        # progress while the samples ran: plain lines in a log (stderr is not a terminal here), no bar
+        progress = re.findall(r"^harness: (\d+)/3 samples .*$", p.stderr, re.M)
+        assert progress and progress[-1] == "3", p.stderr
+        assert "\r" not in p.stderr and "━" not in p.stderr
+        assert re.search(r"^harness: 3/3 samples \(100%\) · 1 error · 2 retries · [\d,]+ tokens · \$\d+\.\d{4} · .* · done$",
+                         p.stderr, re.M), p.stderr
+        # what the result means and what to do next
+        nxt = p.stdout[p.stdout.index("what this means, what next"):]
+        assert "1 case(s) failed" in nxt and "1 case(s) errored" in nxt and "report.html#samples" in nxt
+        assert "--baseline" in nxt and "v2.md" in nxt and "Run on Claude" not in nxt
 
         # the run directory: manifest plus one record per case
         assert (run_dir / "run.json").is_file() and (run_dir / "samples.jsonl").is_file()

@@ -4,6 +4,7 @@ in headless Chromium; and `pytest evals` itself. Bounded: one small case, short 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -80,6 +81,6 @@ def test_pytest_evals_runs_offline_and_prints_the_report(tmp_path):
     assert out.returncode in (0, 1), text  # the 135M model's reviews may fail the thresholds; never an error
     assert "scores show the harness working, not the prompt's quality" in text
     assert f"test_case[{CASE}]" in text or "1 passed" in text or "1 failed" in text
-    assert "harness: running 1 samples on local/smollm2-135m" in text and "harness: 1/1 samples done, 0 errors" in text
+    assert re.search(r"^harness: 1/1 samples \(100%\)", out.stderr, re.M), text  # progress, in a log too
     report_lines = [ln for ln in text.splitlines() if ln.startswith("report: ")]
     assert len(report_lines) == 2 and all(os.path.exists(ln.split("report: ", 1)[1]) for ln in report_lines)

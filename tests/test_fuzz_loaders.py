@@ -280,7 +280,7 @@ def test_unknown_model_form_is_a_named_error(project, capsys, model, expect):
     ('concurrency = "many"', "tool.harness.concurrency", "valid integer"),
     ("epochs = 0", "tool.harness.epochs", "greater than or equal to 1"),
     ('cache_mode = "sometimes"', "tool.harness.cache_mode", "'use', 'refresh', 'off' or 'replay-only'"),
-    ("concurency = 4", "tool.harness.concurency", "Extra inputs are not permitted"),
+    ("concurency = 4", "tool.harness.concurency", "unknown key 'concurency'; did you mean 'concurrency'?"),
     ("request_timeout_s = -1", "tool.harness.request_timeout_s", "greater than 0"),
     ("concurrency = ", None, "malformed TOML"),
     ('cases_dir = "caf\xe9"', None, "UTF-8"),  # written as latin-1 below: a value that is not UTF-8

@@ -165,3 +165,51 @@ def test_runs_root_must_be_a_folder(tmp_path):
     with pytest.raises(HarnessError, match="runs root is not a folder"):
         H.load_history(tmp_path / "missing")
     assert H.load_history(tmp_path).runs == []
+
+
+def _set_kind(path: Path, kind: str | None) -> None:
+    rd = RunDir.open(path)
+    rd.manifest.kind = kind
+    rd.write_manifest()
+
+
+def test_ad_hoc_runs_are_left_out_of_the_nightly_history(tmp_path):
+    from harness.config import load_config
+    from harness.report.dashboard import build_dashboard
+    root = tmp_path / "runs"
+    night, legacy, adhoc = run(root, "night", seed=1), run(root, "legacy", seed=2), run(root, "adhoc", seed=3)
+    _set_kind(night, "nightly")
+    _set_kind(adhoc, "adhoc")
+    h = H.load_history(root)
+    assert sorted(e.run_id for e in h.runs) == ["legacy", "night"]     # no kind: written before it was recorded
+    assert h.adhoc == [adhoc] and all(s.path != adhoc for s in h.skipped)
+    dash = build_dashboard(root, tmp_path / "dash", config=load_config(tmp_path))
+    page = (tmp_path / "dash" / "index.html").read_text()
+    assert 'id="adhoc"' in page and "1 ad-hoc run(s)" in page
+    # an ad-hoc run can still be pinned as the baseline (a copied release run)
+    dash = build_dashboard(root, tmp_path / "dash2", baseline=str(adhoc), latest=night, config=load_config(tmp_path))
+    assert dash.baseline is not None and dash.baseline.run_id == "adhoc"
+
+
+def test_runs_record_their_kind_and_keep_it_on_resume(tmp_path, monkeypatch):
+    from harness.config import load_config
+    from harness.planning import Choices, build_options
+    from harness.runner import open_run
+    from .conftest import ROOT, write_case
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    write_case(tmp_path / "cases", "case-0")
+    cfg = load_config(ROOT, {"cases_dir": str(tmp_path / "cases"), "runs_root": str(tmp_path / "runs")})
+    opts, _ = build_options(cfg, Choices(cases="all", run_dir=str(tmp_path / "r1")))
+    rd, _, _, lock = open_run(cfg, opts)
+    lock.__exit__(None, None, None)
+    assert opts.kind == "adhoc" and RunDir.open(rd.path).manifest.kind == "adhoc"
+    opts, _ = build_options(cfg, Choices(cases="all", run_dir=str(tmp_path / "r2"), kind="nightly"))
+    rd, _, _, lock = open_run(cfg, opts)
+    lock.__exit__(None, None, None)
+    assert RunDir.open(rd.path).manifest.kind == "nightly"
+    # resumed by `harness run --resume` (an ad-hoc command), a nightly run stays nightly
+    opts, _ = build_options(cfg, Choices(run_dir=str(rd.path), resume=True))
+    assert opts.kind == "adhoc"
+    rd2, _, _, lock = open_run(cfg, opts)
+    lock.__exit__(None, None, None)
+    assert RunDir.open(rd2.path).manifest.kind == "nightly"

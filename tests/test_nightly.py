@@ -162,6 +162,7 @@ def test_real_runner_with_scripted_model(tmp_path, capsys, monkeypatch):
     assert nightly(cfg, choices, args, model_factory=model(True)) == EXIT_OK
     (first,) = [p for p in (tmp_path / "runs").iterdir()]
     assert RunDir.open(first).manifest.status == "complete" and (first / SUMMARY).is_file()
+    assert RunDir.open(first).manifest.kind == "nightly"     # the dashboard's history reads these
     args.baseline = str(first)
     assert nightly(cfg, choices, args, model_factory=model(False)) == EXIT_REGRESSION
     err = capsys.readouterr().err

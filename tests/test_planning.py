@@ -114,3 +114,55 @@ def test_cases_dir_points_the_harness_at_a_suite_outside_the_project(tmp_path, m
                  "--model", "local/smollm2-135m", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "no-such-folder" in err
+
+
+def _project(tmp_path, table: str):
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\n" + table)
+    return load_config(tmp_path)
+
+
+def test_values_from_pyproject_are_blamed_on_pyproject_and_their_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    write_case(tmp_path / "cases", "case-0")
+    (tmp_path / "p.md").write_text("---\nname: r\ndescription: d\n---\nYou review code.\n")
+    base = 'prompts = ["p.md"]\n'
+    cfg = _project(tmp_path, base + 'model = "gpt4"\n')
+    with pytest.raises(ConfigError) as ei:
+        build_options(cfg, Choices())
+    msg = str(ei.value)
+    assert "pyproject.toml: tool.harness.model: " in msg and "--model" not in msg.split("gpt4")[0]
+    # the same value from the flag is blamed on the flag
+    with pytest.raises(ConfigError, match="^--model: "):
+        build_options(_project(tmp_path, base), Choices(models=["gpt4"]))
+    with pytest.raises(ConfigError, match=r"tool\.harness\.local_model: "):
+        build_options(_project(tmp_path, base + 'local_model = "local/other"\n'), Choices())
+    with pytest.raises(PromptError, match=r"pyproject\.toml: tool\.harness\.prompts: prompt file does not exist"):
+        build_options(_project(tmp_path, 'prompts = ["nope.md"]\n'), Choices())
+    with pytest.raises(CaseError, match=r"tool\.harness\.cases: 'zzz' matches no case"):
+        build_options(_project(tmp_path, base + 'cases = "zzz"\n'), Choices())
+    with pytest.raises(CaseError, match="^--cases: 'zzz'"):
+        build_options(_project(tmp_path, base), Choices(cases="zzz"))
+    with pytest.raises(ConfigError, match=r"tool\.harness\.graders: the judge grader needs a model"):
+        build_options(_project(tmp_path, base + 'graders = ["judge"]\n'), Choices())
+
+
+def test_cases_that_fail_validation_are_refused_with_the_validators_message(tmp_path, capsys):
+    import shutil
+
+    from harness.cli import main
+    suite = tmp_path / "suite"
+    shutil.copytree(ROOT / "cases" / "api" / "invoices-drf-smoke", suite / "invoices-drf-smoke")
+    y = suite / "invoices-drf-smoke" / "case.yaml"
+    text = y.read_text(encoding="utf-8")
+    assert "lines: [26, 30]" in text
+    y.write_text(text.replace("lines: [26, 30]", "lines: [120, 150]", 1), encoding="utf-8")
+    cfg = load_config(ROOT, {"cases_dir": str(suite)})
+    with pytest.raises(CaseError) as ei:
+        build_options(cfg, Choices(cases="all"))
+    assert "fail `harness validate`" in str(ei.value) and "location-lines" in str(ei.value)
+    run_dir = tmp_path / "run"
+    code = main(["--root", str(ROOT), "run", "--cases-dir", str(suite), "--cases", "all", "--run-dir", str(run_dir),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and not run_dir.exists()
+    assert "lines [120, 150] run past the end of views.py" in err and "invoices-drf-smoke" in err

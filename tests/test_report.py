@@ -14,7 +14,7 @@ from harness.report.html import SORT_JS, csp, md_text, script_hash
 from harness.report.report import build_run_report, render_markdown, render_report_html, write_report
 from harness.synthetic import make_cases, write_synthetic_run
 
-from .browser import assert_charts_drawn, open_page, require_chromium
+from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium
 
 PAYLOADS = [
     "<script>window.__xss = 1; alert('xss')</script>",
@@ -163,12 +163,15 @@ def test_report_html_in_headless_chromium_is_inert_and_drawn(tmp_path, cfg):
     run = write_synthetic_run(tmp_path / "r", cases=evil_cases(), epochs=3, review=evil_review, judge=True,
                               run_id="evil")
     _, html_path = write_report(build_run_report(run, config=cfg), tmp_path / "out", config=cfg)
-    page = open_page(html_path, evaluate={"xss": "typeof window.__xss",
-                                          "pres": "document.querySelectorAll('pre').length"})
+    page = open_page(html_path, width=1280,
+                     actions=["document.querySelectorAll('details').forEach(function (d) { d.open = true; })"],
+                     evaluate={"xss": "typeof window.__xss", "overflow": OVERFLOW_JS,
+                               "pres": "document.querySelectorAll('pre').length"})
     assert page.console_errors == []
     assert page.dialogs == [] and page.values["xss"] == "undefined"
     assert page.requests_made == []
     assert page.values["pres"] > 0
+    assert page.values["overflow"] == [], page.values["overflow"]   # every sample open: no sideways scroll at 1280 px
     assert_charts_drawn(page, min_charts=5)
 
 

@@ -186,6 +186,39 @@ def test_budget_stops_starting_samples(suite, tmp_path):
     assert 0 < len(res.records) < 5
 
 
+class FullCostModel(ScriptedModel):
+    """Spends exactly the runner's upper-bound estimate (input at 3 characters a token, max_tokens of output),
+    slowly: the worst case for the budget, with many samples waiting for a slot."""
+
+    async def generate(self, system, messages, config):
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        n_in = round((len(system) + len(messages[0]["content"])) / 3)
+        return Completion(text="The search_orders function has SQL injection.", usage=Usage(n_in, config.max_tokens,
+                          0, 0), stop_reason="end_turn", latency_s=0.01)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 8])
+def test_budget_counts_samples_waiting_for_a_slot_and_is_never_exceeded(suite, tmp_path, concurrency):
+    import re
+    from harness.models.base import GenerationConfig
+    from harness.runner import estimate_cost, render_request
+    gen = GenerationConfig(temperature=0.7, max_tokens=400)
+    spec = ModelSpec.parse("anthropic/claude-sonnet-4-5")
+    c = cfg(max_cost=0.05, concurrency=concurrency)
+    est = max(estimate_cost(c, spec, PROMPT.body, render_request(k), gen.max_tokens) for k in suite)
+    assert 0.05 / est > 3, "the budget holds a few samples, not all 20"
+    res = execute(c, opts(suite, tmp_path, epochs=4, generation=gen), model_factory=lambda n: FullCostModel(n))
+    assert not res.complete and "budget" in res.reason
+    assert res.stats.cost_usd <= 0.05 + 1e-9
+    # the reason's figures add up: spent + reserved + left = the budget, and the next sample did not fit
+    m = re.search(r"\$(\d+\.\d+) reached: \$(\d+\.\d+) spent and ≈ \$(\d+\.\d+) reserved for (\d+) sample\(s\) "
+                  r"under way leave \$(\d+\.\d+); the next sample would need ≈ \$(\d+\.\d+)", res.reason)
+    assert m, res.reason
+    budget, spent, reserved, _, left, need = (float(x) for x in m.groups())
+    assert spent + reserved <= budget + 1e-4 and abs(budget - spent - reserved - left) < 2e-4 and need > left
+
+
 def test_cost_uses_price_table_and_batch_discount():
     c = load_config(ROOT)
     spec = ModelSpec.parse("anthropic/claude-sonnet-4-5")

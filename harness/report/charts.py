@@ -197,6 +197,8 @@ def histogram(series: dict[str, Sequence[float]], *, title: str, xlabel: str, bi
                 ax.hist(vals, bins=edges, alpha=0.55, color=COLORS[j % len(COLORS)], label=label(name))
         ax.set_xlabel(label(xlabel, 90))
         ax.set_ylabel("samples")
+        from matplotlib.ticker import MaxNLocator
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))   # counts of samples: no "1.5" tick
         if len(clean) > 1:
             ax.legend(fontsize=8, frameon=False)
         return to_svg(fig, title=title)

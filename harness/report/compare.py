@@ -29,6 +29,7 @@ Exit codes of :func:`cli` (with ``--fail-on-regression``, :func:`harness.verdict
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -53,7 +54,8 @@ EXCERPT = 1200
 
 @dataclass
 class MetricRow:
-    """One compared metric: ``fmt`` is ``pct`` (fractions shown as %), ``num``, ``usd`` or ``s`` (seconds);
+    """One compared metric: ``fmt`` is ``pct`` (fractions shown as %), ``num``, ``count`` (whole numbers such as
+    tokens), ``usd`` or ``s`` (seconds);
     ``neutral`` metrics get no verdict (cost, tokens, extra issues)."""
 
     key: str
@@ -247,14 +249,14 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     costs = [MetricRow(k, lab, pdiff(pcx.dropna(subset=[f"{k}_b", f"{k}_c"]), f"{k}_b", f"{k}_c"), fmt=f,
                        neutral=True, unit="cases")
              for k, lab, f in (("cost_per_sample", "cost per sample (USD)", "usd"),
-                               ("tokens_per_sample", "tokens per sample", "num"),
+                               ("tokens_per_sample", "tokens per sample", "count"),
                                ("latency_s", "latency per sample (s)", "s"))]
     groups = {}
     for by in ("category", "severity", "kind"):
         names = ordered(paired[by], by)
         cmps = holm_family([pdiff(paired[paired[by] == g], "score_b", "score_c") for g in names])
         groups[by] = [{"group": g, "cmp": c} for g, c in zip(names, cmps)]
-    flips = _flip_rows(base, cand, bv, cv, pairs)
+    flips = _flip_rows(base, cand, bv, cv, pairs, trap_flips(pt_b, pt_c))
     from .report import grader_calibration
     cal = grader_calibration(config, cand)
     warnings += cal.stale
@@ -325,8 +327,15 @@ def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pai
     if len(unpaired):
         soft.append(f"{len(unpaired)} finding(s) are unpaired (absent, or no successful epoch, in one run) and "
                     "left out of the comparison")
-    if (sb["prompt_fingerprint"].iloc[0] == sc["prompt_fingerprint"].iloc[0]
-            and sb["model"].iloc[0] == sc["model"].iloc[0]):
+    same_prompt = sb["prompt_fingerprint"].iloc[0] == sc["prompt_fingerprint"].iloc[0]
+    pb, pc_ = sb["prompt_version"].iloc[0], sc["prompt_version"].iloc[0]
+    if same_prompt and pb != pc_:
+        # two names, one text (git:main:v1.md and v1.md): say so, or the reader takes it for two versions
+        loud.append(f"the baseline's prompt {pb} and the candidate's prompt {pc_} have identical contents "
+                    f"(fingerprint {str(sb['prompt_fingerprint'].iloc[0])[:12]}): "
+                    + ("this compares the prompt with itself (A/A: every difference is noise)"
+                       if sb["model"].iloc[0] == sc["model"].iloc[0] else "only the model differs"))
+    elif same_prompt and sb["model"].iloc[0] == sc["model"].iloc[0]:
         soft.append("both runs use the same prompt fingerprint and model: this is an A/A comparison (useful to "
                     "check noise)")
     for role, m in (("baseline", mb), ("candidate", mc)):
@@ -367,34 +376,103 @@ def _paired_cases(base: RunResults, cand: RunResults, bv: str, cv: str, pf_b, pf
     return m.sort_values(["recall_diff", "case"], kind="stable", na_position="last").reset_index(drop=True)
 
 
-def _excerpts(res: RunResults, variant: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, str, bool], dict]:
-    """For each wanted (case, finding), the first ok epoch where it was found and where it was missed: epoch,
-    the grader's quote and the review text."""
-    f = res.findings
-    f = f[(f["variant"] == variant) & (f["status"] == OK) & f["found"].notna()]
-    f = f[[(c, x) in wanted for c, x in zip(f["case"], f["finding"])]]
+def _excerpts(res: RunResults, variant: str, wanted: set[tuple[str, str]], *, frame: str = "findings",
+              item: str = "finding", flag: str = "found") -> dict[tuple[str, str, bool], dict]:
+    """For each wanted (case, item), the first ok epoch where it was found (flagged, for traps) and where it was
+    not: epoch, the grader's quote, the review text and the sample's element id in the side-by-side view."""
+    f = getattr(res, frame)
+    if f.empty:
+        return {}
+    f = f[(f["variant"] == variant) & (f["status"] == OK) & f[flag].notna()]
+    f = f[[(c, x) in wanted for c, x in zip(f["case"], f[item])]]
     out: dict[tuple[str, str, bool], dict] = {}
-    for r in f.sort_values("epoch").itertuples(index=False):
-        key = (r.case, r.finding, bool(r.found))
+    for r in f.sort_values("epoch").to_dict("records"):
+        key = (r["case"], r[item], bool(r[flag]))
         if key not in out:
-            out[key] = {"epoch": int(r.epoch), "quote": r.evidence or "", "review": res.review(r.sample_id) or ""}
+            out[key] = {"epoch": int(r["epoch"]), "quote": r.get("evidence") or "",
+                        "review": res.review(r["sample_id"]) or "", "sample_id": r["sample_id"]}
     return out
 
 
-def _flip_rows(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame) -> list[dict]:
+def trap_flips(pt_b: pd.DataFrame, pt_c: pd.DataFrame) -> pd.DataFrame:
+    """Traps whose flagging flipped: ``regressed`` — a **new false alarm**: the baseline left the trap alone
+    reliably (not flagged in ≥ 2/3 of its epochs) and the candidate flags it in most epochs (not flagged in
+    < 1/2); ``improved`` the reverse. :func:`harness.stats.classify_flips` on the not-flagged rates, the rule of
+    finding flips. Columns: case, trap, title, n_flagged_b/n_epochs_b/n_flagged_c/n_epochs_c, flip."""
+    cols = ["case", "trap", "n_epochs", "n_flagged", "flagged_rate"]
+    if pt_b.empty or pt_c.empty:
+        return pd.DataFrame(columns=["case", "trap", "title", "flip"])
+    m = pd.merge(pt_b[cols], pt_c[cols + ["title"]], on=["case", "trap"], suffixes=("_b", "_c"))
+    m = m[(m["n_epochs_b"] > 0) & (m["n_epochs_c"] > 0)].copy()
+    m["flip"] = classify_flips(1 - m["flagged_rate_b"].to_numpy(float), 1 - m["flagged_rate_c"].to_numpy(float)) \
+        if len(m) else []
+    return m[m["flip"] != ""].reset_index(drop=True)
+
+
+def _flip_rows(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame,
+               traps: pd.DataFrame | None = None) -> list[dict]:
+    """Flips, worst first: lost findings by severity, then new trap false alarms, then gained findings, then
+    trap false alarms that went away. Each row: kind (finding|trap), case, finding (the item id), title,
+    severity, category, flip, counts, and the baseline's and candidate's excerpt."""
     out = []
     fl = pairs[pairs["flip"] != ""].copy()
     wanted = set(zip(fl["case"], fl["finding"]))
     ex_b, ex_c = _excerpts(base, bv, wanted), _excerpts(cand, cv, wanted)
-    none = {"epoch": None, "quote": "", "review": ""}
+    none = {"epoch": None, "quote": "", "review": "", "sample_id": ""}
     sev_rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    fl["_k"] = [(0 if f == REGRESSED else 1, sev_rank.get(s, 4)) for f, s in zip(fl["flip"], fl["severity"])]
-    for _, r in fl.sort_values(["_k", "case", "finding"], kind="stable").iterrows():
+    rows = []
+    for _, r in fl.iterrows():
         reg = r["flip"] == REGRESSED
-        out.append({**{k: r[k] for k in ("case", "finding", "title", "severity", "category", "flip", "n_found_b",
-                                         "n_epochs_b", "n_found_c", "n_epochs_c", "found_rate_b", "found_rate_c")},
-                    "base": ex_b.get((r["case"], r["finding"], reg), none),
-                    "cand": ex_c.get((r["case"], r["finding"], not reg), none)})
+        rows.append(((0 if reg else 2, sev_rank.get(r["severity"], 4), r["case"], r["finding"]), {
+            "kind": "finding",
+            **{k: r[k] for k in ("case", "finding", "title", "severity", "category", "flip", "n_found_b",
+                                 "n_epochs_b", "n_found_c", "n_epochs_c", "found_rate_b", "found_rate_c")},
+            "base": ex_b.get((r["case"], r["finding"], reg), none),
+            "cand": ex_c.get((r["case"], r["finding"], not reg), none)}))
+    if traps is not None and len(traps):
+        wanted_t = set(zip(traps["case"], traps["trap"]))
+        kw = dict(frame="traps", item="trap", flag="flagged")
+        tb, tc = _excerpts(base, bv, wanted_t, **kw), _excerpts(cand, cv, wanted_t, **kw)
+        for _, r in traps.iterrows():
+            reg = r["flip"] == REGRESSED        # a new false alarm: not flagged before, flagged now
+            rows.append(((1 if reg else 3, 0, r["case"], r["trap"]), {
+                "kind": "trap", "case": r["case"], "finding": r["trap"], "title": r["title"], "severity": "trap",
+                "category": "false alarm", "flip": r["flip"],
+                "n_found_b": int(r["n_flagged_b"]), "n_epochs_b": int(r["n_epochs_b"]),
+                "n_found_c": int(r["n_flagged_c"]), "n_epochs_c": int(r["n_epochs_c"]),
+                "found_rate_b": r["flagged_rate_b"], "found_rate_c": r["flagged_rate_c"],
+                "base": tb.get((r["case"], r["trap"], not reg), none),
+                "cand": tc.get((r["case"], r["trap"], reg), none)}))
+    for _, row in sorted(rows, key=lambda x: x[0]):
+        out.append(row)
+    return out
+
+
+def side_by_side(cmp: "Comparison") -> list[dict]:
+    """Per case, the baseline's and the candidate's samples (:func:`harness.report.samples.case_views`), cases
+    with flips first (in the order of :attr:`Comparison.flips`), then by the size of the recall change.
+    Rows: ``{case, title, kind, flips: [flip kinds and ids], recall_b, recall_c, base: [sample views], cand:
+    [sample views]}``."""
+    from .samples import case_views
+    bv, cv = cmp.base_summary.variant, cmp.cand_summary.variant
+    base = {x["case"]: x for x in case_views(cmp.base, variants=[bv], prefix="b")}
+    cand = {x["case"]: x for x in case_views(cmp.cand, variants=[cv], prefix="c")}
+    flip_order: dict[str, list[dict]] = {}
+    for f in cmp.flips:
+        flip_order.setdefault(f["case"], []).append(f)
+    pc = cmp.per_case.set_index("case") if len(cmp.per_case) else None
+    rest = sorted((c for c in dict.fromkeys([*base, *cand]) if c not in flip_order),
+                  key=lambda c: (-abs(float(pc.loc[c, "recall_diff"])) if pc is not None and c in pc.index
+                                 and pd.notna(pc.loc[c, "recall_diff"]) else 0.0, c))
+    out = []
+    for c in [*flip_order, *rest]:
+        meta = cand.get(c) or base.get(c) or {}
+        row = pc.loc[c] if pc is not None and c in pc.index else None
+        out.append({"case": c, "title": meta.get("title", ""), "kind": meta.get("kind", ""),
+                    "flips": flip_order.get(c, []),
+                    "recall_b": row["recall_b"] if row is not None else float("nan"),
+                    "recall_c": row["recall_c"] if row is not None else float("nan"),
+                    "base": base.get(c, {}).get("samples", []), "cand": cand.get(c, {}).get("samples", [])})
     return out
 
 
@@ -428,12 +506,15 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return [] if df is None or df.empty else df.to_dict("records")
 
 
-def context(cmp: Comparison) -> dict:
-    """The template context shared by the markdown and HTML comparison templates."""
+def context(cmp: Comparison, *, samples: bool = False) -> dict:
+    """The template context shared by the markdown and HTML comparison templates; ``samples`` adds the reviews
+    side by side (:func:`side_by_side`, HTML only)."""
     h = cmp.headline
     pairs = cmp.findings.copy()
     pairs["_abs"] = pairs["diff"].abs()
+    side = side_by_side(cmp) if samples else []
     return {
+        "side": side, "case_anchor": {r["case"]: f"case-{i}" for i, r in enumerate(side)},
         "cmp": cmp, "h": h, "b": cmp.base_summary, "c": cmp.cand_summary, "mb": cmp.base.manifest,
         "mc": cmp.cand.manifest, "verdict": cmp.verdict, "advice": cmp.advice,
         "verdict_class": {IMPROVED: "improved", REGRESSED: "regressed", INCONCLUSIVE: "nochange"}[cmp.verdict],
@@ -445,6 +526,7 @@ def context(cmp: Comparison) -> dict:
                                                na_position="last")),
         "flips": cmp.flips, "regressions": [f for f in cmp.flips if f["flip"] == REGRESSED],
         "improvements": [f for f in cmp.flips if f["flip"] == IMPROVED],
+        "new_false_alarms": [f for f in cmp.flips if f["flip"] == REGRESSED and f["kind"] == "trap"],
         "agreement": cmp.agreement, "gate": cmp.gate, "loud": cmp.loud, "warnings": cmp.warnings,
         "calibration": cmp.calibration,
         "charts": cmp.charts, "grader": cmp.base.grader, "reducer": cmp.base.reducer, "excerpt": EXCERPT,
@@ -455,14 +537,14 @@ def context(cmp: Comparison) -> dict:
     }
 
 
-def render_markdown(cmp: Comparison) -> str:
+def render_markdown(cmp: Comparison, html_name: str = "compare.html") -> str:
     """The markdown comparison (≤ 60,000 characters: fits a GitHub PR comment)."""
-    return render_md("compare.md.j2", **context(cmp))
+    return render_md("compare.md.j2", html_name=quote(html_name), **context(cmp))
 
 
 def render_compare_html(cmp: Comparison) -> str:
     """The self-contained HTML comparison (inline CSS, SVG charts, one hashed sorting script; CSP forbids loads)."""
-    return render_html("compare.html.j2", **context(cmp))
+    return render_html("compare.html.j2", **context(cmp, samples=True))
 
 
 def default_out_dir(config: HarnessConfig, base_id: str, cand_id: str) -> Path:
@@ -477,7 +559,7 @@ def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, conf
     config = config or load_config()
     folder, stem = out_paths(out, default_out_dir(config, cmp.base.run_id, cmp.cand.run_id), "compare")
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
-    atomic_write_text(md, render_markdown(cmp))
+    atomic_write_text(md, render_markdown(cmp, html.name))
     atomic_write_text(html, render_compare_html(cmp))
     return md, html
 

@@ -394,7 +394,7 @@ def context(dash: Dashboard, runs_root: Path) -> dict:
     latest_night = len(hist.runs) if hist.runs else None
     return {
         "dash": dash, "title": "Nightly quality dashboard", "runs_root": str(runs_root), "generated": utcnow(),
-        "runs": runs, "recent": runs[-10:][::-1], "skipped": hist.skipped, "notes": hist.notes,
+        "runs": runs, "recent": runs[-10:][::-1], "skipped": hist.skipped, "notes": hist.notes, "adhoc": hist.adhoc,
         "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10), "flips": _records(f[f["flips"] > 0], 15),
                    "n_findings": len(f)} for v, (c, f) in dash.flaky.items()],
         "charts": dash.charts, "status": dash.status, "flaky_at": FLAKY, "latest_night": latest_night, "labels": labels,
@@ -423,7 +423,8 @@ def report(dash: Dashboard, file=None) -> None:
     """Print the dashboard's outcome: runs read and skipped (with why), notes, verdict, page path."""
     file = file or sys.stdout
     h = dash.history
-    print(f"dashboard: read {len(h.runs)} run(s) under {h.root}, skipped {len(h.skipped)}", file=file)
+    print(f"dashboard: read {len(h.runs)} run(s) under {h.root}, skipped {len(h.skipped)}"
+          + (f", left out {len(h.adhoc)} ad-hoc run(s) (harness run / pytest evals)" if h.adhoc else ""), file=file)
     for s in h.skipped:
         print(f"  skipped {s.path}: {s.reason}", file=file)
     for n in h.notes:

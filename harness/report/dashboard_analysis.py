@@ -191,7 +191,7 @@ def compare_to_baseline(base_v: dict, cand_v: dict, *, seed: int = 0, verdict: V
     for key, label, fmt, b, c in (
             ("cost_per_sample", "cost per sample (USD)", "usd", cs["cost_usd_b"] / cs["n_samples_b"],
              cs["cost_usd_c"] / cs["n_samples_c"]),
-            ("tokens_per_sample", "tokens per sample", "num", cs["total_tokens_b"], cs["total_tokens_c"]),
+            ("tokens_per_sample", "tokens per sample", "count", cs["total_tokens_b"], cs["total_tokens_c"]),
             ("latency_s", "latency per sample (s)", "s", cs["latency_s_b"], cs["latency_s_c"])):
         add(key, label, "cost", pd.DataFrame({"case": cs["case"], "b": b, "c": c, "w": 1.0}).dropna(), fmt,
             neutral=True)

@@ -67,8 +67,12 @@ def _ticks(n: int, labels: Sequence[str], most: int = 8) -> tuple[list[int], lis
 
 
 def _fmt_axis(ax, fmt: str) -> None:
-    f = {"pct": lambda y, _p: f"{y * 100:.0f}%", "usd": lambda y, _p: f"${y:,.2f}" if y >= 0.1 else f"${y:.3f}",
-         "s": lambda y, _p: f"{y:g} s", "num": lambda y, _p: f"{y:,.0f}" if abs(y) >= 100 else f"{y:g}"}[fmt]
+    # cost, seconds and counts are never negative: a tick below 0 (the axis margin under a low band) gets no
+    # label rather than "$-0.020"
+    f = {"pct": lambda y, _p: f"{y * 100:.0f}%",
+         "usd": lambda y, _p: "" if y < 0 else (f"${y:,.2f}" if y >= 0.1 else f"${y:.3f}"),
+         "s": lambda y, _p: "" if y < 0 else f"{y:g} s",
+         "num": lambda y, _p: "" if y < 0 else (f"{y:,.0f}" if abs(y) >= 100 else f"{y:g}")}[fmt]
     ax.yaxis.set_major_formatter(f)
 
 

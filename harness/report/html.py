@@ -101,10 +101,37 @@ def abspts(x: Any, digits: int = 1) -> str:
     return "n/a" if _bad(x) else f"{abs(float(x)) * 100:.{digits}f} pts"
 
 
+NOT_ESTIMABLE = "not estimable"
+
+
 def mde(cmp: Any) -> str:
-    """A comparison's minimum detectable effect as printed (:func:`harness.verdicts.mde_text`)."""
+    """A comparison's minimum detectable effect as printed (:func:`harness.verdicts.mde_text`); ``not estimable``
+    when it comes out as exactly 0 (no variation between a handful of cases: 0 would claim every effect is
+    detectable)."""
     from ..verdicts import mde_text
+    v = getattr(cmp, "mde", None)
+    if v is not None and not _bad(v) and float(v) == 0.0:
+        return NOT_ESTIMABLE + f" with {getattr(cmp, 'n_clusters', '?')} cases"
     return mde_text(cmp)
+
+
+def mde_t(cmp: Any) -> str:
+    """A secondary metric's MDE (t approximation, Bloom 1995) in points: ``8.1 pts (t approx.)``; ``not
+    estimable`` when it is 0, 100 points or more, or unknown (too few cases, or no variation between them)."""
+    v = getattr(cmp, "mde", None)
+    if v is None or _bad(v) or float(v) == 0.0 or math.isinf(float(v)) or abs(float(v)) >= 1.0:
+        # 0, or 100 points and more, of a difference of proportions: the few cases say nothing about power
+        return NOT_ESTIMABLE
+    return f"{abs(float(v)) * 100:.1f} pts (t approx.)"
+
+
+def count_of(n: Any, word: str) -> str:
+    """``1 finding``, ``3 findings``, ``0 cases``: a count with its noun in the right number (English ``-s``)."""
+    try:
+        k = int(n)
+    except (TypeError, ValueError):
+        return f"{n} {word}s"
+    return f"{k:,} {word}" if k == 1 else f"{k:,} {word}s"
 
 
 def num(x: Any, digits: int = 2) -> str:
@@ -140,7 +167,7 @@ def ci(lo: Any, hi: Any, fmt: str = "pct") -> str:
         return "n/a"
     if fmt == "pts":
         if math.isinf(float(lo)) or math.isinf(float(hi)):
-            return "unbounded (too few cases for the test to reach 5%)"
+            return "unbounded: too few cases for the test to reach 5%"
         return f"{pts(lo, unit=False)} to {pts(hi)}"
     f = {"pct": pct, "num": num, "signed": signed, "usd": usd}[fmt]
     return f"{f(lo)} to {f(hi)}" if fmt == "signed" else f"{f(lo)}–{f(hi)}"
@@ -198,7 +225,8 @@ def md_code(text: Any, limit: int = 80) -> str:
     return f"`{s}`" if s else "n/a"
 
 
-FILTERS = {"mdcode": md_code, "pct": pct, "pts": pts, "abspts": abspts, "mde": mde, "num": num, "signed": signed, "usd": usd,
+FILTERS = {"mdcode": md_code, "pct": pct, "pts": pts, "abspts": abspts, "mde": mde, "mde_t": mde_t,
+           "count_of": count_of, "num": num, "signed": signed, "usd": usd,
            "ci": ci, "pval": pval,
            "sortkey": sortkey, "short": short, "truncate_text": truncate, "md": md_text}
 

@@ -62,10 +62,11 @@ def run_suite(cfg: HarnessConfig, choices: Choices, *, model_factory: Callable[[
     from ..progress import run_progress
     from ..runner import execute
 
-    opts, notices = build_options(cfg, choices)
+    from dataclasses import replace
+    opts, notices = build_options(cfg, replace(choices, kind="nightly"))
     for n in notices:
         print(n, file=sys.stderr)
-    with run_progress(choices.progress and sys.stderr.isatty()) as cb:
+    with run_progress(choices.progress) as cb:   # a bar on a terminal, a line every ~10 s in a log
         res = execute(cfg, opts, on_progress=cb, model_factory=model_factory)
     try:
         paths = write_reports(cfg, res.run_dir.path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 import json
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +29,7 @@ from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_
 from ..textio import atomic_write_text
 from . import charts
 from .html import render_html, render_md
+from .samples import case_views
 
 MAX_CASE_BARS = 60
 ORDER = {"severity": list(SEVERITIES), "category": list(CATEGORIES), "kind": list(KINDS)}
@@ -78,6 +80,9 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     if any(mi.provider == "local" for mi in m.models):
         out.append("reviews by the embedded local model (SmolLM2-135M): these scores show the harness working, "
                    "not the prompt's quality")
+    for kept, others in (getattr(m, "prompt_aliases", None) or {}).items():
+        out.append(f"prompt versions {', '.join([kept, *others])} have identical contents: they were run once, as "
+                   f"{kept}; every difference between them is zero by construction")
     if m.status != "complete":
         out.append(f"run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else "") +
                    ": results may be partial")
@@ -183,12 +188,16 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return [] if df is None or df.empty else df.to_dict("records")
 
 
-def context(rep: RunReport) -> dict:
-    """The template context shared by the markdown and HTML templates."""
+def context(rep: RunReport, *, samples: bool = False, cases: Iterable[str] | None = None) -> dict:
+    """The template context shared by the markdown and HTML templates; ``samples`` adds the sample view
+    (:func:`harness.report.samples.case_views`, HTML only: it reads every review), limited to ``cases`` (then
+    with every sample of them) when given."""
     m = rep.res.manifest
     pf = rep.per_finding.sort_values(["score", "case", "finding"], kind="stable") if len(rep.per_finding) else \
         rep.per_finding
+    views = case_views(rep.res, cases=cases) if samples else []
     return {
+        "cases_view": views, "case_anchor": {cv["case"]: f"case-{i}" for i, cv in enumerate(views)},
         "rep": rep, "m": m, "res": rep.res, "summaries": rep.summaries, "warnings": rep.warnings,
         "variants": [s.variant for s in rep.summaries], "breakdowns": rep.breakdowns,
         "per_case": _records(rep.per_case), "per_finding": _records(pf), "per_trap": _records(rep.per_trap),
@@ -200,14 +209,15 @@ def context(rep: RunReport) -> dict:
     }
 
 
-def render_markdown(rep: RunReport) -> str:
+def render_markdown(rep: RunReport, html_name: str = "report.html") -> str:
     """The markdown report (≤ 60,000 characters: fits a GitHub PR comment)."""
-    return render_md("report.md.j2", **context(rep))
+    return render_md("report.md.j2", html_name=quote(html_name), **context(rep))
 
 
-def render_report_html(rep: RunReport) -> str:
-    """The self-contained HTML report (inline CSS, SVG charts and one hashed sorting script; CSP forbids loads)."""
-    return render_html("report.html.j2", **context(rep))
+def render_report_html(rep: RunReport, cases: Iterable[str] | None = None) -> str:
+    """The self-contained HTML report (inline CSS, SVG charts and one hashed sorting script; CSP forbids loads).
+    ``cases``: the sample view shows only these cases, every sample of them."""
+    return render_html("report.html.j2", **context(rep, samples=True, cases=cases))
 
 
 def default_out_dir(config: HarnessConfig, run: str | Path) -> Path:
@@ -229,19 +239,20 @@ def default_out_dir(config: HarnessConfig, run: str | Path) -> Path:
     return out
 
 
-def write_report(rep: RunReport, out: str | Path | None = None, *, config: HarnessConfig | None = None
-                 ) -> tuple[Path, Path]:
+def write_report(rep: RunReport, out: str | Path | None = None, *, config: HarnessConfig | None = None,
+                 cases: Iterable[str] | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html``; returns their paths.
 
     ``out`` is a folder (created), or a path ending in ``.md``/``.html`` whose folder and stem are used.
+    ``cases``: the HTML sample view shows only these cases, every sample of them.
     """
     config = config or load_config()
     folder, stem = out_paths(out, default_out_dir(config, rep.res.path), "report")
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
     if out is None:
         atomic_write_text(folder / ".run-path", str(Path(rep.res.path).resolve()) + "\n")
-    atomic_write_text(md, render_markdown(rep))
-    atomic_write_text(html, render_report_html(rep))
+    atomic_write_text(md, render_markdown(rep, html.name))
+    atomic_write_text(html, render_report_html(rep, cases))
     return md, html
 
 
@@ -256,10 +267,17 @@ def out_paths(out: str | Path | None, default: Path, stem: str) -> tuple[Path, s
 
 
 def cli(args: Any) -> int:
-    """``harness report RUN_DIR [--out DIR]``: write the reports and print their paths. Returns 0."""
+    """``harness report RUN_DIR [--out DIR] [--case ID ...]``: write the reports and print their paths. Returns 0;
+    an unknown ``--case`` is bad input (HarnessError, exit 2)."""
     config = load_config(getattr(args, "root", None))
     rep = build_run_report(args.run_dir, grader=getattr(args, "grader", None), config=config)
-    md, html = write_report(rep, getattr(args, "out", None), config=config)
+    cases = getattr(args, "cases", None)
+    if cases:
+        unknown = sorted(set(cases) - {r.case for r in rep.res.records})
+        if unknown:
+            from ..errors import HarnessError
+            raise HarnessError(f"--case: no sample of {', '.join(unknown)} in this run", file=rep.res.path)
+    md, html = write_report(rep, getattr(args, "out", None), config=config, cases=cases)
     for w in rep.warnings:
         print(f"warning: {w}")
     print(md)
