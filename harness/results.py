@@ -563,10 +563,17 @@ def summarize(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame 
         t = pt[(pt["variant"] == variant) & (pt["n_epochs"] > 0)]
         ok = s[s["status"] == OK]
         ch = f[f["severity"].isin(["critical", "high"])]
-        miss = clustered_mean(1 - ch["score"].to_numpy(float), ch["case"].to_numpy()) if len(ch) else NAN_ESTIMATE
+        # a miss rate is a proportion: at 0 (all found) its interval must not collapse (Wilson fallback)
+        miss = clustered_mean(1 - ch["score"].to_numpy(float), ch["case"].to_numpy(), bounds=(0, 1),
+                              proportion=True) if len(ch) else NAN_ESTIMATE
         k = len(ch)
-        miss = Estimate(miss.value * k, miss.se * k, max(0.0, miss.lo * k), miss.hi * k, miss.n, miss.n_clusters,
-                        miss.method) if k else Estimate(0.0, 0.0, 0.0, 0.0, 0, 0, "none")
+        if k:
+            miss = Estimate(miss.value * k, miss.se * k, max(0.0, miss.lo * k), miss.hi * k, miss.n,
+                            miss.n_clusters, miss.method)
+        elif len(ok):      # graded, and the suite has no critical/high finding: exactly none missed
+            miss = Estimate(0.0, 0.0, 0.0, 0.0, 0, 0, "none")
+        else:              # nothing graded: nothing to report (n/a), not "0 missed"
+            miss = NAN_ESTIMATE
         lat = s["latency_s"].dropna().to_numpy(float)
         n_err = int((s["status"] == ERROR).sum())
         out.append(VariantSummary(
