@@ -201,7 +201,12 @@ def run_evaluation(config: pytest.Config):
     st = config.stash[_STATE]
     if st["result"] is not None:
         return st["result"]
-    res = execute(st["cfg"], narrow(st["opts"], st.get("selected")))
+    try:
+        res = execute(st["cfg"], narrow(st["opts"], st.get("selected")))
+    except HarnessError as e:      # bad input found before any sample (e.g. the preflight's bad model id)
+        if _is_worker(config) or st.get("xdist_started"):
+            raise
+        pytest.exit(f"harness: error: {e}", returncode=2)
     st["result"] = res
     try:
         st["reports"] = write_reports(st["cfg"], res.run_dir.path)
