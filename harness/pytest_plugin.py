@@ -29,7 +29,9 @@ import pytest
 from .config import load_config
 from .errors import HarnessError
 from .planning import Choices, build_options
-from .verdicts import EXIT_REGRESSION, case_verdicts
+
+# harness.verdicts (pandas, scipy) is imported where a verdict is made, after the run: loading the plugin and
+# starting the run stay light (issue 16)
 
 _STATE = pytest.StashKey[dict]()
 _WORKER_RUN_DIR = "harness_run_dir"     # workerinput key: the run directory the controller writes (pytest-xdist)
@@ -259,6 +261,7 @@ def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
 def session_exit_code(cmp, complete: bool) -> int:
     """The exit status a ``--baseline`` comparison imposes on the session: 1 when the gate says *regressed*, else
     0 (an incomplete run shows up as ERROR tests; pytest has no exit code 3)."""
+    from .verdicts import EXIT_REGRESSION
     return EXIT_REGRESSION if cmp.gate.exit_code(complete) == EXIT_REGRESSION else 0
 
 
@@ -267,6 +270,7 @@ def _results(st: dict, grader: str):
     key = f"verdicts:{grader}"
     if key not in st:
         from .results import load_run
+        from .verdicts import case_verdicts
         cfg, res = st["cfg"], st["result"]
         table = load_run(res.run_dir.path, grader=grader, suite=st["opts"].cases, reducer=cfg.reducer,
                          severity_weights=cfg.severity_weights)

@@ -30,7 +30,7 @@ from .models.registry import create_model
 from .prompts import PromptVersion
 from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
                       sample_id, utcnow)
-from .results import write_cases_json
+from .casemeta import write_cases_json
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 THROTTLE_KINDS = {"rate_limit", "overloaded"}
