@@ -443,7 +443,7 @@ class History:
         vocabs: list[dict] = [{} for _ in text]
         which = []
         for *_, recs in parts:
-            sig = tuple(tuple(r.get(n) for r in recs) for n in text)
+            sig = tuple([tuple([r.get(n) for r in recs]) for n in text])
             b = blocks.get(sig)
             if b is None:
                 b = blocks[sig] = len(block_codes)
