@@ -36,7 +36,6 @@ Suite intervals are clustered by case (:mod:`harness.stats`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -44,10 +43,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import HarnessError, RecordError
+from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
+from .errors import HarnessError
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
-from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
 DEFAULT_WEIGHTS: dict[str, float] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 GRADERS = ("deterministic", "judge")
 KEYS = ["run", "sample_id", "prompt_version", "prompt_fingerprint", "model", "variant", "case", "kind", "tags",
