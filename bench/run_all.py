@@ -29,8 +29,10 @@ BENCHES = [  # the embedded model last: it gets what is left of the time budget
     ("runner", "bench_runner.py", "1–2 runner vs bare SDK loop vs inspect-ai"),
     ("grading", "bench_grading.py", "3 deterministic grading"),
     ("report", "bench_report.py", "4 report and dashboard"),
+    ("dashboard_scale", "bench_dashboard_scale.py", "4b dashboard, 400 cases × 365 nights"),
     ("cost", "bench_cost.py", "6 prompt-caching cost"),
     ("gate", "bench_gate.py", "7 regression gate: false alarms and power"),
+    ("imports", "bench_imports.py", "8 imports when a run starts"),
     ("local", "bench_local.py", "5 embedded model"),
 ]
 BUDGET_S = 19 * 60

@@ -15,7 +15,10 @@ Endpoints:
 * ``POST /v1/messages`` (JSON or server-sent events when ``"stream": true``), ``POST /v1/messages/count_tokens``;
 * ``/v1/messages/batches`` (create, list, retrieve, results, cancel, delete), optionally persisted to
   ``state_dir`` so a new server resumes the batches of an old one;
-* ``POST /v1/chat/completions`` (OpenAI shape, JSON or SSE), ``GET /v1/models`` (a list both SDKs parse).
+* ``POST /v1/chat/completions`` (OpenAI shape, JSON or SSE), ``GET /v1/models`` (a list both SDKs parse) and
+  ``GET /v1/models/{id}``. Model ids in ``missing_models`` (retired or mistyped) get 404 ``not_found_error`` from
+  every endpoint and are not listed; ids in ``deprecated_models`` are listed and retrievable but every request
+  naming them gets 400 ``invalid_request_error`` (messages, count_tokens, chat completions).
 
 The server never writes the API key it receives to a log, to stdout or to ``state_dir``; it keeps the headers
 it received in memory only (``received``), and their ``repr`` masks credentials.
@@ -475,6 +478,8 @@ class FakeServer:
             is 1024+ tokens; default 0 caches any prefix).
         cache_ttl_s: lifetime of a cache entry since its last use.
         models: model ids listed by ``GET /v1/models`` (any model id is accepted by the endpoints).
+        missing_models: ids answered with 404 not_found_error everywhere (a retired or mistyped model).
+        deprecated_models: ids answered with 400 invalid_request_error by the request endpoints.
         host, port: where to listen (port 0: an ephemeral port, fixed at first start and reused by restarts).
         shutdown_timeout_s: how long ``stop()`` lets in-flight handlers finish before cancelling them.
     """
@@ -500,6 +505,8 @@ class FakeServer:
         cache_min_tokens: int = 0,
         cache_ttl_s: float = 300.0,
         models: Sequence[str] = ("claude-fake-1", "fake-chat-1"),
+        missing_models: Sequence[str] = (),
+        deprecated_models: Sequence[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_timeout_s: float = 0.5,
@@ -531,6 +538,8 @@ class FakeServer:
         self.cache_min_tokens = int(cache_min_tokens)
         self.cache_ttl_s = float(cache_ttl_s)
         self.models = list(models)
+        self.missing_models = set(missing_models)
+        self.deprecated_models = set(deprecated_models)
         self.host = host
         self.port = int(port)
         self.shutdown_timeout_s = float(shutdown_timeout_s)
@@ -1091,6 +1100,9 @@ class FakeServer:
         problem = self._validate_messages_body(body)
         if problem:
             return self._error(400, "invalid_request_error", problem)
+        bad = self._model_problem(body.get("model"), openai=False)
+        if bad is not None:
+            return bad
         stream = bool(body.get("stream"))
         kind = self._decide_fault(self.faults, rec)
         if self.latency_s:
@@ -1219,6 +1231,9 @@ class FakeServer:
             return self._error(401, "authentication_error", problem)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self._error(400, "invalid_request_error", "messages: Field required")
+        bad = self._model_problem(body.get("model"), openai=False)
+        if bad is not None:
+            return bad
         total = sum(s[0] for s in self._segments(body))
         return web.json_response({"input_tokens": total})
 
@@ -1480,6 +1495,9 @@ class FakeServer:
             return self._error(400, "invalid_request_error", "you must provide a model parameter", openai=True)
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._error(400, "invalid_request_error", "messages: a non-empty list is required", openai=True)
+        bad = self._model_problem(body.get("model"), openai=True)
+        if bad is not None:
+            return bad
         stream = bool(body.get("stream"))
         kind = self._decide_fault(self.faults, rec)
         if self.latency_s:
@@ -1574,16 +1592,28 @@ class FakeServer:
         return {"id": model_id, "type": "model", "display_name": model_id, "created_at": "2025-01-01T00:00:00Z",
                 "object": "model", "created": 1735689600, "owned_by": "fake"}
 
+    def _model_problem(self, model_id: Any, *, openai: bool, retrieve: bool = False) -> web.Response | None:
+        """The error a request naming ``model_id`` gets (None when the model is usable): 404 for a missing
+        model; 400 for a deprecated one, except when it is only retrieved (it still exists)."""
+        if model_id in self.missing_models:
+            return self._error(404, "not_found_error", f"model: {model_id}", openai=openai)
+        if model_id in self.deprecated_models and not retrieve:
+            return self._error(400, "invalid_request_error",
+                               f"model {model_id} is deprecated and no longer accepts requests; use a newer model",
+                               openai=openai)
+        return None
+
     async def _h_models(self, request: web.Request) -> web.StreamResponse:
         self._record(request, b"", None, model_call=False)
-        data = [self._model_obj(m) for m in self.models]
+        data = [self._model_obj(m) for m in self.models if m not in self.missing_models]
         return web.json_response({"object": "list", "data": data, "has_more": False,
                                   "first_id": self.models[0] if self.models else None,
                                   "last_id": self.models[-1] if self.models else None})
 
     async def _h_model(self, request: web.Request) -> web.StreamResponse:
         self._record(request, b"", None, model_call=False)
-        return web.json_response(self._model_obj(request.match_info["id"]))
+        bad = self._model_problem(request.match_info["id"], openai=False, retrieve=True)
+        return bad if bad is not None else web.json_response(self._model_obj(request.match_info["id"]))
 
     async def _h_not_found(self, request: web.Request) -> web.StreamResponse:
         raw, body = await self._read(request)

@@ -69,6 +69,11 @@ SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 
 # ------------------------------------------------------------------------------------------------- helpers
 
+try:                                   # a year of a big suite's summaries is ~150 MB of JSON: orjson reads it ~3× faster
+    from orjson import loads as _loads
+except ImportError:                    # pragma: no cover - orjson is a dependency; json reads the same files
+    _loads = json.loads
+
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf → None, numpy scalars → Python, tuples → lists."""
     if isinstance(obj, dict):
@@ -260,7 +265,7 @@ def read_run_summary(run_dir: str | Path, *, grader: str | None = None, reducer:
     why = "no summary.json"
     if path.is_file():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _loads(path.read_bytes())
             why = summary_problem(run_dir, data, grader=grader, reducer=reducer, severity_weights=severity_weights)
             if why is None:
                 return data, None
@@ -401,18 +406,76 @@ class History:
         return next((e for e in self.runs if e.run_id == run_id), None)
 
     def _rows(self, key: str | None, fields: tuple[str, ...] | None = None) -> pd.DataFrame:
+        if key is not None:
+            return self._list_rows(key, fields)
         rows = []
         for i, e in enumerate(self.runs):
             for v in e.summary["variants"]:
-                base = {"night": i, "run_id": e.run_id, "variant": v["variant"]}
-                if key is None:
-                    rows.append({**base, **_headline_row(e, v)})
-                else:
-                    rows += [{**base, **r} for r in v.get(key, [])]
+                rows.append({"night": i, "run_id": e.run_id, "variant": v["variant"], **_headline_row(e, v)})
         df = pd.DataFrame(rows)
         if df.empty:
             df = pd.DataFrame(columns=["night", "run_id", "variant", *(fields or ())])
         return df
+
+    def _list_rows(self, key: str, fields: tuple[str, ...] | None) -> pd.DataFrame:
+        """The ``key`` lists of every run's variants as one frame: night, run_id, variant, then the lists' fields.
+
+        Built column by column, not a dict per row: a year of a 400-case suite is ~600,000 findings, and turning
+        that many Python strings into a pandas string column took seconds. Text fields (ids, severity, category...)
+        are encoded once per distinct list of values — consecutive nights of one suite share it — and expanded
+        with one vectorised ``take``; numbers become numpy arrays (None → NaN; whole numbers stay integers).
+        """
+        names: dict[str, None] = dict.fromkeys(fields or ())
+        parts: list[tuple[int, str, str, list[dict]]] = []
+        first: dict[str, Any] = {}
+        for i, e in enumerate(self.runs):
+            for v in e.summary["variants"]:
+                recs = v.get(key) or []
+                if recs:
+                    parts.append((i, e.run_id, v["variant"], recs))
+                    names.update(dict.fromkeys(recs[0]))
+                    for n, x in recs[0].items():
+                        if x is not None:
+                            first.setdefault(n, x)
+        if not parts:
+            return pd.DataFrame(columns=["night", "run_id", "variant", *names])
+        for n in [n for n in names if n not in first]:       # null in every first record: find a value's type
+            first[n] = next((r[n] for *_, recs in parts for r in recs if r.get(n) is not None), None)
+        lengths = np.array([len(p[3]) for p in parts])
+        part_idx = np.repeat(np.arange(len(parts)), lengths)
+        cols: dict[str, Any] = {"night": np.array([p[0] for p in parts])[part_idx]}
+        for j, name in ((1, "run_id"), (2, "variant")):
+            vocab = list(dict.fromkeys(p[j] for p in parts))
+            code = {x: c for c, x in enumerate(vocab)}
+            cols[name] = pd.array(vocab, dtype="str").take(np.array([code[p[j]] for p in parts])[part_idx])
+        text = [n for n in names if isinstance(first.get(n), str)]
+        blocks: dict[tuple, int] = {}
+        block_codes: list[list[np.ndarray]] = []
+        vocabs: list[dict] = [{} for _ in text]
+        which = []
+        for *_, recs in parts:
+            sig = tuple([tuple([r.get(n) for r in recs]) for n in text])
+            b = blocks.get(sig)
+            if b is None:
+                b = blocks[sig] = len(block_codes)
+                block_codes.append([np.fromiter((vc.setdefault(x, len(vc)) for x in col), dtype=np.int64,
+                                                count=len(col)) for vc, col in zip(vocabs, sig)])
+            which.append(b)
+        for t, n in enumerate(text):
+            codes = np.concatenate([block_codes[b][t] for b in which])
+            cols[n] = pd.array(list(vocabs[t]), dtype="str").take(codes)
+        for n in names:
+            if n in text:
+                continue
+            x0 = first.get(n)
+            if isinstance(x0, (int, float)) and not isinstance(x0, bool):
+                arr = np.concatenate([np.array([r.get(n) for r in recs], dtype=float) for *_, recs in parts])
+                if isinstance(x0, int) and not np.isnan(arr).any():
+                    arr = arr.astype(np.int64)
+            else:
+                arr = pd.Series([r.get(n) for *_, recs in parts for r in recs], dtype=object)
+            cols[n] = arr
+        return pd.DataFrame({c: cols[c] for c in ["night", "run_id", "variant", *names]})
 
     @cached_property
     def headline(self) -> pd.DataFrame:

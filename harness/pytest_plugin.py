@@ -6,6 +6,14 @@ Options: --model, --prompt, --epochs, --cases, --limit, --run-dir, --baseline, -
 While the samples run, progress goes to stderr (a bar on a terminal, a line every ~10 s in a log); the summary
 ends with a short "what this means, what next" section (:func:`harness.guidance.next_steps`).
 
+Selection and pytest-xdist (:func:`pytest_collection_finish`, :func:`pytest_configure_node`,
+:func:`pytest_xdist_node_collection_finished`): the run covers only the cases (prompt versions, models) whose tests
+are selected — ``-k``, node ids and ``--deselect`` narrow what is sent and paid for. Under ``pytest -n N`` the
+evaluation runs once, on the controller, after the workers have collected and before any test is handed out; the
+workers read that run directory (chosen by the controller and passed in ``workerinput``) instead of running the
+suite themselves, and the controller prints the harness section (run path, reports, cost). A resumed
+``--run-dir`` keeps its own case list (it is not narrowed).
+
 Pass/fail of a case is :func:`harness.verdicts.case_verdicts` on the run's results table — the same table, reducer
 included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the run is also put
 through the regression gate (:func:`harness.verdicts.decide`, via :func:`harness.report.compare.compare_runs`):
@@ -23,9 +31,12 @@ import pytest
 from .config import load_config
 from .errors import HarnessError
 from .planning import Choices, build_options
-from .verdicts import EXIT_REGRESSION, case_verdicts
+
+# harness.verdicts (pandas, scipy) is imported where a verdict is made, after the run: loading the plugin and
+# starting the run stay light (issue 16)
 
 _STATE = pytest.StashKey[dict]()
+_WORKER_RUN_DIR = "harness_run_dir"     # workerinput key: the run directory the controller writes (pytest-xdist)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,32 +97,136 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                             f"({', '.join(p.label for p in o.prompts)}) × {', '.join(o.models)} × {o.epochs} epoch(s)"]
 
 
+def _targets(opts) -> list[tuple[str, tuple]]:
+    """``[(test id, (case, prompt, model))]`` of the ``eval_target`` parameter, in collection order."""
+    out = []
+    multi = len(opts.prompts) > 1 or len(opts.models) > 1
+    for m in opts.models:
+        for p in opts.prompts:
+            for c in opts.cases:
+                out.append((f"{c.id}[{p.label}|{m}]" if multi else c.id, (c, p, m)))
+    return out
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "eval_target" not in metafunc.fixturenames:
         return
-    o = metafunc.config.stash[_STATE]["opts"]
-    params, ids = [], []
-    multi = len(o.prompts) > 1 or len(o.models) > 1
-    for m in o.models:
-        for p in o.prompts:
-            for c in o.cases:
-                params.append((c, p, m))
-                ids.append(f"{c.id}[{p.label}|{m}]" if multi else c.id)
-    metafunc.parametrize("eval_target", params, ids=ids)
+    targets = _targets(metafunc.config.stash[_STATE]["opts"])
+    metafunc.parametrize("eval_target", [t for _, t in targets], ids=[i for i, _ in targets])
 
 
-@pytest.fixture(scope="session")
-def eval_run(request: pytest.FixtureRequest):
-    """Run every sample once for the session (concurrently), then write the reports."""
+def _key(target: tuple) -> tuple[str, str, str]:
+    case, prompt, model = target
+    return case.id, prompt.fingerprint, model
+
+
+def selected_targets(items) -> set[tuple[str, str, str]] | None:
+    """The (case id, prompt fingerprint, model) the selected tests need, or None when a selected test needs the
+    run without naming a target (it uses ``eval_run`` but not ``eval_target``): then the whole configured
+    selection runs. Tests that use neither are ignored."""
+    keys = set()
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        cs = getattr(item, "callspec", None)
+        if cs is not None and "eval_target" in cs.params:
+            keys.add(_key(cs.params["eval_target"]))
+        elif "eval_run" in names or "case_outcome" in names:
+            return None
+    return keys
+
+
+def selected_from_ids(opts, nodeids) -> set[tuple[str, str, str]] | None:
+    """:func:`selected_targets` from node ids (what an xdist worker reports to the controller after ``-k``):
+    the part in brackets is matched against the ids of :func:`pytest_generate_tests`. None (run the whole
+    configured selection) when any id is not one of them — a test the controller cannot see the fixtures of."""
+    by_id = {i: _key(t) for i, t in _targets(opts)}
+    keys = set()
+    for nid in nodeids:
+        name = nid.rsplit("::", 1)[-1]
+        pid = name[name.index("[") + 1:-1] if "[" in name and name.endswith("]") else None
+        if pid not in by_id:
+            return None
+        keys.add(by_id[pid])
+    return keys
+
+
+def narrow(opts, keys: set[tuple[str, str, str]] | None):
+    """``opts`` restricted to the selected cases, prompt versions and models (their cross product: selecting
+    case A under v1 and case B under v2 runs A and B under both). Unchanged when ``keys`` is None or the run is a
+    resume (a resumed run keeps its manifest's cases)."""
+    if keys is None or opts.resume:
+        return opts
+    from dataclasses import replace
+    cases = {k[0] for k in keys}
+    prompts = {k[1] for k in keys}
+    models = {k[2] for k in keys}
+    return replace(opts, cases=[c for c in opts.cases if c.id in cases],
+                   prompts=[p for p in opts.prompts if p.fingerprint in prompts],
+                   models=[m for m in opts.models if m in models])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After ``-k`` / node-id deselection: remember which targets the run must cover."""
+    st = session.config.stash.get(_STATE, None)
+    if st is not None:
+        st["selected"] = selected_targets(session.items)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist, on the controller: fix the run directory now and hand it to every worker."""
+    st = node.config.stash.get(_STATE, None)
+    if st is None:
+        return
+    if st["opts"].run_dir is None:
+        from .runner import _run_id
+        st["opts"].run_dir = st["cfg"].path(st["cfg"].runs_root) / _run_id()
+    node.workerinput[_WORKER_RUN_DIR] = str(st["opts"].run_dir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """pytest-xdist, on the controller: when the first worker has collected (after ``-k``), run the evaluation
+    once for the selected tests. Tests are handed out only after this returns, so every worker finds the run
+    written. A failure is kept for the terminal summary; the workers then report it per test."""
+    config = node.config
+    st = config.stash.get(_STATE, None)
+    if st is None or st.get("xdist_started"):
+        return
+    st["xdist_started"] = True
+    keys = selected_from_ids(st["opts"], ids)
+    if keys is not None and not keys:
+        return                            # no evaluation test selected: nothing to run or pay for
+    st["selected"] = keys
+    try:
+        run_evaluation(config)
+    except Exception as e:  # noqa: BLE001 - the controller must survive to print it; workers report it per test
+        st["run_error"] = f"{type(e).__name__}: {e}"
+
+
+def run_evaluation(config: pytest.Config):
+    """Run every selected sample once for the session (concurrently), write the reports and, with
+    ``--baseline``, the comparison. Idempotent: the second call returns the first result."""
     from .commands import write_reports
-    st = request.config.stash[_STATE]
-    res = _execute_with_progress(request.config, st)
+    st = config.stash[_STATE]
+    if st["result"] is not None:
+        return st["result"]
+    try:
+        res = _execute_with_progress(config, st, narrow(st["opts"], st.get("selected")))
+    except HarnessError as e:      # bad input found before any sample (e.g. the preflight's bad model id)
+        if _is_worker(config) or st.get("xdist_started"):
+            raise
+        pytest.exit(f"harness: error: {e}", returncode=2)
     st["result"] = res
     try:
         st["reports"] = write_reports(st["cfg"], res.run_dir.path)
     except Exception as e:  # noqa: BLE001 - a report failure must not hide the per-case results
         st["report_error"] = f"{type(e).__name__}: {e}"
-    baseline = request.config.getoption("--baseline")
+    baseline = config.getoption("--baseline")
     if baseline:
         from .report.compare import write_compare_report
         cmp = baseline_comparison(baseline, res.run_dir.path, st["cfg"])
@@ -121,14 +236,13 @@ def eval_run(request: pytest.FixtureRequest):
     return res
 
 
-def _execute_with_progress(config: pytest.Config, st: dict):
+def _execute_with_progress(config: pytest.Config, st: dict, opts):
     """Run the session's samples with progress on stderr: pytest's capture is suspended around the run (the run
     happens inside a fixture, whose output pytest would otherwise hold back), so a terminal gets a live bar and a
     CI log a line every ~10 s (:func:`harness.progress.run_progress`)."""
     from contextlib import nullcontext
     from .progress import run_progress
     from .runner import execute
-    opts = st["opts"]
     if not opts.progress:
         return execute(st["cfg"], opts)
     capman = config.pluginmanager.getplugin("capturemanager")
@@ -139,6 +253,32 @@ def _execute_with_progress(config: pytest.Config, st: dict):
         sys.stdout.flush()
         with run_progress(True) as cb:
             return execute(st["cfg"], opts, on_progress=cb)
+
+
+def shared_run(path: str | Path):
+    """The run an xdist controller wrote, read by a worker (records deduplicated: the last one of a sample wins).
+    Raises RuntimeError when there is none (the controller's run failed; its output says why)."""
+    from .records import RunDir
+    from .runner import RunResult, RunStats
+    if not RunDir.exists(path):
+        raise RuntimeError(f"no run at {path}: the evaluation on the pytest-xdist controller did not run or failed "
+                           "(see the harness section of the output)")
+    rd = RunDir.open(path)
+    records = list({r.sample_id: r for r in rd.read_samples().records}.values())
+    m = rd.manifest
+    return RunResult(run_dir=rd, records=records, stats=RunStats(), complete=m.status == "complete",
+                     reason=m.status_reason)
+
+
+@pytest.fixture(scope="session")
+def eval_run(request: pytest.FixtureRequest):
+    """The session's run: executed here (once), or under pytest-xdist read from the controller's run."""
+    config = request.config
+    if _is_worker(config) and _WORKER_RUN_DIR in config.workerinput:
+        st = config.stash[_STATE]
+        st["result"] = shared_run(config.workerinput[_WORKER_RUN_DIR])
+        return st["result"]
+    return run_evaluation(config)
 
 
 def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
@@ -152,6 +292,7 @@ def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
 def session_exit_code(cmp, complete: bool) -> int:
     """The exit status a ``--baseline`` comparison imposes on the session: 1 when the gate says *regressed*, else
     0 (an incomplete run shows up as ERROR tests; pytest has no exit code 3)."""
+    from .verdicts import EXIT_REGRESSION
     return EXIT_REGRESSION if cmp.gate.exit_code(complete) == EXIT_REGRESSION else 0
 
 
@@ -160,6 +301,7 @@ def _results(st: dict, grader: str):
     key = f"verdicts:{grader}"
     if key not in st:
         from .results import load_run
+        from .verdicts import case_verdicts
         cfg, res = st["cfg"], st["result"]
         table = load_run(res.run_dir.path, grader=grader, suite=st["opts"].cases, reducer=cfg.reducer,
                          severity_weights=cfg.severity_weights)
@@ -189,11 +331,17 @@ def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     st = config.stash.get(_STATE, None)
-    if not st or st["result"] is None:
+    if not st or _is_worker(config):
+        return
+    tr = terminalreporter
+    if st.get("run_error"):
+        tr.section("harness")
+        tr.write_line(f"run FAILED on the controller: {st['run_error']}", red=True)
+    if st["result"] is None:
         return
     res = st["result"]
-    tr = terminalreporter
-    tr.section("harness")
+    if not st.get("run_error"):
+        tr.section("harness")
     for n in st["notices"][:1]:
         tr.write_line(n)
     s = res.stats

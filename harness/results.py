@@ -36,7 +36,6 @@ Suite intervals are clustered by case (:mod:`harness.stats`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -44,12 +43,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import HarnessError, RecordError
+from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
+from .errors import HarnessError
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
-from .textio import atomic_write_json
-
-CASES_JSON = "cases.json"
 DEFAULT_WEIGHTS: dict[str, float] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 GRADERS = ("deterministic", "judge")
 KEYS = ["run", "sample_id", "prompt_version", "prompt_fingerprint", "model", "variant", "case", "kind", "tags",
@@ -58,57 +55,7 @@ OK, ERROR, GRADER_ERROR, UNGRADED = "ok", "error", "grader_error", "ungraded"
 
 
 # --------------------------------------------------------------------------------------------- case metadata
-
-def case_payload(case: Any) -> dict:
-    """The ``cases.json`` entry of one case: ``{id, kind, tags, title, findings: [{id, title, severity, category,
-    cwe, location, topics}], traps: [{id, title}]}``. Accepts a :class:`harness.cases.Case` or such a dict."""
-    if isinstance(case, Mapping):
-        return {"id": case["id"], "kind": case.get("kind", ""), "tags": list(case.get("tags", [])),
-                "title": case.get("title", ""),
-                "findings": [dict(f) for f in case.get("findings", [])],
-                "traps": [dict(t) for t in case.get("traps", [])]}
-    spec = case.spec
-    return {
-        "id": spec.id, "kind": spec.kind, "tags": list(spec.tags), "title": spec.title,
-        "request_language": request_language(spec.request), "fingerprint": case.fingerprint,
-        "findings": [{"id": f.id, "title": f.title, "severity": f.severity, "category": f.category, "cwe": f.cwe,
-                      "location": f.location.model_dump(mode="json"), "topics": list(f.topics)}
-                     for f in spec.findings],
-        "traps": [{"id": t.id, "title": t.title, "location": t.location.model_dump(mode="json"),
-                   "topics": list(t.topics)} for t in spec.traps],
-    }
-
-
-def request_language(text: str) -> str:
-    """``ja`` when the text holds Japanese/Chinese characters, else ``en``."""
-    from .graders.textnorm import has_cjk
-    return "ja" if has_cjk(text) else "en"
-
-
-def write_cases_json(run_dir: str | Path, cases: Iterable[Any]) -> Path:
-    """Write ``cases.json`` (a list of :func:`case_payload`) into a run directory atomically; returns its path."""
-    path = Path(run_dir) / CASES_JSON
-    atomic_write_json(path, [case_payload(c) for c in cases])
-    return path
-
-
-def read_cases_json(run_dir: str | Path) -> dict[str, dict] | None:
-    """Case metadata by id from ``cases.json``; None when the file is absent.
-
-    Raises:
-        RecordError: when the file exists but is not a JSON list of objects with an ``id``.
-    """
-    path = Path(run_dir) / CASES_JSON
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, list):
-            raise ValueError("expected a JSON list of cases")
-        return {str(c["id"]): case_payload(c) for c in data}
-    except (ValueError, KeyError, TypeError) as e:
-        raise RecordError(f"invalid {CASES_JSON}: {e}", file=path) from None
-
+# (in harness.casemeta, which a run imports without pandas; re-exported here for the readers of results)
 
 # ------------------------------------------------------------------------------------------------- loading
 
@@ -563,10 +510,17 @@ def summarize(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame 
         t = pt[(pt["variant"] == variant) & (pt["n_epochs"] > 0)]
         ok = s[s["status"] == OK]
         ch = f[f["severity"].isin(["critical", "high"])]
-        miss = clustered_mean(1 - ch["score"].to_numpy(float), ch["case"].to_numpy()) if len(ch) else NAN_ESTIMATE
+        # a miss rate is a proportion: at 0 (all found) its interval must not collapse (Wilson fallback)
+        miss = clustered_mean(1 - ch["score"].to_numpy(float), ch["case"].to_numpy(), bounds=(0, 1),
+                              proportion=True) if len(ch) else NAN_ESTIMATE
         k = len(ch)
-        miss = Estimate(miss.value * k, miss.se * k, max(0.0, miss.lo * k), miss.hi * k, miss.n, miss.n_clusters,
-                        miss.method) if k else Estimate(0.0, 0.0, 0.0, 0.0, 0, 0, "none")
+        if k:
+            miss = Estimate(miss.value * k, miss.se * k, max(0.0, miss.lo * k), miss.hi * k, miss.n,
+                            miss.n_clusters, miss.method)
+        elif len(ok):      # graded, and the suite has no critical/high finding: exactly none missed
+            miss = Estimate(0.0, 0.0, 0.0, 0.0, 0, 0, "none")
+        else:              # nothing graded: nothing to report (n/a), not "0 missed"
+            miss = NAN_ESTIMATE
         lat = s["latency_s"].dropna().to_numpy(float)
         n_err = int((s["status"] == ERROR).sum())
         out.append(VariantSummary(

@@ -30,7 +30,7 @@ from .models.registry import create_model
 from .prompts import PromptVersion
 from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
                       sample_id, utcnow)
-from .results import write_cases_json
+from .casemeta import write_cases_json
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 THROTTLE_KINDS = {"rate_limit", "overloaded"}
@@ -444,9 +444,15 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
             model_factory: Callable[[str], Model] | None = None) -> RunResult:
     """Plan, run (skipping samples already recorded without error), and finish the manifest.
 
-    The run is ``complete`` when every planned sample has a record without error; otherwise ``incomplete`` with
-    the reason (errors, budget, fatal error). Raises HarnessError only for bad input before any sample runs.
+    The run is ``complete`` when every planned sample has a record without error and the judge (when on) graded
+    at least one of them; otherwise ``incomplete`` with the reason (errors, budget, fatal error, a judge that
+    failed on every sample). Raises HarnessError only for bad input before any sample runs — including a model
+    id the provider does not know or no longer serves (:func:`harness.preflight.preflight`, skipped when
+    ``model_factory`` injects the models).
     """
+    if model_factory is None:          # injected models (tests) have no provider to ask
+        from .preflight import preflight
+        preflight(cfg, opts)           # a bad model id is exit 2 before anything is created or paid for
     cache_dir = cfg.resolved_cache_dir()
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -487,10 +493,12 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     records = [final[i] for i in planned_ids if i in final]
     missing = [i for i in planned_ids if i not in final]
     errored = [r for r in records if r.error is not None]
-    complete = not missing and not errored
+    from .preflight import judge_failed_everywhere
+    judge_down = judge_failed_everywhere(records, opts.graders)
+    complete = not missing and not errored and not judge_down
     reason = None
     if not complete:
-        parts = []
+        parts = [judge_down] if judge_down else []
         if runner.stop_reason:
             parts.append(runner.stop_reason)
         if errored:

@@ -38,6 +38,13 @@ Method choices and sources:
 
       MDE = (t_{1-α/2, G-1} + t_{power, G-1}) · SE_diff
 
+* Edges. Nothing is estimable from fewer than 2 cases (no spread between cases): such intervals and MDEs are NaN,
+  printed "not estimable". A paired difference of proportions (``proportion=True``) is clipped to its range
+  [-1, 1]; when every case shows the same difference (typically every finding found, or missed, in both runs) the
+  clustered SE is 0 and any interval built on it has zero width, so the interval is widened to cover Newcombe's
+  hybrid score interval (:func:`newcombe_difference`; Newcombe 1998, Stat. Med. 17(8):873–890, method 10), which
+  stays honest at 0 % and 100 %, and the MDE is NaN (the spread it depends on was not observed).
+
 Everything is vectorised with numpy: the ``*_batch`` functions take cluster sums shaped ``(..., G)`` and return
 arrays shaped ``(...)`` so the simulation test runs thousands of draws at once.
 """
@@ -115,8 +122,9 @@ def wilson(k, n, conf: float = CONF) -> tuple[np.ndarray, np.ndarray]:
         denom = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+        # at k = 0 (k = n) the bound is exactly 0 (1); the formula leaves rounding noise of ~1e-16
+        lo = np.where(n > 0, np.where(k <= 0, 0.0, np.clip(centre - half, 0, 1)), np.nan)
+        hi = np.where(n > 0, np.where(k >= n, 1.0, np.clip(centre + half, 0, 1)), np.nan)
     return lo, hi
 
 
@@ -128,6 +136,40 @@ def wilson_estimate(k: int, n: int, conf: float = CONF, n_clusters: int | None =
     p = k / n
     return Estimate(p, float(np.sqrt(p * (1 - p) / n)), float(lo), float(hi), int(n),
                     int(n if n_clusters is None else n_clusters), "wilson", conf)
+
+
+def newcombe_difference(p_b: float, p_c: float, n: float, conf: float = CONF, n_c: float | None = None
+                        ) -> tuple[float, float]:
+    """Hybrid score interval for a difference of two proportions ``p_c − p_b`` observed on ``n`` trials each
+    (``n_c``: the candidate's, when it differs).
+
+    Newcombe, R. G. (1998), "Interval estimation for the difference between independent proportions: comparison of
+    eleven methods", Statistics in Medicine 17(8):873–890, method 10: with Wilson intervals (l_b, u_b) and
+    (l_c, u_c) of the two proportions (:func:`wilson`)::
+
+        lo = d − sqrt((p_c − l_c)² + (u_b − p_b)²)        hi = d + sqrt((u_c − p_c)² + (p_b − l_b)²)
+
+    Unlike a Wald or clustered-t interval it does not collapse to zero width when both proportions sit at 0 or 1.
+    Used as the independent-samples form (no correlation correction): for two runs on the same items, whose
+    scores correlate positively, that is conservative (Newcombe 1998b, Stat. Med. 17(22):2635–2650).
+
+    Args:
+        p_b, p_c: baseline and candidate proportions in [0, 1].
+        n: trials behind each proportion (> 0; fractional is fine, e.g. an effective sample size).
+        conf: confidence level.
+        n_c: the candidate's trials (default ``n``).
+    Returns:
+        ``(lo, hi)`` within [-1, 1]; NaN when a count is ``<= 0``.
+    """
+    n_c = n if n_c is None else n_c
+    if not (n > 0 and n_c > 0):
+        return float("nan"), float("nan")
+    lb, ub = (float(x) for x in wilson(p_b * n, n, conf))
+    lc, uc = (float(x) for x in wilson(p_c * n_c, n_c, conf))
+    d = p_c - p_b
+    lo = d - float(np.hypot(p_c - lc, ub - p_b))
+    hi = d + float(np.hypot(uc - p_c, p_b - lb))
+    return max(lo, -1.0), min(hi, 1.0)
 
 
 # ----------------------------------------------------------------------------------- clustered mean (batched)
@@ -347,6 +389,11 @@ class PairedComparison:
         return bool(self.p_value < self.alpha)
 
     @property
+    def estimable(self) -> bool:
+        """False below 2 cases: no interval, MDE or test exists without a spread between cases."""
+        return self.n_clusters >= 2
+
+    @property
     def mde_reachable(self) -> bool:
         """False when the test cannot detect any effect of the metric's size with these cases (MDE = inf)."""
         return not np.isinf(self.mde)
@@ -364,7 +411,7 @@ def verdict_of(diff: float, p_value: float, *, higher_is_better: bool = True, al
 def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: bool = True,
                       alpha: float = ALPHA, conf: float = CONF, power: float = POWER,
                       n_flips: int = DEFAULT_FLIPS, seed: int = 0, interval: str = "clustered-t",
-                      mde_method: str = "t") -> PairedComparison:
+                      mde_method: str = "t", proportion: bool = False) -> PairedComparison:
     """Paired comparison of two variants on the same items (Miller 2024 §4).
 
     Args:
@@ -377,9 +424,17 @@ def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: b
         n_flips, seed: Monte Carlo sign-flip settings (used above 12 cases).
         interval: ``clustered-t`` (default) or ``sign-flip`` (invert the test: :func:`sign_flip_interval`).
         mde_method: ``t`` (analytic), ``sign-flip`` (simulated, :func:`mde_sign_flip`) or ``none``.
+        proportion: the item values are proportions in [0, 1] (recall, found and flagged rates): the interval
+            is clipped to [-1, 1] (an unbounded sign-flip interval with ≤ 5 cases becomes [-1, 1]), and when the
+            cases show no spread (SE = 0: e.g. everything found in both runs) it is widened to cover the Newcombe
+            hybrid score interval (:func:`newcombe_difference`) with one trial per case — at a boundary the
+            within-case correlation cannot be estimated, and counting a case as one trial is the design effect's
+            upper bound (Kish 1965, "Survey Sampling", deff = 1 + (m − 1)ρ ≤ m). With a sign-flip interval the
+            widening never moves a bound across 0, so interval and test still agree. The MDE is then NaN.
     Returns:
         A :class:`PairedComparison`. With no paired item everything is NaN and the verdict is "no detectable
-        change".
+        change". Below 2 cases (``estimable`` False) se, lo, hi and mde are NaN and the verdict is "no detectable
+        change" (the sign-flip p-value of one case is 1).
     """
     a = np.asarray(base, dtype=float)
     b = np.asarray(cand, dtype=float)
@@ -409,10 +464,25 @@ def paired_difference(base, cand, clusters, weights=None, *, higher_is_better: b
         m = float(mde(se, G - 1, alpha, power))
     else:
         m = float("nan")
+    lo, hi, m = float(lo), float(hi), float(m)
+    if G < 2:
+        se = lo = hi = m = float("nan")
+    elif proportion:
+        if not se > 1e-12:                                 # rounding leaves ~1e-17, not 0
+            nlo, nhi = newcombe_difference(float((w * a).sum() / w.sum()), float((w * b).sum() / w.sum()),
+                                           float(G), conf)
+            wlo, whi = min(lo, nlo), max(hi, nhi)
+            if interval == "sign-flip" and p < alpha:        # the test rejected 0: keep 0 outside
+                if hi < 0 <= whi:
+                    whi = hi
+                elif wlo <= 0 < lo:
+                    wlo = lo
+            lo, hi, m = wlo, whi, float("nan")
+        lo, hi = max(lo, -1.0), min(hi, 1.0)
     return PairedComparison(
         baseline=float((w * a).sum() / w.sum()), candidate=float((w * b).sum() / w.sum()),
-        diff=diff, se=float(se), lo=float(lo), hi=float(hi), p_value=p, correlation=corr,
-        mde=float(m), n_items=int(len(a)), n_clusters=int(G),
+        diff=diff, se=float(se), lo=lo, hi=hi, p_value=p, correlation=corr,
+        mde=m, n_items=int(len(a)), n_clusters=int(G),
         verdict=verdict_of(diff, p, higher_is_better=higher_is_better, alpha=alpha),
         higher_is_better=higher_is_better, alpha=alpha, conf=conf, interval=interval, mde_method=mde_method)
 

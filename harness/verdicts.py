@@ -118,13 +118,16 @@ class Verdict:
     def headline(self) -> str:
         """One line: verdict, recall difference with its interval and p-value, cases."""
         h = self.recall
-        return (f"{self.verdict} — recall {h.diff * 100:+.1f} pts (95% CI {_pts(h.lo)} to {_pts(h.hi)}, inverted "
-                f"sign-flip test), p = {h.p_value:.3g}, {h.n_clusters} cases")
+        ci = (f"95% CI {_pts(h.lo)} to {_pts(h.hi)}, inverted sign-flip test" if h.estimable
+              else f"95% CI not estimable with {h.n_clusters} case")
+        return f"{self.verdict} — recall {h.diff * 100:+.1f} pts ({ci}), p = {h.p_value:.3g}, {h.n_clusters} cases"
 
 
 def _pts(x: float) -> str:
     if math.isinf(x):
         return "-inf" if x < 0 else "+inf"
+    if x != x:
+        return "n/a"
     return f"{x * 100:+.1f}"
 
 
@@ -237,7 +240,7 @@ def decide(base: pd.DataFrame | Sequence[pd.DataFrame], cand: pd.DataFrame, *, r
         raise ValueError("no finding has a successful epoch in both runs")
     rec = paired_difference(pairs["score_b"].to_numpy(float), pairs["score_c"].to_numpy(float),
                             pairs["case"].to_numpy(), alpha=alpha, seed=seed, interval="sign-flip",
-                            mde_method="sign-flip" if mde else "none")
+                            mde_method="sign-flip" if mde else "none", proportion=True)
     runs = base_runs or len(frames)
     crit = critical_tests(pairs, base_epochs=base_epochs, runs=runs, critical_alpha=critical_alpha)
     reasons, notes = [], []
@@ -252,6 +255,9 @@ def decide(base: pd.DataFrame | Sequence[pd.DataFrame], cand: pd.DataFrame, *, r
              f"(baseline {r.n_found_b}/{r.n_epochs_b}); fewer successful epochs than the baseline's "
              f"{base_epochs} per run, so this is inconclusive, not a regression"
              for r in crit[crit["status"] == UNDER_SAMPLED].itertuples(index=False)]
+    if not reasons and not rec.estimable:
+        under = [f"recall is not estimable with {rec.n_clusters} case: a comparison needs at least 2 cases with "
+                 "a finding graded in both runs, so this is inconclusive"] + under
     if reasons:
         verdict = REGRESSED
     elif under:
@@ -360,10 +366,18 @@ def power_advice(pairs_epochs: pd.DataFrame, rec: PairedComparison, *, epochs: i
 
 
 def mde_text(cmp: PairedComparison) -> str:
-    """The MDE as printed: ``8.1 pts``, ``not reachable with 3 cases`` (inf), or ``n/a`` (NaN)."""
+    """The MDE as printed: ``8.1 pts``; ``not reachable with 3 cases`` (inf); ``not estimable with 1 case``
+    (fewer than 2 cases); ``not estimable: no spread between cases`` (every case changed alike, SE = 0, so the
+    variance the MDE scales with was not observed); ``n/a`` (nothing paired, or not computed)."""
+    if not cmp.n_clusters:
+        return "n/a"
+    if not cmp.estimable:
+        return f"not estimable with {cmp.n_clusters} case"
     if math.isinf(cmp.mde):
         return f"not reachable with {cmp.n_clusters} cases"
     if cmp.mde != cmp.mde:
+        if cmp.mde_method != "none" and cmp.se == cmp.se and not cmp.se > 1e-12:
+            return "not estimable: no spread between cases"
         return "n/a"
     return f"{cmp.mde * 100:.1f} pts"
 

@@ -189,3 +189,51 @@ def test_compare_html_end_to_end_in_headless_chromium(tmp_path, cfg):
     assert page.values["first"] == min(r["case"] for r in cmp.per_case.to_dict("records"))
     assert "regressed" in page.values["verdict"]
     assert_charts_drawn(page, min_charts=5)
+
+
+# -------------------------------------------------------------------------------------- intervals at the edges
+
+def edge_pair(tmp_path, n_cases, found_b, found_c):
+    cases = make_cases(n_cases, findings_per_case=(2, 4), n_clean=0, seed=5)
+    kw = dict(cases=cases, epochs=3, difficulty_sd=0.0)
+    base = write_synthetic_run(tmp_path / "base", seed=1, run_id="base", found_prob=found_b, **kw)
+    cand = write_synthetic_run(tmp_path / "cand", seed=2, run_id="cand", prompt_label="v2", found_prob=found_c, **kw)
+    return base, cand
+
+
+def test_one_case_is_not_estimable_and_inconclusive(tmp_path, cfg, capsys):
+    base, cand = edge_pair(tmp_path, 1, 1.0, 0.0)
+    cmp = compare_runs(base, cand, config=cfg, with_charts=False)
+    assert cmp.verdict == INCONCLUSIVE and not cmp.headline.estimable
+    assert any("not estimable with 1 case" in r for r in cmp.gate.reasons)
+    md = render_markdown(cmp)
+    assert "nan" not in md.lower() and "inf" not in md.replace("info", "")
+    assert "95% CI not estimable with 1 case" in md and "effect at 80% power (simulated for this test): not " \
+        "estimable with 1 case" in md
+    assert "not estimable with 1 case" in cmp.gate.headline()
+    assert main(["--root", str(tmp_path), "compare", str(base), str(cand), "--fail-on-regression"]) == 0
+    assert "inconclusive: recall is not estimable" in capsys.readouterr().out
+
+
+def test_two_cases_interval_stays_in_the_metric_range(tmp_path, cfg):
+    base, cand = edge_pair(tmp_path, 2, 0.9, 0.2)
+    cmp = compare_runs(base, cand, config=cfg, with_charts=False)
+    for m in cmp.metrics[:4]:                                     # the proportion rows
+        assert m.cmp.n_clusters < 2 or -1.0 <= m.cmp.lo <= m.cmp.hi <= 1.0, m.key
+    for rows in cmp.groups.values():
+        for r in rows:
+            assert r["cmp"].n_clusters < 2 or -1.0 <= r["cmp"].lo <= r["cmp"].hi <= 1.0
+    assert "unbounded" not in render_markdown(cmp)
+
+
+def test_all_passing_runs_show_no_false_certainty(tmp_path, cfg):
+    base, cand = edge_pair(tmp_path, 8, 1.0, 1.0)
+    cmp = compare_runs(base, cand, config=cfg)
+    h = cmp.headline
+    assert h.diff == 0 and h.lo < -0.05 and h.hi > 0.05 and cmp.verdict == INCONCLUSIVE
+    for m in cmp.metrics[:3]:
+        assert m.cmp.hi - m.cmp.lo > 0.1, m.key
+    md = render_markdown(cmp)
+    assert "±0.0 to ±0.0" not in md and "(simulated for this test): 0.0 pts" not in md
+    assert "not estimable: no spread between cases" in md
+    assert "not estimable: no spread between cases" in render_compare_html(cmp)

@@ -213,3 +213,25 @@ def test_runs_record_their_kind_and_keep_it_on_resume(tmp_path, monkeypatch):
     rd2, _, _, lock = open_run(cfg, opts)
     lock.__exit__(None, None, None)
     assert RunDir.open(rd2.path).manifest.kind == "nightly"
+
+
+def test_list_frames_match_a_row_by_row_build(tmp_path):
+    """History's findings/cases/categories/traps frames (built column by column, text encoded once per distinct
+    list: issue 16) hold exactly what a dict-per-row build holds, also when the suite changes between nights."""
+    import pandas as pd
+
+    from harness.config import load_config
+    from harness.history import load_history
+    from harness.synthetic import make_cases, write_synthetic_run
+    cases = make_cases(6, seed=1)
+    for i in range(4):
+        write_synthetic_run(tmp_path / "runs" / f"n{i}", cases=cases if i != 2 else make_cases(3, seed=9), epochs=2,
+                            seed=i, run_id=f"n{i}", error_rate=0.3)
+    h = load_history(tmp_path / "runs", config=load_config(tmp_path))
+    for key in ("findings", "cases", "categories", "traps"):
+        rows = [{"night": i, "run_id": e.run_id, "variant": v["variant"], **r}
+                for i, e in enumerate(h.runs) for v in e.summary["variants"] for r in v.get(key, [])]
+        got = h._rows(key)
+        pd.testing.assert_frame_equal(got, pd.DataFrame(rows), check_dtype=False)
+        assert got["night"].nunique() == 4
+    assert str(h.findings["n_epochs"].dtype) == "int64" and h.findings["score"].dtype == float

@@ -228,3 +228,22 @@ def test_reports_state_the_graders_measured_agreement_and_when_it_is_stale(run, 
                  case_fps={})
     assert any("grader changed" in w for w in build_run_report(run, config=cfg).warnings)
     assert "grader changed" in render_compare_markdown(compare_runs(run, run, config=cfg))
+
+
+def test_nothing_graded_reads_na_not_zero(tmp_path, cfg):
+    dead = write_synthetic_run(tmp_path / "dead", cases=make_cases(3, seed=2), error_rate=1.0, run_id="dead")
+    rep = build_run_report(dead, config=cfg)
+    (s,) = rep.summaries
+    assert s.critical_high_missed.method == "none" and s.critical_high_missed.value != s.critical_high_missed.value
+    md = render_markdown(rep)
+    assert "0.00 (0.00–0.00)" not in md
+    row = next(line for line in md.splitlines() if line.startswith("| v1"))
+    assert row.count("n/a") >= 4
+
+
+def test_critical_high_missed_interval_does_not_collapse_when_all_found(tmp_path, cfg):
+    run = write_synthetic_run(tmp_path / "all", cases=make_cases(6, seed=4, severities=("critical", "high")),
+                              found_prob=1.0, difficulty_sd=0.0, run_id="all")
+    (s,) = build_run_report(run, config=cfg).summaries
+    m = s.critical_high_missed
+    assert m.value == 0 and m.lo == 0 and m.hi > 0.5

@@ -211,3 +211,50 @@ def test_simulation_coverage_and_false_positive_rate(weighted):
     assert 0.93 <= coverage_single <= 0.97
     assert 0.03 <= fpr <= 0.07
     assert elapsed < 30
+
+
+# ------------------------------------------------------------------------------------------------- edges (#20)
+
+def test_newcombe_difference_known_values_and_boundaries():
+    # Newcombe (1998) Table II, example (a): 56/70 − 48/80 → 0.0524 to 0.3339 (method 10); here as p_c − p_b
+    lo, hi = stats.newcombe_difference(48 / 80, 56 / 70, 80, n_c=70)
+    assert (lo, hi) == (pytest.approx(0.0524, abs=1e-4), pytest.approx(0.3339, abs=1e-4))
+    lo, hi = stats.newcombe_difference(1.0, 1.0, 25)            # everything found in both runs
+    wl, _ = stats.wilson(25, 25)
+    assert lo == pytest.approx(-(1 - float(wl))) and hi == pytest.approx(1 - float(wl)) and hi > 0.1
+    lo, hi = stats.newcombe_difference(1.0, 0.0, 6)
+    assert lo == -1.0 and -1.0 < hi < 0
+    assert all(np.isnan(stats.newcombe_difference(0.5, 0.5, 0)))
+
+
+def test_paired_difference_one_case_is_not_estimable():
+    cmp = stats.paired_difference([1.0, 1.0], [0.0, 0.0], ["a", "a"], interval="sign-flip",
+                                  mde_method="sign-flip", proportion=True)
+    assert not cmp.estimable and cmp.n_clusters == 1 and cmp.diff == -1.0
+    assert np.isnan(cmp.lo) and np.isnan(cmp.hi) and np.isnan(cmp.mde) and cmp.verdict == stats.NO_CHANGE
+
+
+def test_paired_difference_of_proportions_stays_in_range():
+    # 2 cases, wildly different changes: the t interval on 1 df runs to ±several hundred points
+    a, b, c = [0.9, 0.1], [0.0, 0.6], ["a", "b"]
+    raw = stats.paired_difference(a, b, c)
+    assert raw.lo < -1 or raw.hi > 1
+    cmp = stats.paired_difference(a, b, c, proportion=True)
+    assert -1 <= cmp.lo < cmp.diff < cmp.hi <= 1
+    sf = stats.paired_difference(a, b, c, proportion=True, interval="sign-flip")   # unbounded test -> the range
+    assert (sf.lo, sf.hi) == (-1.0, 1.0)
+
+
+@pytest.mark.parametrize("interval", ["clustered-t", "sign-flip"])
+def test_paired_difference_all_at_a_boundary_has_an_honest_width(interval):
+    clusters = np.repeat(np.arange(10), 3)
+    ones = np.ones(30)
+    same = stats.paired_difference(ones, ones, clusters, interval=interval, mde_method="sign-flip",
+                                   proportion=True)
+    assert same.diff == 0 and same.lo < -0.1 and same.hi > 0.1 and np.isnan(same.mde)
+    wl, _ = stats.wilson(10, 10)                   # one trial per case: Newcombe on 10 cases
+    assert same.hi == pytest.approx(1 - float(wl))
+    lost = stats.paired_difference(ones, np.zeros(30), clusters, interval=interval, proportion=True)
+    assert lost.lo == -1.0 and -1.0 < lost.hi < 0          # not the zero-width [-1, -1]
+    if interval == "sign-flip":
+        assert lost.verdict == stats.REGRESSED and lost.hi < 0   # still excludes 0: agrees with the test

@@ -219,10 +219,11 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     if len(bases) > 1:
         warnings.append(f"baseline pooled over {len(bases)} runs: {', '.join(b.run_id for b in bases)}")
 
-    def pdiff(df: pd.DataFrame, a: str, b: str, *, weights: str | None = None, hib: bool = True
-              ) -> PairedComparison:
+    def pdiff(df: pd.DataFrame, a: str, b: str, *, weights: str | None = None, hib: bool = True,
+              proportion: bool = True) -> PairedComparison:
         return paired_difference(df[a].to_numpy(float), df[b].to_numpy(float), df["case"].to_numpy(),
-                                 df[weights].to_numpy(float) if weights else None, higher_is_better=hib, seed=seed)
+                                 df[weights].to_numpy(float) if weights else None, higher_is_better=hib, seed=seed,
+                                 proportion=proportion)
 
     verdict = decide(pf_b, pf_c, reducer=base.reducer, base_epochs=base.epochs_per_run, base_runs=len(bases),
                      seed=seed)
@@ -244,9 +245,10 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
         MetricRow(k, lab, c, unit=u) for (k, lab, _, u), c in zip(secondary, adjusted)] + [
         MetricRow("extra_issues", "extra issues per review",
                   pdiff(pcx.dropna(subset=["extra_issues_b", "extra_issues_c"]), "extra_issues_b",
-                        "extra_issues_c"), fmt="num", neutral=True, unit="cases"),
+                        "extra_issues_c", proportion=False), fmt="num", neutral=True, unit="cases"),
     ]
-    costs = [MetricRow(k, lab, pdiff(pcx.dropna(subset=[f"{k}_b", f"{k}_c"]), f"{k}_b", f"{k}_c"), fmt=f,
+    costs = [MetricRow(k, lab, pdiff(pcx.dropna(subset=[f"{k}_b", f"{k}_c"]), f"{k}_b", f"{k}_c", proportion=False),
+                       fmt=f,
                        neutral=True, unit="cases")
              for k, lab, f in (("cost_per_sample", "cost per sample (USD)", "usd"),
                                ("tokens_per_sample", "tokens per sample", "count"),

@@ -96,9 +96,11 @@ def _per_case(df: pd.DataFrame, value: str, weight: str) -> pd.DataFrame:
     return pd.DataFrame({"case": g["case"], "b": g["wb"] / g["w"], "c": g["wc"] / g["w"], "w": g["w"]})
 
 
-def _pdiff(pc: pd.DataFrame, *, higher_is_better: bool = True, seed: int = 0) -> PairedComparison:
+def _pdiff(pc: pd.DataFrame, *, higher_is_better: bool = True, seed: int = 0, proportion: bool = False
+           ) -> PairedComparison:
     return paired_difference(pc["b"].to_numpy(float), pc["c"].to_numpy(float), pc["case"].to_numpy(),
-                             pc["w"].to_numpy(float), higher_is_better=higher_is_better, seed=seed)
+                             pc["w"].to_numpy(float), higher_is_better=higher_is_better, seed=seed,
+                             proportion=proportion)
 
 
 def paired_findings(base_v: dict, cand_v: dict) -> pd.DataFrame:
@@ -167,8 +169,8 @@ def compare_to_baseline(base_v: dict, cand_v: dict, *, seed: int = 0, verdict: V
 
     def add(key, label, group, pc, fmt="pct", hib=True, neutral=False, gates=True):
         if len(pc):
-            rows.append(BaselineRow(key, label, group, _pdiff(pc, higher_is_better=hib, seed=seed), fmt, neutral,
-                                    gates))
+            rows.append(BaselineRow(key, label, group, _pdiff(pc, higher_is_better=hib, seed=seed,
+                                                              proportion=fmt == "pct"), fmt, neutral, gates))
 
     add("recall", "recall", "headline", _per_case(pf, "score", "one"))
     add("weighted_recall", "severity-weighted recall", "headline", _per_case(pf, "score", "weight"))

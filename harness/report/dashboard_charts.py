@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .charts import COLORS, RC, label, to_svg
 
 BELOW_COLOR = "#d62728"
+MAX_ROW_LABELS = 60    # heatmap rows labelled one by one; a bigger suite gets every k-th label
 HEAT_CMAP = LinearSegmentedColormap.from_list("found", ["#c0392b", "#f4d03f", "#27ae60"])
 
 
@@ -157,8 +158,13 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], night_labels: Sequence[str]
     """
     m = np.asarray(matrix, dtype=float)
     nr, nc = (m.shape if m.ndim == 2 else (0, 0))
+    marked = set(marked_rows)
+    # Past MAX_ROW_LABELS rows the cells shrink and only every k-th row (and every marked one) is labelled: a label
+    # per row of a 400-case suite made a 77-inch figure whose 400 label extents took most of the dashboard's time.
+    step = max(1, math.ceil(nr / MAX_ROW_LABELS))
+    shown = sorted(set(range(0, nr, step)) | {i for i, r in enumerate(rows) if r in marked})
     with matplotlib.rc_context(RC):
-        fig = _figure(11.0, max(2.2, 0.19 * nr + 1.4))
+        fig = _figure(11.0, max(2.2, 0.19 * min(nr, MAX_ROW_LABELS) + 1.4))
         ax = fig.add_subplot()
         ax.set_title(label(title, 110), loc="left", fontsize=10)
         if not nr or not nc:
@@ -168,11 +174,12 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], night_labels: Sequence[str]
             return to_svg(fig, title=title)
         cmap = HEAT_CMAP.with_extremes(bad="#d9d9d9")
         im = ax.imshow(np.ma.masked_invalid(m), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        marked = set(marked_rows)
-        ax.set_yticks(range(nr), [("◆ " if r in marked else "") + label(r, 40) for r in rows], fontsize=7)
-        for t, r in zip(ax.get_yticklabels(), rows):
-            if r in marked:
+        ax.set_yticks(shown, [("◆ " if rows[i] in marked else "") + label(rows[i], 40) for i in shown], fontsize=7)
+        for t, i in zip(ax.get_yticklabels(), shown):
+            if rows[i] in marked:
                 t.set_fontweight("bold")
+        if step > 1:
+            ax.set_ylabel(f"{nr} cases; every {step}th and every ◆ labelled", fontsize=8)
         pos, labs = _ticks(nc, night_labels, most=12)
         ax.set_xticks(pos, labs, fontsize=8)
         ax.tick_params(length=2)

@@ -173,6 +173,21 @@ def ci(lo: Any, hi: Any, fmt: str = "pct") -> str:
     return f"{f(lo)} to {f(hi)}" if fmt == "signed" else f"{f(lo)}–{f(hi)}"
 
 
+def diff_ci(c: Any, fmt: str = "pts") -> str:
+    """The interval of a paired comparison (:class:`harness.stats.PairedComparison`): ``n/a`` when nothing was
+    paired, ``not estimable with 1 case`` below 2 cases, else :func:`ci` of its bounds (``usd``: signed dollars)."""
+    n = int(getattr(c, "n_clusters", 0) or 0)
+    if not n:
+        return "n/a"
+    if n < 2:
+        return f"not estimable with {n} case"
+    if fmt == "usd":
+        return f"{signed(c.lo, 4)} to {signed(c.hi, 4)}"
+    if fmt == "count":
+        return f"{signed(c.lo, 0)} to {signed(c.hi, 0)}"
+    return ci(c.lo, c.hi, fmt)
+
+
 def pval(p: Any) -> str:
     """A p-value: ``p < 0.001`` or ``p = 0.042``."""
     if _bad(p):
@@ -227,7 +242,7 @@ def md_code(text: Any, limit: int = 80) -> str:
 
 FILTERS = {"mdcode": md_code, "pct": pct, "pts": pts, "abspts": abspts, "mde": mde, "mde_t": mde_t,
            "count_of": count_of, "num": num, "signed": signed, "usd": usd,
-           "ci": ci, "pval": pval,
+           "ci": ci, "diffci": diff_ci, "pval": pval,
            "sortkey": sortkey, "short": short, "truncate_text": truncate, "md": md_text}
 
 
