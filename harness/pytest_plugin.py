@@ -150,8 +150,12 @@ def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
     grader = (request.config.getoption("--grader") or cfg.graders)[0]
     v = _results(st, grader).get((variant_label(records[0].prompt_version, model), case.id))
     if v is None or v.epochs_graded == 0:
+        # an ERROR (raised in a fixture), never a FAILED: no review was graded, so there is no verdict to fail
+        from .outcomes import count_outcomes
         errors = v.errors if v is not None else []
-        raise RuntimeError(f"{case.id}: every sample errored, so nothing was graded:\n  " + "\n  ".join(errors))
+        seen = ", ".join(f"{n} {o}" for o, n in count_outcomes(records).items() if n)
+        raise RuntimeError(f"{case.id}: no sample has a gradable review ({seen}), so nothing was graded:\n  "
+                           + "\n  ".join(errors))
     return v
 
 
@@ -164,9 +168,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     tr.section("harness")
     for n in st["notices"][:1]:
         tr.write_line(n)
-    s = res.stats
-    tr.write_line(f"run: {res.run_dir.path} — {len(res.records)} samples, {s.errors} errors, {s.retries} retries, "
-                  f"{s.cache_hits} from cache, ${s.cost_usd:.4f}")
+    from .commands import summary_line
+    tr.write_line(f"run: {summary_line(res)}")
     if not res.complete:
         tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
     if st.get("report_error"):
@@ -187,8 +190,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed."""
+    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed. A report
+    that could not be written fails the session too (exit 1): a green run whose report is missing is a lie."""
     st = session.config.stash.get(_STATE, None)
+    if st and st.get("report_error") and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not st or st.get("gate") is None or st["result"] is None:
         return
     if session_exit_code(st["gate"], st["result"].complete) and session.exitstatus == 0:

@@ -106,6 +106,11 @@ class SampleRecord(BaseModel):
     cached: bool = False
     retries: int = 0
     error: SampleError | None = None
+    # ok | truncated | refused | empty | error (harness.outcomes); None on records written before outcomes were
+    outcome: str | None = None
+    # lone surrogates (and other text that cannot be written as UTF-8) replaced by U+FFFD in the reply, with
+    # the count, so the record says its text was altered (harness.textsafe)
+    text_replaced: int = 0
     # non-text blocks of the reply (types in order; tool_use name and input): kept, never graded
     blocks: list[str] | None = None
     tool_use: list[dict] | None = None

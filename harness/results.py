@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HarnessError, RecordError
+from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
 from .textio import atomic_write_json
@@ -183,6 +184,18 @@ def _status(rec: SampleRecord, grader: str) -> tuple[str, str | None]:
     return OK, None
 
 
+def outcome_counts(samples: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{variant: {outcome: n}}`` over the samples table (every outcome of :data:`harness.outcomes.OUTCOMES`,
+    zeros included): how many samples were ok, truncated, refused, empty or errored."""
+    out: dict[str, dict[str, int]] = {}
+    if samples is None or samples.empty or "outcome" not in samples:
+        return out
+    for v, g in samples.groupby("variant", sort=False):
+        c = g["outcome"].value_counts()
+        out[str(v)] = {o: int(c.get(o, 0)) for o in OUTCOMES}
+    return out
+
+
 def _fallback_meta(rec: SampleRecord) -> dict:
     findings, traps = [], []
     for g in rec.grades.values():
@@ -318,7 +331,7 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
         tcw = int(u.get("cache_creation_input_tokens", 0) or 0)
         tcr = int(u.get("cache_read_input_tokens", 0) or 0)
         srows.append({
-            **key, "status": status,
+            **key, "status": status, "outcome": outcome_of(rec),
             "error": f"{rec.error.kind}: {rec.error.message}" if rec.error else None, "grader_error": gerr,
             "n_findings": nf, "n_found": int(n_found) if ok else np.nan,
             "recall": (n_found / nf if nf else np.nan) if ok else np.nan,
@@ -347,7 +360,7 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
     traps["flagged"] = traps["flagged"].astype("boolean")
     samples = pd.DataFrame(srows)
     if samples.empty:
-        samples = pd.DataFrame(columns=KEYS + ["status", "error", "grader_error", "review", "recall"])
+        samples = pd.DataFrame(columns=KEYS + ["status", "outcome", "error", "grader_error", "review", "recall"])
     return RunResults(path=path, manifest=manifest, grader=chosen, reducer=reducer, severity_weights=weights,
                       cases=meta, findings=findings, traps=traps, samples=samples, records=records,
                       graders_present=present, warnings=_dedupe(warnings))

@@ -28,6 +28,7 @@ from .message import render_request, request_fingerprint
 from .models.base import Completion, GenerationConfig, Model, ModelSpec
 from .models.registry import create_model
 from .prompts import PromptVersion
+from .outcomes import ERROR_KIND, classify, count_outcomes, describe, outcome_of
 from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
                       sample_id, utcnow)
 from .results import write_cases_json
@@ -74,6 +75,7 @@ class RunStats:
     cost_usd: float = 0.0
     min_concurrency: int | None = None
     not_started: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)   # recorded this session: ok, truncated, ... error
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -290,6 +292,7 @@ class Runner:
             rec.error = SampleError(kind=err.kind, message=msg, status=err.status)
             self.stats.errors += 1
             self.stats.errors_by_kind[err.kind] = self.stats.errors_by_kind.get(err.kind, 0) + 1
+            rec.outcome = "error"
             if err.kind in FATAL_KINDS and not self.stop_reason:
                 self.stop_reason = f"fatal: {err.message}"
         else:
@@ -307,18 +310,22 @@ class Runner:
             extra = comp.extra or {}
             rec.blocks = extra.get("blocks")
             rec.tool_use = extra.get("tool_use")
-            if not comp.text.strip():
-                # a reply with no review text (only thinking cut at max_tokens, only a tool call, nothing): an
-                # outcome to see, not a review that found nothing; it is paid for, never graded or judged
-                what = f"blocks: {', '.join(rec.blocks)}" if rec.blocks else "no content"
-                rec.error = SampleError(kind="empty_review", message=f"the model returned no review text "
-                                        f"(stop_reason {comp.stop_reason!r}; {what})")
-                rec.review = None
+            outcome = classify(comp.text, comp.stop_reason)
+            rec.outcome = outcome
+            graded = outcome == "ok" or (outcome == "truncated" and self.cfg.grade_truncated)
+            if not graded:
+                # an answer that is not a gradable review (cut at max_tokens, a refusal, no text): an outcome to
+                # see, not a review that found nothing; paid for, counted, never graded or judged
+                rec.error = SampleError(kind=ERROR_KIND[outcome],
+                                        message=describe(outcome, comp.stop_reason, rec.blocks))
+                if outcome == "empty":
+                    rec.review = None
                 self.stats.errors += 1
-                self.stats.errors_by_kind["empty_review"] = self.stats.errors_by_kind.get("empty_review", 0) + 1
+                self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
                 rec.grades = await self._grade(s.case, comp.text)
         self.rd.append(rec)
+        self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
 
@@ -472,19 +479,31 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     records = [final[i] for i in planned_ids if i in final]
     missing = [i for i in planned_ids if i not in final]
     errored = [r for r in records if r.error is not None]
-    complete = not missing and not errored
+    # a sample whose grader failed has no verdict: the run is not done until it is re-graded (harness grade)
+    grade_failed = [r for r in records if r.error is None and any(g.error for g in r.grades.values())]
+    complete = not missing and not errored and not grade_failed
     reason = None
     if not complete:
         parts = []
         if runner.stop_reason:
             parts.append(runner.stop_reason)
-        if errored:
+        failed = [r for r in errored if outcome_of(r) == "error"]
+        if failed:
             # Name the commonest error, so a user who sees only this line knows what went wrong and what to do.
-            kinds = (Counter(r.error.kind for r in errored if r.error is not None and r.error.kind != "aborted")
-                     or Counter(r.error.kind for r in errored if r.error is not None))
+            kinds = (Counter(r.error.kind for r in failed if r.error is not None and r.error.kind != "aborted")
+                     or Counter(r.error.kind for r in failed if r.error is not None))
             kind, n = kinds.most_common(1)[0]
-            example = next(r.error.message for r in errored if r.error is not None and r.error.kind == kind)
-            parts.append(f"{len(errored)} of {len(plan)} samples errored ({n}× {kind}: {example})")
+            example = next(r.error.message for r in failed if r.error is not None and r.error.kind == kind)
+            parts.append(f"{len(failed)} of {len(plan)} samples errored ({n}× {kind}: {example})")
+        ungradable = [r for r in errored if outcome_of(r) != "error"]
+        if ungradable:
+            c = Counter(outcome_of(r) for r in ungradable)
+            parts.append(f"{len(ungradable)} of {len(plan)} samples have no gradable review ("
+                         + ", ".join(f"{n} {o}" for o, n in c.items()) + ")")
+        if grade_failed:
+            g = next(g for r in grade_failed for g in r.grades.values() if g.error)
+            parts.append(f"{len(grade_failed)} of {len(plan)} samples could not be graded ({g.grader}: {g.error}); "
+                         f"re-grade with `harness grade {rd.path}`")
         if missing:
             parts.append(f"{len(missing)} of {len(plan)} samples not run")
         reason = "; ".join(parts)
@@ -493,9 +512,12 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.manifest.status_reason = reason
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
+                           "grading_errors": len(grade_failed),
                            "missing": len(missing), "this_session": st.as_dict(),
                            "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
-                           "cache_hits": st.cache_hits, "retries": st.retries}
+                           "cache_hits": st.cache_hits, "retries": st.retries,
+                           "outcomes": count_outcomes(records),
+                           "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}
     rd.write_manifest()
     _write_summary(rd, notes)
     return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
