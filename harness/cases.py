@@ -237,6 +237,9 @@ def parse_case_yaml(path: Path) -> CaseSpec:
                         file=path)
     if not isinstance(data, dict):
         raise CaseError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    bad = surrogate_fields(data)
+    if bad:
+        raise CaseError(bad[0][1], file=path, field=bad[0][0])
     try:
         return CaseSpec.model_validate(data)
     except ValidationError as e:
@@ -244,6 +247,27 @@ def parse_case_yaml(path: Path) -> CaseSpec:
         if len(problems) == 1:
             raise CaseError(problems[0][1], file=path, field=problems[0][0]) from None
         raise CaseError("; ".join(f"{f}: {m}" for f, m in problems), file=path) from None
+
+
+def surrogate_fields(data: object, path: str = "") -> list[tuple[str, str]]:
+    """``[(field, message)]`` for every string in a parsed case.yaml holding a lone surrogate (a YAML escape such
+    as ``"\\ud83d"`` without its other half): UTF-8 cannot write it, so a run would fail when it records the case
+    title or sends the request."""
+    from .textsafe import find_unsafe
+    out: list[tuple[str, str]] = []
+    if isinstance(data, str):
+        i = find_unsafe(data)
+        if i is not None:
+            out.append((path or "(value)", f"holds a lone surrogate (U+{ord(data[i]):04X} at character {i}), half "
+                        "of a UTF-16 pair that UTF-8 cannot store; expected whole characters (write the character "
+                        "itself, or its \\UXXXXXXXX escape)"))
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            out += surrogate_fields(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += surrogate_fields(v, f"{path}[{i}]")
+    return out
 
 
 def read_artifact(folder: Path, rel: str, *, case_file: Path, field: str,

@@ -119,6 +119,19 @@ class SampleRecord(BaseModel):
     finished_at: str | None = None
 
 
+def _json_line(record: SampleRecord) -> str:
+    """One JSON line for ``record``. Text UTF-8 cannot carry (a lone surrogate, e.g. in an error message a server
+    sent) is replaced by U+FFFD and counted in ``text_replaced`` instead of failing the write."""
+    try:
+        return record.model_dump_json() + "\n"   # the common case: one pass, no copy
+    except (ValueError, UnicodeError):          # PydanticSerializationError is a ValueError
+        pass
+    from .textsafe import safe_obj
+    data, n = safe_obj(record.model_dump(mode="python"))
+    data["text_replaced"] = int(data.get("text_replaced") or 0) + n
+    return SampleRecord.model_validate(data).model_dump_json() + "\n"
+
+
 def sample_id(case: str, prompt_fingerprint: str, model: str, epoch: int) -> str:
     """Deterministic id of a sample: sha256 of case id, prompt fingerprint, model name and epoch (16 hex)."""
     raw = json.dumps([case, prompt_fingerprint, model, epoch]).encode()
@@ -212,7 +225,7 @@ class RunDir:
         Flushed, not fsynced: a killed process loses nothing the OS already holds, and an fsync per record
         (~5 ms, blocking the event loop) made the runner 2× slower than a bare SDK loop. :meth:`sync` makes the
         file durable against power loss; the runner calls it at the end of a run."""
-        line = record.model_dump_json() + "\n"
+        line = _json_line(record)
         with open(self.samples_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
@@ -225,7 +238,7 @@ class RunDir:
 
     def rewrite(self, records: Iterable[SampleRecord]) -> None:
         """Replace samples.jsonl atomically (used after re-grading and to drop torn lines)."""
-        data = "".join(r.model_dump_json() + "\n" for r in records)
+        data = "".join(_json_line(r) for r in records)
         from .textio import atomic_write_text
         atomic_write_text(self.samples_path, data)
 

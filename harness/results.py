@@ -6,9 +6,10 @@ Frames (built by :func:`load_run`, one call reads the run once):
   model, variant, case, kind, tags, epoch, finding, title, severity, category, cwe, weight, status, found
   (nullable boolean; NA unless ``status == "ok"``), evidence, supported.
 * ``traps`` — one row per (sample, trap): the same keys, trap, title, status, flagged.
-* ``samples`` — one row per sample: keys, status, error, grader_error, n_findings, n_found, recall,
-  weighted_recall, critical_high_missed, n_traps, n_traps_flagged, traps_flagged, trap_fp_rate, extra_issues,
-  input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, total_tokens, cost_usd (USD),
+* ``samples`` — one row per sample: keys, status, outcome (ok/truncated/refused/empty/error, harness.outcomes),
+  error, grader_error, n_findings, n_found, recall, weighted_recall, critical_high_missed, n_traps,
+  n_traps_flagged, traps_flagged, trap_fp_rate, extra_issues, input_tokens, output_tokens, cache_write_tokens,
+  cache_read_tokens, total_tokens, cost_usd (USD: the answer plus the judge's calls on it), judge_cost_usd,
   latency_s (seconds), cached, retries, stop_reason, review.
 
 ``status`` is ``ok``, ``error`` (the model call failed: record.error), ``grader_error`` (the grader failed) or
@@ -196,6 +197,14 @@ def outcome_counts(samples: pd.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
+def _sample_cost(rec: SampleRecord) -> float:
+    """USD: the answer's cost plus grading spend (judge calls); NaN when neither has a price."""
+    judge = [g.cost_usd for g in rec.grades.values() if g.cost_usd is not None and g.calls]
+    if rec.cost_usd is None and not judge:
+        return np.nan
+    return (rec.cost_usd or 0.0) + sum(judge)
+
+
 def _fallback_meta(rec: SampleRecord) -> dict:
     findings, traps = [], []
     for g in rec.grades.values():
@@ -342,7 +351,9 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
             "extra_issues": (grade.extra_issues if grade and grade.extra_issues is not None else np.nan),
             "input_tokens": tin, "output_tokens": tout, "cache_write_tokens": tcw, "cache_read_tokens": tcr,
             "total_tokens": tin + tout + tcw + tcr,
-            "cost_usd": rec.cost_usd if rec.cost_usd is not None else np.nan,
+            # the sample's whole cost: the agent's answer plus what grading spent on it (the judge's calls)
+            "cost_usd": _sample_cost(rec),
+            "judge_cost_usd": sum(g.cost_usd or 0.0 for g in rec.grades.values()),
             "latency_s": rec.latency_s if rec.latency_s is not None else np.nan,
             "cached": rec.cached, "retries": rec.retries, "stop_reason": rec.stop_reason,
             "review": rec.review,

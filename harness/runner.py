@@ -9,6 +9,7 @@ costs no second request on resume; a failed sample is recorded with its error an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -32,6 +33,8 @@ from .outcomes import ERROR_KIND, classify, count_outcomes, describe, outcome_of
 from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
                       sample_id, utcnow)
 from .results import write_cases_json
+from .textsafe import safe_obj, safe_text
+from .retry import RetryPolicy, backoff_delay, call_with_retries, with_deadline  # noqa: F401 - backoff_delay re-exported
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 THROTTLE_KINDS = {"rate_limit", "overloaded"}
@@ -76,6 +79,11 @@ class RunStats:
     min_concurrency: int | None = None
     not_started: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)   # recorded this session: ok, truncated, ... error
+    judge_calls: int = 0          # LLM-judge requests (retries included); their cost is inside cost_usd
+    judge_retries: int = 0        # included in retries
+    judge_cost_usd: float = 0.0   # included in cost_usd
+    saved_usd: float = 0.0        # what answers served from the cache (or reused) cost when they were paid for
+    reused: int = 0               # temperature-0 epochs answered by the run's one request for them
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -139,15 +147,6 @@ def generation_for(cfg: HarnessConfig, model: ModelSpec, override: GenerationCon
     return cfg.local_generation if model.provider == "local" else cfg.generation
 
 
-def backoff_delay(attempt: int, retry_after: float | None, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015):
-    uniform(0, min(cap, base·2^attempt)), never less than the server's ``retry-after`` (seconds)."""
-    delay = rng.uniform(0, min(cap, base * (2 ** attempt)))
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
-
-
 class Runner:
     """Executes a plan into a run directory. Use :func:`execute` unless you need the pieces."""
 
@@ -167,6 +166,8 @@ class Runner:
         self._inflight_estimate = 0.0
         self._pending_keys: dict[str, asyncio.Future] = {}
         self._pool = None   # the grading thread, started on first use
+        self.cache_errors = 0
+        self.notes: list[str] = []
 
     def _grading_pool(self):
         if self._pool is None:
@@ -205,48 +206,75 @@ class Runner:
     async def _call_with_retries(self, model: Model, system: str, messages: list[dict], gen: GenerationConfig,
                                  key: str, est: float, limiter: AdaptiveLimiter,
                                  rec: SampleRecord) -> tuple[Completion | None, ModelError | None]:
-        """Call the model, retrying transient failures with backoff; returns (completion, None) or (None, error)."""
-        comp: Completion | None = None
-        err: ModelError | None = None
-        attempt = 0
-        while True:
-            if self.stop_reason and self.stop_reason.startswith("fatal"):
-                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
-                break
+        """Call the model through :func:`harness.retry.call_with_retries` (each attempt bounded by the request
+        deadline, except on the embedded model); returns (completion, None) or (None, error)."""
+        policy = RetryPolicy.from_config(self.cfg, deadline=model.spec.provider != "local")
+
+        def stopped() -> ModelError | None:
+            if self.stop_reason and not self.stop_reason.startswith("budget"):
+                return ModelError(f"not run: the run stopped ({self.stop_reason})", kind="aborted")
+            return None
+
+        async def attempt(_n: int) -> Completion:
+            if (why := stopped()) is not None:
+                raise why
             await limiter.acquire()
-            if self.stop_reason and self.stop_reason.startswith("fatal"):
-                # A fatal answer (e.g. 401) arrived while this sample waited for a slot: do not send it.
-                await limiter.release()
-                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
-                break
-            self._inflight_estimate += est
             try:
-                comp = await model.generate(system, messages, gen)
-            except ModelError as e:
-                err = e
+                if (why := stopped()) is not None:
+                    # a fatal answer (e.g. 401) or a failed disk arrived while this sample waited for a slot
+                    raise why
+                self._inflight_estimate += est
+                try:
+                    return await with_deadline(model.generate(system, messages, gen), policy.deadline_s)
+                finally:
+                    self._inflight_estimate -= est
             finally:
-                self._inflight_estimate -= est
                 await limiter.release()
-            if comp is not None:
-                err = None
-                await limiter.on_success()
-                self.cache.put(key, comp)
-                break
-            assert err is not None
+
+        async def on_error(err: ModelError) -> None:
             if err.kind in THROTTLE_KINDS:
                 await limiter.on_throttle()
                 self.stats.min_concurrency = limiter.min_seen
-            if not err.retryable or attempt >= self.cfg.max_retries:
-                break
+
+        def on_retry(err: ModelError) -> None:
             self.stats.retries += 1
             rec.retries += 1
             self.stats.retries_by_kind[err.kind] = self.stats.retries_by_kind.get(err.kind, 0) + 1
             self._tick()
-            await asyncio.sleep(backoff_delay(attempt, err.retry_after, self.cfg.retry_backoff_base_s,
-                                                   self.cfg.retry_backoff_max_s, self.rng))
-            attempt += 1
-            err = None
-        return comp, err
+
+        try:
+            comp = await call_with_retries(attempt, policy, rng=self.rng, on_error=on_error, on_retry=on_retry)
+        except ModelError as e:
+            return None, e
+        await limiter.on_success()
+        comp = self.received(comp)
+        self._cache_put(key, comp)
+        return comp, None
+
+    @staticmethod
+    def received(comp: Completion) -> Completion:
+        """``comp`` made safe to write (:mod:`harness.textsafe`): lone surrogates in its text, stop reason, model
+        name and extra blocks replaced by U+FFFD; how many is kept in ``extra["text_replaced"]`` and copied to
+        the record (``text_replaced``)."""
+        text, a = safe_text(comp.text)
+        extra, b = safe_obj(dict(comp.extra or {}))
+        model, c = safe_text(comp.model or "")
+        stop, d = safe_text(comp.stop_reason) if comp.stop_reason else (comp.stop_reason, 0)
+        n = a + b + c + d
+        if not n:
+            return comp
+        extra["text_replaced"] = int(extra.get("text_replaced", 0)) + n
+        return dataclasses.replace(comp, text=text, extra=extra, model=model, stop_reason=stop)
+
+    def _cache_put(self, key: str, comp: Completion) -> None:
+        """Store an answer; a cache that cannot be written costs a later re-request, never this run (noted)."""
+        try:
+            self.cache.put(key, comp)
+        except OSError as e:
+            self.cache_errors += 1
+            if self.cache_errors == 1:
+                self.notes.append(f"the response cache could not be written ({e.filename or self.cache.root}: "
+                                  f"{e.strerror or e}); answers of this run are not cached")
 
     async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
         spec = model.spec
@@ -301,7 +329,9 @@ class Runner:
             rec.usage = comp.usage.as_dict()
             rec.latency_s = round(comp.latency_s, 4)
             rec.cost_usd = cost_usd(self.cfg, spec, rec.usage, batch=batch)
-            if not rec.cached:
+            if rec.cached:
+                self.stats.saved_usd += rec.cost_usd or 0.0
+            else:
                 self.stats.input_tokens += comp.usage.input_tokens
                 self.stats.output_tokens += comp.usage.output_tokens
                 self.stats.cache_write_tokens += comp.usage.cache_creation_input_tokens
@@ -310,6 +340,7 @@ class Runner:
             extra = comp.extra or {}
             rec.blocks = extra.get("blocks")
             rec.tool_use = extra.get("tool_use")
+            rec.text_replaced = int(extra.get("text_replaced", 0))
             outcome = classify(comp.text, comp.stop_reason)
             rec.outcome = outcome
             graded = outcome == "ok" or (outcome == "truncated" and self.cfg.grade_truncated)
@@ -324,10 +355,29 @@ class Runner:
                 self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
                 rec.grades = await self._grade(s.case, comp.text)
+                self._count_grading_spend(rec)
         self.rd.append(rec)
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def _count_grading_spend(self, rec: SampleRecord) -> None:
+        """Add what graders spent on ``rec`` (the judge's calls, retries and cost) to the run's counters: judge
+        spend is part of the cost and of the ``--max-cost`` budget."""
+        for g in rec.grades.values():
+            if not g.calls:
+                continue
+            self.stats.judge_calls += g.calls
+            self.stats.judge_retries += g.retries
+            self.stats.retries += g.retries
+            if g.retries:
+                self.stats.retries_by_kind["judge"] = self.stats.retries_by_kind.get("judge", 0) + g.retries
+            self.stats.judge_cost_usd += g.cost_usd or 0.0
+            self.stats.cost_usd += g.cost_usd or 0.0
+            self.stats.input_tokens += g.usage.get("input_tokens", 0)
+            self.stats.output_tokens += g.usage.get("output_tokens", 0)
+            self.stats.cache_write_tokens += g.usage.get("cache_creation_input_tokens", 0)
+            self.stats.cache_read_tokens += g.usage.get("cache_read_input_tokens", 0)
 
     def _budget_allows(self, s: Sample, spec: ModelSpec) -> bool:
         if self.cfg.max_cost is None:
