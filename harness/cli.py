@@ -126,9 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         # read-only folder...): bad input, not a crash.
         print(f"harness: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        # Ctrl-C or SIGTERM: the run marked itself interrupted; say how to continue it
+        how = getattr(e, "how", "Ctrl-C")
+        run_dir = getattr(e, "run_dir", None)
+        print(f"harness: interrupted ({how})" + (f"; what was recorded is kept; continue with: harness run --resume "
+                                                 f"{run_dir}" if run_dir else ""), file=sys.stderr)
+        return 143 if how == "SIGTERM" else 130
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig
-from .errors import ModelError
+from .errors import ModelError, RecordError
 from .graders.registry import create_graders
 from .limiter import AdaptiveLimiter
 from .message import render_request, request_fingerprint
@@ -168,6 +168,8 @@ class Runner:
         self._pool = None   # the grading thread, started on first use
         self.cache_errors = 0
         self.notes: list[str] = []
+        self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
+        self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
 
     def _grading_pool(self):
         if self._pool is None:
@@ -276,6 +278,19 @@ class Runner:
                 self.notes.append(f"the response cache could not be written ({e.filename or self.cache.root}: "
                                   f"{e.strerror or e}); answers of this run are not cached")
 
+    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+        """:meth:`_run_one`, never raising into the task group: an unexpected exception (a bug of ours) stops
+        the run and is kept to be re-raised once the run is marked, instead of "Task exception was never
+        retrieved" and samples lost."""
+        try:
+            await self._run_one(s, model, limiter)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self.crashed.append(e)
+            if not self.stop_reason:
+                self.stop_reason = f"internal error: {type(e).__name__}: {e}"
+
     async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
         spec = model.spec
         gen = generation_for(self.cfg, spec, self.opts.generation)
@@ -356,10 +371,28 @@ class Runner:
             else:
                 rec.grades = await self._grade(s.case, comp.text)
                 self._count_grading_spend(rec)
-        self.rd.append(rec)
+        if self.disk_error is not None:
+            return   # nothing more can be recorded: the run is stopping (the answer, if any, is in the cache)
+        try:
+            self.rd.append(rec)
+        except OSError as e:
+            self._cannot_record(e)
+            return
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def _cannot_record(self, e: OSError) -> None:
+        """A record could not be written (full disk, read-only folder): stop at once. No new sample starts, a
+        sample waiting for a slot is not sent, the requests in flight finish (their answers go to the cache when
+        it can be written, so a resume does not pay twice) and are not recorded."""
+        if self.disk_error is not None:
+            return
+        path = e.filename or self.rd.samples_path
+        why = e.strerror or str(e)
+        self.disk_error = RecordError(f"cannot record a sample: {why}; the run stopped (free space or choose "
+                                      "another --run-dir, then continue with --resume)", file=path)
+        self.stop_reason = f"disk: cannot write {path}: {why}"
 
     def _count_grading_spend(self, rec: SampleRecord) -> None:
         """Add what graders spent on ``rec`` (the judge's calls, retries and cost) to the run's counters: judge
@@ -413,7 +446,9 @@ class Runner:
                         break
                     while len(pending) >= limit * 2:
                         _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    pending.add(asyncio.create_task(self._run_one(s, model, limiter)))
+                    if self.stop_reason:   # set while we waited (a fatal answer, a record that failed)
+                        break
+                    pending.add(asyncio.create_task(self._guarded(s, model, limiter)))
                 if pending:
                     await asyncio.gather(*pending)
             finally:
@@ -515,14 +550,21 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
     try:
-        run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
-    except KeyboardInterrupt:
-        # Ctrl-C: what was recorded stays; say so in the manifest, then let the caller exit.
-        rd.manifest.status = "incomplete"
-        rd.manifest.status_reason = "interrupted by the user (Ctrl-C); continue with --resume"
-        rd.manifest.ended_at = utcnow()
-        rd.write_manifest()
-        raise
+        with _sigterm_as_interrupt():
+            run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
+    except KeyboardInterrupt as e:
+        # Ctrl-C or SIGTERM (CI, containers): what was recorded stays; say so in the manifest, then let the
+        # caller exit with the resume command
+        how = e.how if isinstance(e, RunInterrupted) else "Ctrl-C"
+        _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
+        raise RunInterrupted(how, rd.path) from None
+    if runner.disk_error is not None:
+        _mark_stopped(rd, f"stopped: {runner.disk_error}")
+        raise runner.disk_error
+    if runner.crashed:
+        _mark_stopped(rd, f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
+        raise runner.crashed[0]
+    notes.extend(runner.notes)
     rd.sync()
     final = {r.sample_id: r for r in rd.read_samples().records}
     planned_ids = [s.id for s in plan]
@@ -571,6 +613,48 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     _write_summary(rd, notes)
     return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, or SIGTERM from CI or a container runtime): run.json says so, every
+    sample recorded so far is kept. ``how`` names the signal; ``run_dir`` is what to pass to ``--resume``."""
+
+    def __init__(self, how: str, run_dir: Path | None = None):
+        super().__init__(how)
+        self.how = how
+        self.run_dir = run_dir
+
+
+class _sigterm_as_interrupt:
+    """Within the block, SIGTERM raises :class:`RunInterrupted` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt, so the run ends the same way: marked, its lock released, the resume command printed.
+    A no-op outside the main thread (Python delivers signals to the main thread only)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise RunInterrupted("SIGTERM")
+            self._old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _mark_stopped(rd: RunDir, reason: str) -> None:
+    """run.json: ``incomplete`` with ``reason``. On a full disk even that may fail: the records say the rest."""
+    rd.manifest.status = "incomplete"
+    rd.manifest.status_reason = reason
+    rd.manifest.ended_at = utcnow()
+    try:
+        rd.write_manifest()
+    except OSError:
+        pass
 
 
 def _write_summary(rd: RunDir, notes: list[str]) -> None:
