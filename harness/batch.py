@@ -81,14 +81,21 @@ async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s:
     """
     from .runner import generation_for
     spec = model.spec
-    client = model.client
     poll = poll_s if poll_s is not None else 2.0
     pending: dict[str, tuple["Sample", dict, str, object]] = {}
+    leaders: set[str] = set()
+    followers: dict[str, list] = {}
+    answers: dict[str, object] = {}
     for s in samples:
         gen = generation_for(runner.cfg, spec, runner.opts.generation)
         messages = [{"role": "user", "content": render_request(s.case)}]
         rec = runner._record(s, spec, model, gen, s.prompt.body, messages, utcnow())
         key = cache_key(spec, model.base_url, gen, s.prompt.body, messages, s.epoch)
+        if gen.temperature == 0 and runner.opts.epochs > 1 and key in leaders:
+            # temperature 0: the epochs of a case share one request (README, "Epochs at temperature 0")
+            followers.setdefault(key, []).append((s, rec))
+            continue
+        leaders.add(key)
         try:
             comp = runner.cache.get(key)
         except ModelError as e:
@@ -97,10 +104,31 @@ async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s:
         if comp is not None:
             rec.cached = True
             runner.stats.cache_hits += 1
+            answers[key] = comp
             await runner.finish(s, rec, comp, None, spec=spec)
             continue
         params = request_params(spec, s.prompt.body, messages, gen, model.cache_system)
         pending[s.id] = (s, params, key, rec)
+    try:
+        await _run_pending(runner, model, pending, answers, poll, max_poll_s)
+    finally:
+        for key, group in followers.items():
+            for s, rec in group:
+                comp = answers.get(key)
+                if comp is not None:
+                    rec.reused = True
+                    runner.stats.reused += 1
+                    await runner.finish(s, rec, comp, None, spec=spec, batch=True)
+                else:
+                    await runner.finish(s, rec, None, ModelError("the one temperature-0 request of this case got "
+                                                                 "no answer", kind="batch_missing"), spec=spec)
+
+
+async def _run_pending(runner: "Runner", model, pending: dict, answers: dict, poll: float, max_poll_s: float) -> None:
+    """Send ``pending`` ({sample id: (sample, params, cache key, record)}) as one batch (or poll the stored one),
+    record every result; ``answers`` gets {cache key: completion} of the samples that succeeded."""
+    spec = model.spec
+    client = model.client
     if not pending:
         return
     state_file = _state_path(runner, spec.name)
@@ -138,6 +166,7 @@ async def run_batch(runner: "Runner", model, samples: list["Sample"], *, poll_s:
                     await runner.finish(s, rec, None, map_exception(exc), spec=spec)
                     continue
                 runner._cache_put(key, comp)
+                answers[key] = comp
                 await runner.finish(s, rec, comp, None, spec=spec, batch=True)
             else:
                 detail = getattr(getattr(r, "error", None), "error", None)

@@ -104,6 +104,8 @@ class SampleRecord(BaseModel):
     cost_usd: float | None = None
     latency_s: float | None = None
     cached: bool = False
+    # temperature 0: this epoch's answer is the one request its case made in this session (not a new sample)
+    reused: bool = False
     retries: int = 0
     error: SampleError | None = None
     # ok | truncated | refused | empty | error (harness.outcomes); None on records written before outcomes were

@@ -164,7 +164,8 @@ class Runner:
         self.rng = random.Random(0)
         self.stop_reason: str | None = None
         self._inflight_estimate = 0.0
-        self._pending_keys: dict[str, asyncio.Future] = {}
+        # temperature-0 requests of this session by cache key: every epoch of a case reuses the first one's answer
+        self._shared: dict[str, asyncio.Future] = {}
         self._pool = None   # the grading thread, started on first use
         self.cache_errors = 0
         self.notes: list[str] = []
@@ -302,27 +303,34 @@ class Runner:
         est = estimate_cost(self.cfg, spec, system, message, gen.max_tokens)
         comp: Completion | None = None
         err: ModelError | None = None
+        share = gen.temperature == 0 and self.opts.epochs > 1
+        if share and key in self._shared:
+            # Temperature 0: the epochs of a case share one request per session, in every cache mode and however
+            # the samples are timed (README, "Epochs at temperature 0"); this epoch reuses that answer.
+            comp = await asyncio.shield(self._shared[key])
+            if comp is not None:
+                rec.reused = True
+                self.stats.reused += 1
+                await self.finish(s, rec, comp, None, spec=spec)
+                return
+            # the request this epoch waited for got no answer: ask on its own (and be the one shared from now)
+        fut: asyncio.Future | None = None
+        if share:
+            fut = asyncio.get_running_loop().create_future()
+            self._shared[key] = fut
         try:
-            comp = self.cache.get(key)
-            if comp is not None:
-                rec.cached = True
-                self.stats.cache_hits += 1
-        except ModelError as e:
-            err = e
-        if comp is None and err is None and key in self._pending_keys:
-            # Same request already in flight (epochs at temperature 0 share a key): share its answer.
-            comp = await asyncio.shield(self._pending_keys[key])
-            if comp is not None:
-                rec.cached = True
-                self.stats.cache_hits += 1
-        if comp is None and err is None:
-            fut: asyncio.Future = asyncio.get_running_loop().create_future()
-            self._pending_keys[key] = fut
             try:
+                comp = self.cache.get(key)
+                if comp is not None:
+                    rec.cached = True
+                    self.stats.cache_hits += 1
+            except ModelError as e:
+                err = e
+            if comp is None and err is None:
                 comp, err = await self._call_with_retries(model, system, messages, gen, key, est, limiter, rec)
-            finally:
+        finally:
+            if fut is not None and not fut.done():
                 fut.set_result(comp)
-                self._pending_keys.pop(key, None)
         await self.finish(s, rec, comp, err, spec=spec)
 
     async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
@@ -344,7 +352,7 @@ class Runner:
             rec.usage = comp.usage.as_dict()
             rec.latency_s = round(comp.latency_s, 4)
             rec.cost_usd = cost_usd(self.cfg, spec, rec.usage, batch=batch)
-            if rec.cached:
+            if rec.cached or rec.reused:
                 self.stats.saved_usd += rec.cost_usd or 0.0
             else:
                 self.stats.input_tokens += comp.usage.input_tokens
@@ -600,13 +608,21 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
             parts.append(f"{len(missing)} of {len(plan)} samples not run")
         reason = "; ".join(parts)
     st = runner.stats
+    prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted
+    spent = round(float(prev.get("spent_usd", 0.0) or 0.0) + st.cost_usd, 6)
+    saved = round(float(prev.get("saved_usd", 0.0) or 0.0) + st.saved_usd, 6)
+    judge = round(float(prev.get("judge_cost_usd", 0.0) or 0.0) + st.judge_cost_usd, 6)
     rd.manifest.status = "complete" if complete else "incomplete"
     rd.manifest.status_reason = reason
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
                            "grading_errors": len(grade_failed),
                            "missing": len(missing), "this_session": st.as_dict(),
+                           # what the recorded answers cost when they were paid for (cached ones included)
                            "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
+                           # what this run's sessions spent (agent and judge), what the cache and temperature-0
+                           # reuse saved, and the judge's part of the spending
+                           "spent_usd": spent, "saved_usd": saved, "judge_cost_usd": judge,
                            "cache_hits": st.cache_hits, "retries": st.retries,
                            "outcomes": count_outcomes(records),
                            "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}

@@ -161,3 +161,24 @@ def test_openai_finish_reason_length_is_truncated(tmp_path, monkeypatch):
     by = {r.case: r for r in res.records}
     assert by["case-00"].outcome == "ok" and by["case-01"].outcome == "truncated"
     assert by["case-01"].stop_reason == "length" and not by["case-01"].grades
+
+
+def test_a_fully_cached_rerun_shows_cost_now_and_cost_saved(tmp_path, monkeypatch, capsys):
+    project = write_project(tmp_path / "proj", 3)
+    with FakeServer(review_responder) as srv:
+        assert _run(project, tmp_path / "r1", monkeypatch, srv) == 0
+        first = capsys.readouterr().err
+        assert _run(project, tmp_path / "r2", monkeypatch, srv) == 0
+        second = capsys.readouterr().err
+        assert srv.requests == 3
+    assert "0 from cache" in first and "spent $0.0" in first and "saved" not in first
+    m1 = RunDir.open(tmp_path / "r1").manifest.summary
+    m2 = RunDir.open(tmp_path / "r2").manifest.summary
+    assert m1["spent_usd"] > 0 and m2["spent_usd"] == 0 and m2["saved_usd"] == pytest.approx(m1["spent_usd"])
+    assert "3 from cache" in second and "spent $0.0000" in second and f"${m1['spent_usd']:.4f} saved" in second
+    # every kind of token is counted, as integers
+    assert re.search(r"tokens [\d,]+ input, [\d,]+ output, [\d,]+ cache read, [\d,]+ cache write", first)
+    md = next(Path(p.split("report: ", 1)[1]) for p in second.splitlines() if p.endswith("report.md"))
+    text = md.read_text(encoding="utf-8")
+    assert "Spent by this run: $0.0000" in text and f"saved by the cache and reuse: ${m1['spent_usd']:.4f}" in text
+    assert not re.search(r"\d\.00 tokens", text)

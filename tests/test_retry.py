@@ -18,6 +18,7 @@ from harness.errors import ModelError
 from harness.fakeserver import FakeServer
 from harness.models.base import GenerationConfig
 from harness.prompts import load_prompt
+from harness.records import RunDir
 from harness.retry import RetryPolicy, backoff_delay, call_with_retries, with_deadline
 from harness.runner import RunOptions, execute
 
@@ -96,3 +97,39 @@ def test_openai_compatible_html_200_is_retried(project, tmp_path, monkeypatch):
         res = _run(project, tmp_path, monkeypatch, srv, model=f"openai/fake-chat-1@{srv.openai_base_url}")
         assert srv.requests == 12
     assert res.complete and res.stats.retries_by_kind == {"malformed_response": 6}
+
+
+def _judge_responder(body):
+    if body.get("tools"):
+        return {"findings": [{"id": "sqli", "verdict": "missed", "quote": "", "reason": "r"}],
+                "traps": [{"id": "get-order-ok", "verdict": "not_flagged", "quote": "", "reason": "r"}],
+                "extra_issues": 0}
+    return review_responder(body)
+
+
+def test_judge_spend_is_in_the_cost_the_budget_and_the_counts(project, tmp_path, monkeypatch):
+    """The judge's calls (one 529 retried among them) are counted and priced: in the run's cost (the counter
+    --max-cost compares with the budget), in run.json and in the results table's cost."""
+    judge_faults = lambda body, attempt: "529" if body.get("tools") and attempt == 0 and "case-00" in str(body) \
+        else None  # noqa: E731
+    with FakeServer(_judge_responder, faults=judge_faults) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+        cfg = load_config(project)
+        o = RunOptions(cases=load_suite(project / "cases"), prompts=[load_prompt("prompt.md", root=project)],
+                       models=[MODEL], run_dir=tmp_path / "run", progress=False, graders=["judge"],
+                       judge_model=MODEL, generation=GenerationConfig(temperature=0, max_tokens=512))
+        res = execute(cfg, o)
+        judge_requests = sum(1 for r in srv.received if isinstance(r.body, dict) and r.body.get("tools"))
+    assert res.complete, res.reason
+    st = res.stats
+    assert judge_requests == 7 and st.judge_calls == 7 and st.judge_retries == 1
+    assert st.retries_by_kind == {"judge": 1}
+    agent = sum(r.cost_usd for r in res.records)
+    assert st.judge_cost_usd > 0 and st.cost_usd == pytest.approx(agent + st.judge_cost_usd)
+    m = RunDir.open(tmp_path / "run").manifest.summary
+    assert m["judge_cost_usd"] == pytest.approx(st.judge_cost_usd, abs=1e-6)
+    from harness.results import load_run
+    table = load_run(tmp_path / "run", grader="judge")
+    assert table.samples["cost_usd"].sum() == pytest.approx(st.cost_usd, abs=1e-6)
