@@ -35,6 +35,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"])
     p.add_argument("--judge-model")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--grade-truncated", action="store_const", const=True, default=None, dest="grade_truncated",
+                   help="grade replies cut at max_tokens (flagged in the reports) instead of leaving them ungraded")
 
 
 # command name -> (module, function, help, argument builder)

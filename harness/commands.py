@@ -14,7 +14,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def _overrides(args) -> dict:
-    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost")
+    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost", "grade_truncated")
     out = {k: getattr(args, k, None) for k in keys}
     out["cases_dir"] = _abs(getattr(args, "cases_dir", None))
     return out

@@ -2,7 +2,8 @@
 one session-scoped run, a report written at the end. Loaded by ``evals/conftest.py``.
 
 Options: --model, --prompt, --epochs, --cases, --run-dir, --baseline, --grader, --judge-model, --cache,
---max-cost. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+--max-cost, --grade-truncated. A case none of whose samples has a gradable review (every one errored, was cut at
+max_tokens, refused or empty) is reported as an ERROR (setup) naming the outcomes, never as a failure.
 
 Pass/fail of a case is :func:`harness.verdicts.case_verdicts` on the run's results table — the same table, reducer
 included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the run is also put
@@ -39,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--judge-model", default=None)
     g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"])
     g.addoption("--max-cost", type=float, default=None)
+    g.addoption("--grade-truncated", action="store_const", const=True, default=None,
+                help="grade replies cut at max_tokens (flagged) instead of reporting them as ERROR")
     g.addoption("--harness-root", default=None, help="project folder (default: search up from the rootdir)")
 
 
@@ -47,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         cfg = load_config(opt("--harness-root") or config.rootpath,
                           {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost"),
+                           "grade_truncated": opt("--grade-truncated"),
                            "cases_dir": str(Path(opt("--cases-dir")).resolve()) if opt("--cases-dir") else None})
         ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
                      run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),

@@ -130,11 +130,12 @@ def test_each_outcome_is_recorded_counted_and_never_graded(tmp_path, monkeypatch
     assert summary["variants"][0]["counts"]["n_ok"] == 1
 
 
-def test_grade_truncated_grades_and_flags(tmp_path, monkeypatch, capsys):
-    project = write_project(tmp_path / "proj", 2, grade_truncated=True)
+@pytest.mark.parametrize("how", ["config", "flag"])
+def test_grade_truncated_grades_and_flags(tmp_path, monkeypatch, capsys, how):
+    project = write_project(tmp_path / "proj", 2, **({"grade_truncated": True} if how == "config" else {}))
     run_dir = tmp_path / "run"
     with FakeServer(_responder) as srv:
-        code = _run(project, run_dir, monkeypatch, srv)
+        code = _run(project, run_dir, monkeypatch, srv, *(["--grade-truncated"] if how == "flag" else []))
     err = capsys.readouterr().err
     assert code == 0, err
     recs = {r.case: r for r in RunDir.open(run_dir).read_samples().records}
