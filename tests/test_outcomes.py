@@ -183,3 +183,47 @@ def test_a_fully_cached_rerun_shows_cost_now_and_cost_saved(tmp_path, monkeypatc
     text = md.read_text(encoding="utf-8")
     assert "Spent by this run: $0.0000" in text and f"saved by the cache and reuse: ${m1['spent_usd']:.4f}" in text
     assert not re.search(r"\d\.00 tokens", text)
+
+
+def test_a_comparison_never_counts_a_non_ok_sample_as_a_miss(tmp_path, monkeypatch, capsys):
+    """Baseline: every even case's review finds its SQL injection. Candidate: the same answers, except that the
+    reviews of case-00, case-02 and case-04 come back truncated, refused and empty. Those findings have no ok
+    epoch in the candidate: they are unpaired, not lost, and recall over the paired findings is unchanged."""
+    from harness.report.compare import compare_runs
+    from harness.config import load_config
+    project = write_project(tmp_path / "proj", 6)
+    with FakeServer(review_responder) as srv:
+        assert _run(project, tmp_path / "base", monkeypatch, srv, "--cache", "off") == 0
+    bad = {0: Reply(text="## SQL injection in search_orders: f-str", stop_reason="max_tokens"),
+           2: Reply(text="", stop_reason="refusal"), 4: Reply(text="")}
+    with FakeServer(lambda b: bad.get(_case_no(b)) or review_responder(b)) as srv:
+        assert _run(project, tmp_path / "cand", monkeypatch, srv, "--cache", "off") == 3
+    capsys.readouterr()
+    cmp = compare_runs(tmp_path / "base", tmp_path / "cand", config=load_config(project), with_charts=False)
+    pairs = cmp.findings
+    assert cmp.verdict != "regressed" and not cmp.gate.fail
+    assert cmp.cand_summary.n_ok == 3 and cmp.cand_summary.n_errors == 3
+    assert cmp.headline.diff == pytest.approx(0.0)
+    gone = pairs[pairs["case"].isin(["case-00", "case-02", "case-04"])]
+    assert len(gone) == 3 and not gone["paired"].any() and (gone["flip"] == "").all()
+    assert not cmp.flips
+
+
+def test_pytest_evals_fails_when_the_report_cannot_be_written():
+    """A session whose every case passed but whose report could not be written exits 1, not 0."""
+    import pytest as _pytest
+    from types import SimpleNamespace
+    from harness.pytest_plugin import _STATE, pytest_sessionfinish
+
+    class Stash(dict):
+        def get(self, k, d=None):
+            return super().get(k, d)
+
+    def session(report_error):
+        stash = Stash({_STATE: {"report_error": report_error, "gate": None, "result": object()}})
+        return SimpleNamespace(config=SimpleNamespace(stash=stash), exitstatus=0)
+
+    bad, good = session("OSError: [Errno 28] No space left on device"), session(None)
+    pytest_sessionfinish(bad, 0)
+    pytest_sessionfinish(good, 0)
+    assert bad.exitstatus == _pytest.ExitCode.TESTS_FAILED and good.exitstatus == 0
