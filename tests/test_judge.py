@@ -116,6 +116,26 @@ def test_openai_compatible_judge_uses_json_schema(case):
     assert body["response_format"]["type"] == "json_schema"
 
 
+def test_openai_compatible_judge_accepts_a_json_fence_in_one_call(case, tmp_path, monkeypatch):
+    import json
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeServer(lambda body: "```json\n" + json.dumps(good_reply()) + "\n```") as server:
+        g = JudgeGrader(f"openai/judge-model@{server.openai_base_url}", cfg=load_config(ROOT)).grade(case, REVIEW)
+        assert server.requests == 1
+    assert g.error is None and g.found_ids() == {"sqli"} and g.calls == 1
+
+
+def test_the_judge_cache_key_names_the_server(case, monkeypatch):
+    """Two servers behind one model name are two judges: their cached verdicts must not be mixed."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-judge")
+    j = JudgeGrader("anthropic/claude-sonnet-4-5", cfg=load_config(ROOT))
+    system, user = j.render(case, REVIEW)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
+    a = j._key(case, system, user)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
+    assert j._key(case, system, user) != a
+
+
 def test_local_model_cannot_judge():
     with pytest.raises(ConfigError, match="cannot act as a judge"):
         JudgeGrader("local/smollm2-135m")

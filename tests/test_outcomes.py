@@ -227,3 +227,24 @@ def test_pytest_evals_fails_when_the_report_cannot_be_written():
     pytest_sessionfinish(bad, 0)
     pytest_sessionfinish(good, 0)
     assert bad.exitstatus == _pytest.ExitCode.TESTS_FAILED and good.exitstatus == 0
+
+
+def test_a_grading_error_is_counted_and_makes_the_run_incomplete(tmp_path, monkeypatch, capsys):
+    from harness.graders.rubric import DeterministicGrader
+    real = DeterministicGrader.grade
+
+    def grade(self, case, review):
+        if "case-01" in review:
+            raise RuntimeError("grader broke")
+        return real(self, case, review)
+
+    monkeypatch.setattr(DeterministicGrader, "grade", grade)
+    project = write_project(tmp_path / "proj", 3)
+    with FakeServer(review_responder) as srv:
+        code = _run(project, tmp_path / "run", monkeypatch, srv)
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "3 ok, 0 truncated, 0 refused, 0 empty, 0 errors; 1 grading error;" in err
+    assert "1 of 3 samples could not be graded (deterministic: RuntimeError: grader broke)" in err
+    assert f"harness grade {tmp_path / 'run'}" in err
+    assert RunDir.open(tmp_path / "run").manifest.summary["grading_errors"] == 1
