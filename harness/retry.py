@@ -98,7 +98,7 @@ async def call_with_retries(attempt: Callable[[int], Awaitable[T]], policy: Retr
         if on_error is not None:
             await on_error(err)
         if not err.retryable or n >= policy.max_retries:
-            err.retries = n  # type: ignore[attr-defined]
+            err.retries = n
             raise err
         if on_retry is not None:
             on_retry(err)

@@ -2,8 +2,11 @@
 retries, cache and budget, grade each review, and append one record per sample to the run directory.
 
 Bookkeeping promises: a sample is recorded exactly once per attempt to run it (the last record of a sample id
-wins on read); a completion is put in the cache before its record is appended, so a crash between the two
-costs no second request on resume; a failed sample is recorded with its error and never graded.
+wins on read), with one outcome (:mod:`harness.outcomes`: ok, truncated, refused, empty, error); a completion is
+made safe to write (:mod:`harness.textsafe`) and put in the cache before its record is appended, so a crash
+between the two costs no second request on resume; a sample without a gradable review is recorded with its
+outcome and never graded; every model call goes through :mod:`harness.retry`. A record that cannot be written
+stops the run before another request is sent (exit 2 naming the file); SIGTERM is handled like Ctrl-C.
 """
 
 from __future__ import annotations

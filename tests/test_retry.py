@@ -133,3 +133,20 @@ def test_judge_spend_is_in_the_cost_the_budget_and_the_counts(project, tmp_path,
     from harness.results import load_run
     table = load_run(tmp_path / "run", grader="judge")
     assert table.samples["cost_usd"].sum() == pytest.approx(st.cost_usd, abs=1e-6)
+
+
+@pytest.mark.parametrize("body,kind,retryable", [
+    ('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "overloaded", True),
+    ('{"type":"error","error":{"type":"api_error","message":"boom"}}', "server", True),
+    ('{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too big"}}', "bad_request", False),
+    ('{"type":"error","error":{"type":"strange_error"}}', "malformed_response", True),
+    ('event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"slow"}}\n\n', "rate_limit",
+     True),
+    ('event: ping\ndata: {"type":"ping"}\n\n', "malformed_response", True),
+    ("<!DOCTYPE html><html><body>502</body></html>", "malformed_response", True),
+    ("", "malformed_response", True),
+])
+def test_a_200_body_that_is_not_a_message_is_classified(body, kind, retryable):
+    from harness.models.errors_map import classify_text_body
+    err = classify_text_body(body)
+    assert (err.kind, err.retryable) == (kind, retryable) and err.status in (None, 200)

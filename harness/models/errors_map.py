@@ -82,9 +82,8 @@ def from_error_body(error: object, *, where: str, env: str = "ANTHROPIC_API_KEY"
     if status is None:
         return ModelError(f"malformed response: {where} holds an error of unknown type {etype!r}: {message[:200]}",
                           kind="malformed_response", retryable=True)
-    err = from_status(status, f"{etype} in {where}: {message[:200]}", body={"error": error}, env=env)
-    err.status = 200
-    return err
+    err = from_status(status, message[:200], body={"error": error}, env=env)
+    return ModelError(f"{etype} in {where}: {message[:200]}", kind=err.kind, retryable=err.retryable, status=200)
 
 
 def classify_text_body(text: str, *, env: str = "ANTHROPIC_API_KEY") -> ModelError:
