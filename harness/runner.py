@@ -135,6 +135,13 @@ def cost_usd(cfg: HarnessConfig, model: ModelSpec, usage: dict, *, batch: bool =
     return c / 2 if batch else c
 
 
+def grade_truncated(cfg: HarnessConfig, spec: ModelSpec) -> bool:
+    """Whether a reply cut at max_tokens is graded (and flagged): ``[tool.harness] grade_truncated`` when set;
+    unset, only on the embedded model, whose small ``local_generation.max_tokens`` (160) keeps the offline run
+    fast and so cuts nearly every review — its scores show the harness working, not a prompt's quality."""
+    return cfg.grade_truncated if cfg.grade_truncated is not None else spec.provider == "local"
+
+
 def estimate_cost(cfg: HarnessConfig, model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
     """Upper-bound estimate of one sample's cost before it runs: input at ~3 characters per token (Japanese
     text is denser than English's ~4), uncached, plus ``max_tokens`` of output."""
@@ -369,7 +376,7 @@ class Runner:
             rec.text_replaced = int(extra.get("text_replaced", 0))
             outcome = classify(comp.text, comp.stop_reason)
             rec.outcome = outcome
-            graded = outcome == "ok" or (outcome == "truncated" and self.cfg.grade_truncated)
+            graded = outcome == "ok" or (outcome == "truncated" and grade_truncated(self.cfg, spec))
             if not graded:
                 # an answer that is not a gradable review (cut at max_tokens, a refusal, no text): an outcome to
                 # see, not a review that found nothing; paid for, counted, never graded or judged

@@ -248,3 +248,37 @@ def test_a_grading_error_is_counted_and_makes_the_run_incomplete(tmp_path, monke
     assert "1 of 3 samples could not be graded (deterministic: RuntimeError: grader broke)" in err
     assert f"harness grade {tmp_path / 'run'}" in err
     assert RunDir.open(tmp_path / "run").manifest.summary["grading_errors"] == 1
+
+
+@pytest.mark.parametrize("setting,model,graded", [
+    (None, "local/smollm2-135m", True), (None, "anthropic/claude-sonnet-4-5", False),
+    (False, "local/smollm2-135m", False), (True, "anthropic/claude-sonnet-4-5", True),
+])
+def test_which_truncated_replies_are_graded(tmp_path, monkeypatch, setting, model, graded):
+    """Unset, only the embedded model's cut replies are graded (its max_tokens of 160 is the harness's own
+    choice); an explicit setting decides for every model."""
+    from harness.config import load_config
+    from harness.models.base import Completion, ModelSpec, Usage
+    from harness.runner import RunOptions, execute
+    from harness.cases import load_suite
+    from harness.prompts import load_prompt
+
+    class Cut:
+        def __init__(self, name):
+            self.spec, self.base_url = ModelSpec.parse(name), None
+
+        async def generate(self, system, messages, config):
+            return Completion(text="## SQL injection in search_orders: the query is built with", stop_reason="length",
+                              usage=Usage(100, 10, 0, 0), latency_s=0.0)
+
+        async def aclose(self):
+            pass
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    project = write_project(tmp_path / "proj", 1, **({} if setting is None else {"grade_truncated": setting}))
+    res = execute(load_config(project), RunOptions(
+        cases=load_suite(project / "cases"), prompts=[load_prompt("prompt.md", root=project)], models=[model],
+        run_dir=tmp_path / "run", progress=False), model_factory=Cut)
+    (rec,) = res.records
+    assert rec.outcome == "truncated" and bool(rec.grades) == graded and (rec.error is None) == graded
+    assert res.complete == graded
