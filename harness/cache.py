@@ -15,6 +15,7 @@ from typing import Literal
 from .errors import ModelError
 from .models.base import Completion, GenerationConfig, ModelSpec, Usage
 from .textio import atomic_write_json
+from .textsafe import safe_obj
 
 CacheMode = Literal["use", "refresh", "off", "replay-only"]
 FORMAT = 1
@@ -80,9 +81,18 @@ class ResponseCache:
         return comp
 
     def put(self, key: str, comp: Completion) -> None:
-        """Store a completion (no-op in ``off`` and ``replay-only`` modes)."""
+        """Store a completion (no-op in ``off`` and ``replay-only`` modes). Text that UTF-8 cannot carry (a lone
+        surrogate) is replaced first (:func:`harness.textsafe.safe_obj`), the count added to
+        ``extra["text_replaced"]``, so the entry is always written.
+
+        Raises:
+            OSError: the cache folder cannot be written (full disk, read-only).
+        """
         if self.mode in ("off", "replay-only"):
             return
-        atomic_write_json(self._path(key), {"key": key, "text": comp.text, "usage": comp.usage.as_dict(),
-                                            "stop_reason": comp.stop_reason, "latency_s": comp.latency_s,
-                                            "model": comp.model, "extra": comp.extra or {}})
+        entry, n = safe_obj({"key": key, "text": comp.text, "usage": comp.usage.as_dict(),
+                             "stop_reason": comp.stop_reason, "latency_s": comp.latency_s,
+                             "model": comp.model, "extra": comp.extra or {}})
+        if n:
+            entry["extra"]["text_replaced"] = int(entry["extra"].get("text_replaced", 0)) + n
+        atomic_write_json(self._path(key), entry)

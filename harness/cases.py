@@ -237,6 +237,9 @@ def parse_case_yaml(path: Path) -> CaseSpec:
                         file=path)
     if not isinstance(data, dict):
         raise CaseError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    bad = surrogate_fields(data)
+    if bad:
+        raise CaseError(bad[0][1], file=path, field=bad[0][0])
     try:
         return CaseSpec.model_validate(data)
     except ValidationError as e:
@@ -244,6 +247,39 @@ def parse_case_yaml(path: Path) -> CaseSpec:
         if len(problems) == 1:
             raise CaseError(problems[0][1], file=path, field=problems[0][0]) from None
         raise CaseError("; ".join(f"{f}: {m}" for f, m in problems), file=path) from None
+
+
+def surrogate_fields(data: object) -> list[tuple[str, str]]:
+    """``[(field, message)]`` for every string in a parsed case.yaml holding a lone surrogate (a YAML escape such
+    as ``"\\ud83d"`` without its other half): UTF-8 cannot write it, so a run would fail when it records the case
+    title or sends the request. Walks iteratively and visits each container once (YAML aliases can make cycles:
+    ``a: &a [*a]``)."""
+    from .textsafe import find_unsafe
+    out: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            i = find_unsafe(value)
+            if i is not None:
+                out.append((path or "(value)", f"holds a lone surrogate (U+{ord(value[i]):04X} at character {i}), "
+                            "half of a UTF-16 pair that UTF-8 cannot store; expected whole characters (write the "
+                            "character itself, or its \\UXXXXXXXX escape)"))
+        elif isinstance(value, (dict, list)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            items = (value.items() if isinstance(value, dict) else
+                     ((f"[{i}]", v) for i, v in enumerate(value)))
+            children = []
+            for k, v in items:
+                if isinstance(value, dict):
+                    children.append((f"{path}.{k}" if path else str(k), v))
+                else:
+                    children.append((f"{path}{k}", v))
+            stack.extend(reversed(children))
+    return out
 
 
 def read_artifact(folder: Path, rel: str, *, case_file: Path, field: str,

@@ -48,6 +48,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-model", help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (terminal) or progress lines (logs)")
+    p.add_argument("--grade-truncated", action="store_const", const=True, default=None, dest="grade_truncated",
+                   help="grade replies cut at max_tokens (flagged in the reports) instead of leaving them ungraded")
 
 
 # command name -> (module, function, help, argument builder)
@@ -150,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         # read-only folder...): bad input, not a crash.
         print(f"harness: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        # Ctrl-C or SIGTERM: the run marked itself interrupted; say how to continue it
+        how = getattr(e, "how", "Ctrl-C")
+        run_dir = getattr(e, "run_dir", None)
+        print(f"harness: interrupted ({how})" + (f"; what was recorded is kept; continue with: harness run --resume "
+                                                 f"{run_dir}" if run_dir else ""), file=sys.stderr)
+        return 143 if how == "SIGTERM" else 130
 
 
 if __name__ == "__main__":

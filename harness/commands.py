@@ -14,7 +14,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def _overrides(args) -> dict:
-    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost")
+    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost", "grade_truncated")
     out = {k: getattr(args, k, None) for k in keys}
     out["cases_dir"] = _abs(getattr(args, "cases_dir", None))
     return out
@@ -44,12 +44,31 @@ def write_reports(cfg: HarnessConfig, run_dir: Path) -> list[Path]:
     return list(write_report(build_run_report(run_dir, config=cfg), config=cfg))
 
 
-def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
+def summary_line(res: RunResult) -> str:
+    """The one-line account of a run: where it is, what each sample ended as (every outcome, zeros included),
+    grading errors, retries, every kind of token (integers), and the cost: what this session spent (agent and
+    judge) and what the cache saved."""
+    from .outcomes import count_outcomes, format_counts
     st = res.stats
+    graded_errors = sum(1 for r in res.records if r.error is None and any(g.error for g in r.grades.values()))
+    reused = getattr(st, "reused", 0)
+    head = (f"run {res.run_dir.path}: {len(res.records)} samples recorded ({st.skipped} already done, "
+            f"{st.cache_hits} from cache" + (f", {reused} reused (temperature 0)" if reused else "") + "): "
+            f"{format_counts(count_outcomes(res.records))}; {graded_errors} grading error"
+            f"{'' if graded_errors == 1 else 's'}; {st.retries} retries")
+    tokens = (f"tokens {st.input_tokens:,} input, {st.output_tokens:,} output, {st.cache_read_tokens:,} cache read, "
+              f"{st.cache_write_tokens:,} cache write")
+    judge = getattr(st, "judge_cost_usd", 0.0)
+    cost = f"spent ${st.cost_usd:.4f}" + (f" (judge ${judge:.4f})" if judge else "")
+    saved = getattr(st, "saved_usd", 0.0)
+    if saved:
+        cost += f", ${saved:.4f} saved by the cache"
+    return f"{head}; {tokens}; {cost}"
+
+
+def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
     out = sys.stderr
-    print(f"harness: run {res.run_dir.path}: {len(res.records)} samples recorded "
-          f"({st.skipped} already done, {st.cache_hits} from cache), {st.errors} errors, {st.retries} retries, "
-          f"{st.input_tokens + st.output_tokens} tokens, ${st.cost_usd:.4f}", file=out)
+    print(f"harness: {summary_line(res)}", file=out)
     for n in res.notes:
         print(f"harness: note: {n}", file=out)
     if not res.complete:

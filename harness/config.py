@@ -57,6 +57,9 @@ class HarnessConfig(BaseModel):
     max_critical_missed: int = Field(0, ge=0)
     max_file_bytes: int = Field(200_000, gt=0)
     max_cost: float | None = None
+    # grade replies cut at max_tokens (outcome "truncated", flagged in the reports) instead of leaving them
+    # ungraded; unset: only the embedded model's, whose short max_tokens (local_generation) is our own choice
+    grade_truncated: bool | None = None
     generation: GenerationConfig = GenerationConfig()
     local_generation: GenerationConfig = GenerationConfig(max_tokens=160)
     severity_weights: dict[str, float] = Field(

@@ -61,6 +61,7 @@ class ModelError(HarnessError):
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.retries = 0   # set by harness.retry.call_with_retries on the error it finally raises
         super().__init__(message)
 
 

@@ -77,6 +77,10 @@ FAULT_KINDS: tuple[str, ...] = (
     "malformed",  # 200 whose body is not JSON (SSE: an event whose data is not JSON)
     "stream-error",  # SSE: an ``error`` event (overloaded_error) mid-stream; non-streaming request: a 529
     "stream-drop",  # the connection is aborted mid-body (SSE: after a few events; JSON: after half the body)
+    "error-200",  # 200 whose JSON body is an error ({"type": "error", "error": {"type": "overloaded_error"}})
+    "sse-error-200",  # 200 text/event-stream whose first event is an overloaded error (streaming or not)
+    "html-200",  # 200 text/html page from a "proxy" (the SDK hands back a str)
+    "drip",  # 200 whose body is sent one byte every ``drip_interval_s``: never a read timeout, never done
 )
 """Every fault kind the server can inject (``faults_injected`` counts each separately)."""
 
@@ -106,6 +110,16 @@ _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "proxy-authorization", "api
 
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _wire(obj: Any) -> bytes:
+    """The JSON bytes sent: UTF-8, or ASCII escapes when the text holds a lone surrogate (which UTF-8 cannot
+    carry, and which a real API then sends as a ``\\udXXX`` escape that the client decodes back into one)."""
+    text = _canonical(obj)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def fingerprint(body: Mapping[str, Any]) -> str:
@@ -450,8 +464,9 @@ class FakeServer:
             :class:`ScriptedResponder`; unscripted calls fall back to :func:`default_responder`). A ``str`` is the
             text; a ``list`` is a full content list; a ``dict`` is the tool input when the request has ``tools``
             (else it is sent as JSON text, e.g. for OpenAI ``json_schema`` response formats). Faults that replace
-            the answer (status codes, "drop") do not call the responder; "timeout", "truncated", "malformed",
-            "stream-error" and "stream-drop" do (the answer was produced, then lost), consuming a scripted reply.
+            the answer (status codes, "drop", "error-200", "sse-error-200", "html-200") do not call the responder;
+            "timeout", "truncated", "malformed", "stream-error", "stream-drop" and "drip" do (the answer was
+            produced, then lost), consuming a scripted reply.
         faults: fault injection for model calls (``/v1/messages``, ``/v1/chat/completions``): a list (the i-th
             model call gets ``faults[i]``, None/missing = no fault; every request to those endpoints takes a
             place, but one rejected with 401/400 before the fault step gets no fault), a :class:`FaultPlan`, or a
@@ -466,6 +481,8 @@ class FakeServer:
         retry_after_ms: if set, "429", "529" and 5xx faults also send ``retry-after-ms`` (the SDKs prefer it to
             ``retry-after`` and to their own backoff of 0.5 s and up, so SDK-retry tests run fast).
         timeout_fault_s: how long a "timeout" fault sleeps before answering (make it exceed the client timeout).
+        drip_interval_s: seconds between two bytes of a "drip" fault's body (keep it under the client's read
+            timeout: only a total deadline ends such a request).
         stream_chunk_chars: characters per ``text_delta`` event when streaming.
         stream_delay_s: delay between streamed delta events.
         batch_polls_before_end: how many retrieves of a batch still report ``in_progress`` before it ends.
@@ -495,6 +512,7 @@ class FakeServer:
         retry_after: float | str = 0,
         retry_after_ms: float | None = None,
         timeout_fault_s: float = 5.0,
+        drip_interval_s: float = 0.2,
         stream_chunk_chars: int = 16,
         stream_delay_s: float = 0.0,
         batch_polls_before_end: int = 1,
@@ -529,6 +547,7 @@ class FakeServer:
         self.retry_after = retry_after
         self.retry_after_ms = retry_after_ms
         self.timeout_fault_s = float(timeout_fault_s)
+        self.drip_interval_s = float(drip_interval_s)
         self.stream_chunk_chars = max(1, int(stream_chunk_chars))
         self.stream_delay_s = float(stream_delay_s)
         self.batch_polls_before_end = int(batch_polls_before_end)
@@ -879,6 +898,11 @@ class FakeServer:
             resp = self._status_fault(kind, openai=openai)
             rec.status = resp.status
             return resp
+        if kind in ("error-200", "sse-error-200", "html-200"):
+            rid = self._request_id()
+            resp = await self._bad_200(request, rec, kind, {"request-id": rid, "x-request-id": rid}, b"")
+            rec.status = 200
+            return resp
         if kind == "drop":
             await self._abort(request)
             return web.Response(status=499)  # never sent: the transport is gone
@@ -1126,9 +1150,11 @@ class FakeServer:
 
     async def _send_json(self, request: web.Request, rec: ReceivedRequest, payload: dict, kind: str | None,
                          *, usage: Mapping[str, int] | None) -> web.StreamResponse:
-        data = _canonical(payload).encode()
+        data = _wire(payload)
         rid = self._request_id()
         headers = {"request-id": rid, "x-request-id": rid}
+        if kind == "drip":
+            return await self._bad_200(request, rec, kind, headers, data)
         if kind == "truncated":
             return web.Response(body=data[: len(data) // 2], content_type="application/json", headers=headers)
         if kind == "malformed":
@@ -1146,9 +1172,38 @@ class FakeServer:
         self._count_completed(rec.fingerprint, usage)
         return web.Response(body=data, content_type="application/json", headers=headers)
 
+    async def _bad_200(self, request: web.Request, rec: ReceivedRequest, kind: str | None, headers: dict,
+                       data: bytes) -> web.StreamResponse | None:
+        """The 200s that carry no answer: an error body, an error event stream, an HTML page, a dripping body."""
+        if kind == "error-200":
+            body = _wire({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
+                          "request_id": headers["request-id"]})
+            return web.Response(body=body, content_type="application/json", headers=headers)
+        if kind == "sse-error-200":
+            body = self._sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+            return web.Response(body=body, headers={**headers, "Content-Type": "text/event-stream; charset=utf-8"})
+        if kind == "html-200":
+            body = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
+                    b"<p>The proxy server received an invalid response from an upstream server.</p></body></html>")
+            return web.Response(body=body, headers={**headers, "Content-Type": "text/html; charset=utf-8"})
+        if kind == "drip":
+            resp = web.StreamResponse(status=200, headers=headers)
+            resp.content_type = "application/json"
+            resp.content_length = len(data)
+            await resp.prepare(request)
+            rec.status = 200
+            try:
+                for i in range(len(data)):
+                    await resp.write(data[i:i + 1])
+                    await asyncio.sleep(self.drip_interval_s)
+            except (ConnectionError, RuntimeError):   # the client gave up (its deadline): nothing more to send
+                return resp
+            return resp
+        return None
+
     @staticmethod
     def _sse(event: str, data: Mapping[str, Any]) -> bytes:
-        return f"event: {event}\ndata: {_canonical(data)}\n\n".encode()
+        return f"event: {event}\ndata: ".encode() + _wire(data) + b"\n\n"
 
     def _message_events(self, message: dict) -> list[tuple[str, dict]]:
         """The server-sent events the Messages API streams for ``message``."""
@@ -1199,6 +1254,11 @@ class FakeServer:
         rec.status = 200
         if kind == "malformed":
             await resp.write(b"event: message_start\ndata: {this is not JSON\n\n")
+            await resp.write_eof()
+            return resp
+        if kind == "sse-error-200":
+            await resp.write(self._sse("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                                          "message": "Overloaded"}}))
             await resp.write_eof()
             return resp
         events = self._message_events(message)

@@ -17,6 +17,7 @@ fractions are 0..1, cost in USD, latency in seconds, NaN stored as ``null``)::
      variants: [{variant, prompt_version, prompt_fingerprint, model,
                  metrics: {recall|weighted_recall|critical_high_missed|trap_fp_rate|extra_issues|error_rate:
                            {value, se, lo, hi, n, n_clusters, method, conf}},     # harness.stats.Estimate
+                 outcomes: {ok, truncated, refused, empty, error},   # samples per outcome (harness.outcomes)
                  counts: {n_samples, n_ok, n_errors, n_grader_errors, n_ungraded, n_cases, n_findings, n_traps,
                           epochs},
                  usage: {cost_usd, cost_per_sample, input_tokens, output_tokens, total_tokens, mean_tokens,
@@ -58,11 +59,12 @@ import pandas as pd
 from . import __version__
 from .errors import HarnessError
 from .records import MANIFEST, SAMPLES, SUMMARY, RunDir, utcnow
-from .results import CASES_JSON, DEFAULT_WEIGHTS, breakdown, load_run, per_case, per_finding, per_trap, summarize
+from .results import (CASES_JSON, DEFAULT_WEIGHTS, breakdown, load_run, outcome_counts, per_case, per_finding, per_trap,
+                      summarize)
 from .textio import atomic_write_json
 
 SCHEMA = "harness.run-summary"
-SCHEMA_VERSION = 2   # 2: error rate clustered by case; pass@k/majority over one run's k
+SCHEMA_VERSION = 3   # 2: error rate clustered by case; pass@k/majority over one run's k; 3: outcomes
 METRICS = ("recall", "weighted_recall", "critical_high_missed", "trap_fp_rate", "extra_issues", "error_rate")
 SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 
@@ -158,6 +160,7 @@ def compute_run_summary(run_dir: str | Path, *, grader: str | None = None, reduc
     pf, pt = per_finding(res), per_trap(res)
     pc = per_case(res, pf, pt)
     variants = []
+    outcomes = outcome_counts(res.samples)
     for s in summarize(res, pf, pt):
         f, t = pf[pf["variant"] == s.variant], pt[pt["variant"] == s.variant]
         c = pc[pc["variant"] == s.variant] if len(pc) else pc
@@ -172,6 +175,7 @@ def compute_run_summary(run_dir: str | Path, *, grader: str | None = None, reduc
             "metrics": {m: getattr(s, m).as_dict() for m in METRICS},
             "counts": {k: getattr(s, k) for k in ("n_samples", "n_ok", "n_errors", "n_grader_errors", "n_ungraded",
                                                   "n_cases", "n_findings", "n_traps", "epochs")},
+            "outcomes": outcomes.get(s.variant, {}),
             "usage": {"cost_usd": s.cost_usd, "cost_per_sample": s.cost_usd / s.n_samples if s.n_samples else None,
                       "input_tokens": s.input_tokens, "output_tokens": s.output_tokens,
                       "total_tokens": s.total_tokens, "mean_tokens": s.mean_tokens,

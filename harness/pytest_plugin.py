@@ -2,7 +2,9 @@
 one session-scoped run, a report written at the end. Loaded by ``evals/conftest.py``.
 
 Options: --model, --prompt, --epochs, --cases, --limit, --run-dir, --baseline, --grader, --judge-model, --cache,
---max-cost, --no-progress. A case whose samples all errored is reported as an ERROR (setup), not a failure.
+--max-cost, --no-progress, --grade-truncated. A case none of whose samples has a gradable review (every one
+errored, was cut at max_tokens, refused or empty) is reported as an ERROR (setup) naming the outcomes, never as a
+failure.
 While the samples run, progress goes to stderr (a bar on a terminal, a line every ~10 s in a log); the summary
 ends with a short "what this means, what next" section (:func:`harness.guidance.next_steps`).
 
@@ -63,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="stop starting samples once this budget would be exceeded")
     g.addoption("--no-progress", action="store_true", default=False,
                 help="no progress bar (terminal) or progress lines (logs) while the samples run")
+    g.addoption("--grade-truncated", action="store_const", const=True, default=None,
+                help="grade replies cut at max_tokens (flagged) instead of reporting them as ERROR")
     g.addoption("--harness-root", default=None, help="project folder (default: search up from the rootdir)")
 
 
@@ -71,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         cfg = load_config(opt("--harness-root") or config.rootpath,
                           {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost"),
+                           "grade_truncated": opt("--grade-truncated"),
                            "cases_dir": str(Path(opt("--cases-dir")).resolve()) if opt("--cases-dir") else None})
         ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
                      run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
@@ -324,8 +329,12 @@ def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
     grader = (request.config.getoption("--grader") or cfg.graders)[0]
     v = _results(st, grader).get((variant_label(records[0].prompt_version, model), case.id))
     if v is None or v.epochs_graded == 0:
+        # an ERROR (raised in a fixture), never a FAILED: no review was graded, so there is no verdict to fail
+        from .outcomes import count_outcomes
         errors = v.errors if v is not None else []
-        raise RuntimeError(f"{case.id}: every sample errored, so nothing was graded:\n  " + "\n  ".join(errors))
+        seen = ", ".join(f"{n} {o}" for o, n in count_outcomes(records).items() if n)
+        raise RuntimeError(f"{case.id}: no sample has a gradable review ({seen}), so nothing was graded:\n  "
+                           + "\n  ".join(errors))
     return v
 
 
@@ -344,9 +353,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.section("harness")
     for n in st["notices"][:1]:
         tr.write_line(n)
-    s = res.stats
-    tr.write_line(f"run: {res.run_dir.path} — {len(res.records)} samples, {s.errors} errors, {s.retries} retries, "
-                  f"{s.cache_hits} from cache, ${s.cost_usd:.4f}")
+    from .commands import summary_line
+    tr.write_line(f"run: {summary_line(res)}")
     if not res.complete:
         tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
     if st.get("report_error"):
@@ -376,8 +384,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed."""
+    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed. A report
+    that could not be written fails the session too (exit 1): a green run whose report is missing is a lie."""
     st = session.config.stash.get(_STATE, None)
+    if st and st.get("report_error") and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not st or st.get("gate") is None or st["result"] is None:
         return
     if session_exit_code(st["gate"], st["result"].complete) and session.exitstatus == 0:

@@ -109,14 +109,34 @@ class SampleRecord(BaseModel):
     cost_usd: float | None = None
     latency_s: float | None = None
     cached: bool = False
+    # temperature 0: this epoch's answer is the one request its case made in this session (not a new sample)
+    reused: bool = False
     retries: int = 0
     error: SampleError | None = None
+    # ok | truncated | refused | empty | error (harness.outcomes); None on records written before outcomes were
+    outcome: str | None = None
+    # lone surrogates (and other text that cannot be written as UTF-8) replaced by U+FFFD in the reply, with
+    # the count, so the record says its text was altered (harness.textsafe)
+    text_replaced: int = 0
     # non-text blocks of the reply (types in order; tool_use name and input): kept, never graded
     blocks: list[str] | None = None
     tool_use: list[dict] | None = None
     grades: dict[str, SampleGrade] = Field(default_factory=dict)
     started_at: str | None = None
     finished_at: str | None = None
+
+
+def _json_line(record: SampleRecord) -> str:
+    """One JSON line for ``record``. Text UTF-8 cannot carry (a lone surrogate, e.g. in an error message a server
+    sent) is replaced by U+FFFD and counted in ``text_replaced`` instead of failing the write."""
+    try:
+        return record.model_dump_json() + "\n"   # the common case: one pass, no copy
+    except (ValueError, UnicodeError):          # PydanticSerializationError is a ValueError
+        pass
+    from .textsafe import safe_obj
+    data, n = safe_obj(record.model_dump(mode="python"))
+    data["text_replaced"] = int(data.get("text_replaced") or 0) + n
+    return SampleRecord.model_validate(data).model_dump_json() + "\n"
 
 
 def sample_id(case: str, prompt_fingerprint: str, model: str, epoch: int) -> str:
@@ -212,7 +232,7 @@ class RunDir:
         Flushed, not fsynced: a killed process loses nothing the OS already holds, and an fsync per record
         (~5 ms, blocking the event loop) made the runner 2× slower than a bare SDK loop. :meth:`sync` makes the
         file durable against power loss; the runner calls it at the end of a run."""
-        line = record.model_dump_json() + "\n"
+        line = _json_line(record)
         with open(self.samples_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
@@ -225,7 +245,7 @@ class RunDir:
 
     def rewrite(self, records: Iterable[SampleRecord]) -> None:
         """Replace samples.jsonl atomically (used after re-grading and to drop torn lines)."""
-        data = "".join(r.model_dump_json() + "\n" for r in records)
+        data = "".join(_json_line(r) for r in records)
         from .textio import atomic_write_text
         atomic_write_text(self.samples_path, data)
 

@@ -6,9 +6,10 @@ Frames (built by :func:`load_run`, one call reads the run once):
   model, variant, case, kind, tags, epoch, finding, title, severity, category, cwe, weight, status, found
   (nullable boolean; NA unless ``status == "ok"``), evidence, supported.
 * ``traps`` — one row per (sample, trap): the same keys, trap, title, status, flagged.
-* ``samples`` — one row per sample: keys, status, error, grader_error, n_findings, n_found, recall,
-  weighted_recall, critical_high_missed, n_traps, n_traps_flagged, traps_flagged, trap_fp_rate, extra_issues,
-  input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, total_tokens, cost_usd (USD),
+* ``samples`` — one row per sample: keys, status, outcome (ok/truncated/refused/empty/error, harness.outcomes),
+  error, grader_error, n_findings, n_found, recall, weighted_recall, critical_high_missed, n_traps,
+  n_traps_flagged, traps_flagged, trap_fp_rate, extra_issues, input_tokens, output_tokens, cache_write_tokens,
+  cache_read_tokens, total_tokens, cost_usd (USD: the answer plus the judge's calls on it), judge_cost_usd,
   latency_s (seconds), cached, retries, stop_reason, review.
 
 ``status`` is ``ok``, ``error`` (the model call failed: record.error), ``grader_error`` (the grader failed) or
@@ -44,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
-from .errors import HarnessError
+from .errors import HarnessError, RecordError
+from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
 DEFAULT_WEIGHTS: dict[str, float] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
@@ -128,6 +130,26 @@ def _status(rec: SampleRecord, grader: str) -> tuple[str, str | None]:
     if g.error:
         return GRADER_ERROR, g.error
     return OK, None
+
+
+def outcome_counts(samples: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{variant: {outcome: n}}`` over the samples table (every outcome of :data:`harness.outcomes.OUTCOMES`,
+    zeros included): how many samples were ok, truncated, refused, empty or errored."""
+    out: dict[str, dict[str, int]] = {}
+    if samples is None or samples.empty or "outcome" not in samples:
+        return out
+    for v, g in samples.groupby("variant", sort=False):
+        c = g["outcome"].value_counts()
+        out[str(v)] = {o: int(c.get(o, 0)) for o in OUTCOMES}
+    return out
+
+
+def _sample_cost(rec: SampleRecord) -> float:
+    """USD: the answer's cost plus grading spend (judge calls); NaN when neither has a price."""
+    judge = [g.cost_usd for g in rec.grades.values() if g.cost_usd is not None and g.calls]
+    if rec.cost_usd is None and not judge:
+        return np.nan
+    return (rec.cost_usd or 0.0) + sum(judge)
 
 
 def _fallback_meta(rec: SampleRecord) -> dict:
@@ -265,7 +287,7 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
         tcw = int(u.get("cache_creation_input_tokens", 0) or 0)
         tcr = int(u.get("cache_read_input_tokens", 0) or 0)
         srows.append({
-            **key, "status": status,
+            **key, "status": status, "outcome": outcome_of(rec),
             "error": f"{rec.error.kind}: {rec.error.message}" if rec.error else None, "grader_error": gerr,
             "n_findings": nf, "n_found": int(n_found) if ok else np.nan,
             "recall": (n_found / nf if nf else np.nan) if ok else np.nan,
@@ -276,7 +298,9 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
             "extra_issues": (grade.extra_issues if grade and grade.extra_issues is not None else np.nan),
             "input_tokens": tin, "output_tokens": tout, "cache_write_tokens": tcw, "cache_read_tokens": tcr,
             "total_tokens": tin + tout + tcw + tcr,
-            "cost_usd": rec.cost_usd if rec.cost_usd is not None else np.nan,
+            # the sample's whole cost: the agent's answer plus what grading spent on it (the judge's calls)
+            "cost_usd": _sample_cost(rec),
+            "judge_cost_usd": sum(g.cost_usd or 0.0 for g in rec.grades.values()),
             "latency_s": rec.latency_s if rec.latency_s is not None else np.nan,
             "cached": rec.cached, "retries": rec.retries, "stop_reason": rec.stop_reason,
             "review": rec.review,
@@ -294,7 +318,7 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
     traps["flagged"] = traps["flagged"].astype("boolean")
     samples = pd.DataFrame(srows)
     if samples.empty:
-        samples = pd.DataFrame(columns=KEYS + ["status", "error", "grader_error", "review", "recall"])
+        samples = pd.DataFrame(columns=KEYS + ["status", "outcome", "error", "grader_error", "review", "recall"])
     return RunResults(path=path, manifest=manifest, grader=chosen, reducer=reducer, severity_weights=weights,
                       cases=meta, findings=findings, traps=traps, samples=samples, records=records,
                       graders_present=present, warnings=_dedupe(warnings))

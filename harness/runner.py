@@ -2,13 +2,17 @@
 retries, cache and budget, grade each review, and append one record per sample to the run directory.
 
 Bookkeeping promises: a sample is recorded exactly once per attempt to run it (the last record of a sample id
-wins on read); a completion is put in the cache before its record is appended, so a crash between the two
-costs no second request on resume; a failed sample is recorded with its error and never graded.
+wins on read), with one outcome (:mod:`harness.outcomes`: ok, truncated, refused, empty, error); a completion is
+made safe to write (:mod:`harness.textsafe`) and put in the cache before its record is appended, so a crash
+between the two costs no second request on resume; a sample without a gradable review is recorded with its
+outcome and never graded; every model call goes through :mod:`harness.retry`. A record that cannot be written
+stops the run before another request is sent (exit 2 naming the file); SIGTERM is handled like Ctrl-C.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -21,16 +25,19 @@ from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig
-from .errors import ModelError
+from .errors import ModelError, RecordError
 from .graders.registry import create_graders
 from .limiter import AdaptiveLimiter
 from .message import render_request, request_fingerprint
 from .models.base import Completion, GenerationConfig, Model, ModelSpec
 from .models.registry import create_model
 from .prompts import PromptVersion
+from .outcomes import ERROR_KIND, classify, count_outcomes, describe, outcome_of
 from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, SampleError, SampleRecord, git_commit,
                       sample_id, utcnow)
 from .casemeta import write_cases_json
+from .textsafe import safe_obj, safe_text
+from .retry import RetryPolicy, backoff_delay, call_with_retries, with_deadline  # noqa: F401 - backoff_delay re-exported
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 THROTTLE_KINDS = {"rate_limit", "overloaded"}
@@ -74,6 +81,12 @@ class RunStats:
     cost_usd: float = 0.0
     min_concurrency: int | None = None
     not_started: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)   # recorded this session: ok, truncated, ... error
+    judge_calls: int = 0          # LLM-judge requests (retries included); their cost is inside cost_usd
+    judge_retries: int = 0        # included in retries
+    judge_cost_usd: float = 0.0   # included in cost_usd
+    saved_usd: float = 0.0        # what answers served from the cache (or reused) cost when they were paid for
+    reused: int = 0               # temperature-0 epochs answered by the run's one request for them
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -124,6 +137,13 @@ def cost_usd(cfg: HarnessConfig, model: ModelSpec, usage: dict, *, batch: bool =
     return c / 2 if batch else c
 
 
+def grade_truncated(cfg: HarnessConfig, spec: ModelSpec) -> bool:
+    """Whether a reply cut at max_tokens is graded (and flagged): ``[tool.harness] grade_truncated`` when set;
+    unset, only on the embedded model, whose small ``local_generation.max_tokens`` (160) keeps the offline run
+    fast and so cuts nearly every review — its scores show the harness working, not a prompt's quality."""
+    return cfg.grade_truncated if cfg.grade_truncated is not None else spec.provider == "local"
+
+
 def estimate_cost(cfg: HarnessConfig, model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
     """Upper-bound estimate of one sample's cost before it runs: input at ~3 characters per token (Japanese
     text is denser than English's ~4), uncached, plus ``max_tokens`` of output."""
@@ -137,15 +157,6 @@ def generation_for(cfg: HarnessConfig, model: ModelSpec, override: GenerationCon
     if override is not None:
         return override
     return cfg.local_generation if model.provider == "local" else cfg.generation
-
-
-def backoff_delay(attempt: int, retry_after: float | None, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015):
-    uniform(0, min(cap, base·2^attempt)), never less than the server's ``retry-after`` (seconds)."""
-    delay = rng.uniform(0, min(cap, base * (2 ** attempt)))
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
 
 
 class Runner:
@@ -166,8 +177,13 @@ class Runner:
         self.stop_reason: str | None = None
         self._inflight_estimate = 0.0
         self._reserved: dict[str, float] = {}   # sample id -> estimated cost admitted by _budget_allows
-        self._pending_keys: dict[str, asyncio.Future] = {}
+        # temperature-0 requests of this session by cache key: every epoch of a case reuses the first one's answer
+        self._shared: dict[str, asyncio.Future] = {}
         self._pool = None   # the grading thread, started on first use
+        self.cache_errors = 0
+        self.notes: list[str] = []
+        self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
+        self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
 
     def _grading_pool(self):
         if self._pool is None:
@@ -206,48 +222,88 @@ class Runner:
     async def _call_with_retries(self, model: Model, system: str, messages: list[dict], gen: GenerationConfig,
                                  key: str, est: float, limiter: AdaptiveLimiter,
                                  rec: SampleRecord) -> tuple[Completion | None, ModelError | None]:
-        """Call the model, retrying transient failures with backoff; returns (completion, None) or (None, error)."""
-        comp: Completion | None = None
-        err: ModelError | None = None
-        attempt = 0
-        while True:
-            if self.stop_reason and self.stop_reason.startswith("fatal"):
-                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
-                break
+        """Call the model through :func:`harness.retry.call_with_retries` (each attempt bounded by the request
+        deadline, except on the embedded model); returns (completion, None) or (None, error)."""
+        policy = RetryPolicy.from_config(self.cfg, deadline=model.spec.provider != "local")
+
+        def stopped() -> ModelError | None:
+            if self.stop_reason and not self.stop_reason.startswith("budget"):
+                return ModelError(f"not run: the run stopped ({self.stop_reason})", kind="aborted")
+            return None
+
+        async def attempt(_n: int) -> Completion:
+            if (why := stopped()) is not None:
+                raise why
             await limiter.acquire()
-            if self.stop_reason and self.stop_reason.startswith("fatal"):
-                # A fatal answer (e.g. 401) arrived while this sample waited for a slot: do not send it.
-                await limiter.release()
-                err = ModelError("not run: the run stopped after a fatal error", kind="aborted")
-                break
-            self._inflight_estimate += est
             try:
-                comp = await model.generate(system, messages, gen)
-            except ModelError as e:
-                err = e
+                if (why := stopped()) is not None:
+                    # a fatal answer (e.g. 401) or a failed disk arrived while this sample waited for a slot
+                    raise why
+                self._inflight_estimate += est
+                try:
+                    return await with_deadline(model.generate(system, messages, gen), policy.deadline_s)
+                finally:
+                    self._inflight_estimate -= est
             finally:
-                self._inflight_estimate -= est
                 await limiter.release()
-            if comp is not None:
-                err = None
-                await limiter.on_success()
-                self.cache.put(key, comp)
-                break
-            assert err is not None
+
+        async def on_error(err: ModelError) -> None:
             if err.kind in THROTTLE_KINDS:
                 await limiter.on_throttle()
                 self.stats.min_concurrency = limiter.min_seen
-            if not err.retryable or attempt >= self.cfg.max_retries:
-                break
+
+        def on_retry(err: ModelError) -> None:
             self.stats.retries += 1
             rec.retries += 1
             self.stats.retries_by_kind[err.kind] = self.stats.retries_by_kind.get(err.kind, 0) + 1
             self._tick()
-            await asyncio.sleep(backoff_delay(attempt, err.retry_after, self.cfg.retry_backoff_base_s,
-                                                   self.cfg.retry_backoff_max_s, self.rng))
-            attempt += 1
-            err = None
-        return comp, err
+
+        try:
+            comp = await call_with_retries(attempt, policy, rng=self.rng, on_error=on_error, on_retry=on_retry)
+        except ModelError as e:
+            return None, e
+        await limiter.on_success()
+        comp = self.received(comp)
+        self._cache_put(key, comp)
+        return comp, None
+
+    @staticmethod
+    def received(comp: Completion) -> Completion:
+        """``comp`` made safe to write (:mod:`harness.textsafe`): lone surrogates in its text, stop reason, model
+        name and extra blocks replaced by U+FFFD; how many is kept in ``extra["text_replaced"]`` and copied to
+        the record (``text_replaced``)."""
+        text, a = safe_text(comp.text)
+        extra, b = safe_obj(dict(comp.extra or {}))
+        model, c = safe_text(comp.model or "")
+        stop, d = safe_text(comp.stop_reason) if comp.stop_reason else (comp.stop_reason, 0)
+        n = a + b + c + d
+        if not n:
+            return comp
+        extra["text_replaced"] = int(extra.get("text_replaced", 0)) + n
+        return dataclasses.replace(comp, text=text, extra=extra, model=model, stop_reason=stop)
+
+    def _cache_put(self, key: str, comp: Completion) -> None:
+        """Store an answer; a cache that cannot be written costs a later re-request, never this run (noted)."""
+        try:
+            self.cache.put(key, comp)
+        except OSError as e:
+            self.cache_errors += 1
+            if self.cache_errors == 1:
+                self.notes.append(f"the response cache could not be written ({e.filename or self.cache.root}: "
+                                  f"{e.strerror or e}); answers of this run are not cached")
+
+    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+        """:meth:`_run_one`, never raising into the task group: an unexpected exception (a bug of ours) stops
+        the run and is kept to be re-raised once the run is marked, instead of "Task exception was never
+        retrieved" and samples lost."""
+        try:
+            await self._run_one(s, model, limiter)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self.crashed.append(e)
+            if not self.stop_reason:
+                self.stop_reason = f"internal error: {type(e).__name__}: {e}"
 
     async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
         spec = model.spec
@@ -260,27 +316,34 @@ class Runner:
         est = estimate_cost(self.cfg, spec, system, message, gen.max_tokens)
         comp: Completion | None = None
         err: ModelError | None = None
+        share = gen.temperature == 0 and self.opts.epochs > 1
+        if share and key in self._shared:
+            # Temperature 0: the epochs of a case share one request per session, in every cache mode and however
+            # the samples are timed (README, "Epochs at temperature 0"); this epoch reuses that answer.
+            comp = await asyncio.shield(self._shared[key])
+            if comp is not None:
+                rec.reused = True
+                self.stats.reused += 1
+                await self.finish(s, rec, comp, None, spec=spec)
+                return
+            # the request this epoch waited for got no answer: ask on its own (and be the one shared from now)
+        fut: asyncio.Future | None = None
+        if share:
+            fut = asyncio.get_running_loop().create_future()
+            self._shared[key] = fut
         try:
-            comp = self.cache.get(key)
-            if comp is not None:
-                rec.cached = True
-                self.stats.cache_hits += 1
-        except ModelError as e:
-            err = e
-        if comp is None and err is None and key in self._pending_keys:
-            # Same request already in flight (epochs at temperature 0 share a key): share its answer.
-            comp = await asyncio.shield(self._pending_keys[key])
-            if comp is not None:
-                rec.cached = True
-                self.stats.cache_hits += 1
-        if comp is None and err is None:
-            fut: asyncio.Future = asyncio.get_running_loop().create_future()
-            self._pending_keys[key] = fut
             try:
+                comp = self.cache.get(key)
+                if comp is not None:
+                    rec.cached = True
+                    self.stats.cache_hits += 1
+            except ModelError as e:
+                err = e
+            if comp is None and err is None:
                 comp, err = await self._call_with_retries(model, system, messages, gen, key, est, limiter, rec)
-            finally:
+        finally:
+            if fut is not None and not fut.done():
                 fut.set_result(comp)
-                self._pending_keys.pop(key, None)
         await self.finish(s, rec, comp, err, spec=spec)
 
     async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
@@ -294,6 +357,7 @@ class Runner:
             rec.error = SampleError(kind=err.kind, message=msg, status=err.status)
             self.stats.errors += 1
             self.stats.errors_by_kind[err.kind] = self.stats.errors_by_kind.get(err.kind, 0) + 1
+            rec.outcome = "error"
             if err.kind in FATAL_KINDS and not self.stop_reason:
                 self.stop_reason = f"fatal: {err.message}"
         else:
@@ -302,7 +366,9 @@ class Runner:
             rec.usage = comp.usage.as_dict()
             rec.latency_s = round(comp.latency_s, 4)
             rec.cost_usd = cost_usd(self.cfg, spec, rec.usage, batch=batch)
-            if not rec.cached:
+            if rec.cached or rec.reused:
+                self.stats.saved_usd += rec.cost_usd or 0.0
+            else:
                 self.stats.input_tokens += comp.usage.input_tokens
                 self.stats.output_tokens += comp.usage.output_tokens
                 self.stats.cache_write_tokens += comp.usage.cache_creation_input_tokens
@@ -311,20 +377,62 @@ class Runner:
             extra = comp.extra or {}
             rec.blocks = extra.get("blocks")
             rec.tool_use = extra.get("tool_use")
-            if not comp.text.strip():
-                # a reply with no review text (only thinking cut at max_tokens, only a tool call, nothing): an
-                # outcome to see, not a review that found nothing; it is paid for, never graded or judged
-                what = f"blocks: {', '.join(rec.blocks)}" if rec.blocks else "no content"
-                rec.error = SampleError(kind="empty_review", message=f"the model returned no review text "
-                                        f"(stop_reason {comp.stop_reason!r}; {what})")
-                rec.review = None
+            rec.text_replaced = int(extra.get("text_replaced", 0))
+            outcome = classify(comp.text, comp.stop_reason)
+            rec.outcome = outcome
+            graded = outcome == "ok" or (outcome == "truncated" and grade_truncated(self.cfg, spec))
+            if not graded:
+                # an answer that is not a gradable review (cut at max_tokens, a refusal, no text): an outcome to
+                # see, not a review that found nothing; paid for, counted, never graded or judged
+                rec.error = SampleError(kind=ERROR_KIND[outcome],
+                                        message=describe(outcome, comp.stop_reason, rec.blocks))
+                if outcome == "empty":
+                    rec.review = None
                 self.stats.errors += 1
-                self.stats.errors_by_kind["empty_review"] = self.stats.errors_by_kind.get("empty_review", 0) + 1
+                self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
                 rec.grades = await self._grade(s.case, comp.text)
-        self.rd.append(rec)
+                self._count_grading_spend(rec)
+        if self.disk_error is not None:
+            return   # nothing more can be recorded: the run is stopping (the answer, if any, is in the cache)
+        try:
+            self.rd.append(rec)
+        except OSError as e:
+            self._cannot_record(e)
+            return
+        self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def _cannot_record(self, e: OSError) -> None:
+        """A record could not be written (full disk, read-only folder): stop at once. No new sample starts, a
+        sample waiting for a slot is not sent, the requests in flight finish (their answers go to the cache when
+        it can be written, so a resume does not pay twice) and are not recorded."""
+        if self.disk_error is not None:
+            return
+        path = e.filename or self.rd.samples_path
+        why = e.strerror or str(e)
+        self.disk_error = RecordError(f"cannot record a sample: {why}; the run stopped (free space or choose "
+                                      "another --run-dir, then continue with --resume)", file=path)
+        self.stop_reason = f"disk: cannot write {path}: {why}"
+
+    def _count_grading_spend(self, rec: SampleRecord) -> None:
+        """Add what graders spent on ``rec`` (the judge's calls, retries and cost) to the run's counters: judge
+        spend is part of the cost and of the ``--max-cost`` budget."""
+        for g in rec.grades.values():
+            if not g.calls:
+                continue
+            self.stats.judge_calls += g.calls
+            self.stats.judge_retries += g.retries
+            self.stats.retries += g.retries
+            if g.retries:
+                self.stats.retries_by_kind["judge"] = self.stats.retries_by_kind.get("judge", 0) + g.retries
+            self.stats.judge_cost_usd += g.cost_usd or 0.0
+            self.stats.cost_usd += g.cost_usd or 0.0
+            self.stats.input_tokens += g.usage.get("input_tokens", 0)
+            self.stats.output_tokens += g.usage.get("output_tokens", 0)
+            self.stats.cache_write_tokens += g.usage.get("cache_creation_input_tokens", 0)
+            self.stats.cache_read_tokens += g.usage.get("cache_read_input_tokens", 0)
 
     def _budget_allows(self, s: Sample, spec: ModelSpec) -> bool:
         """True when ``--max-cost`` leaves room for sample ``s``: the cost spent, plus the estimate of every sample
@@ -370,7 +478,9 @@ class Runner:
                         break
                     while len(pending) >= limit * 2:
                         _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    pending.add(asyncio.create_task(self._run_one(s, model, limiter)))
+                    if self.stop_reason:   # set while we waited (a fatal answer, a record that failed)
+                        break
+                    pending.add(asyncio.create_task(self._guarded(s, model, limiter)))
                 if pending:
                     await asyncio.gather(*pending)
             finally:
@@ -479,14 +589,21 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
     try:
-        run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
-    except KeyboardInterrupt:
-        # Ctrl-C: what was recorded stays; say so in the manifest, then let the caller exit.
-        rd.manifest.status = "incomplete"
-        rd.manifest.status_reason = "interrupted by the user (Ctrl-C); continue with --resume"
-        rd.manifest.ended_at = utcnow()
-        rd.write_manifest()
-        raise
+        with _sigterm_as_interrupt():
+            run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
+    except KeyboardInterrupt as e:
+        # Ctrl-C or SIGTERM (CI, containers): what was recorded stays; say so in the manifest, then let the
+        # caller exit with the resume command
+        how = e.how if isinstance(e, RunInterrupted) else "Ctrl-C"
+        _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
+        raise RunInterrupted(how, rd.path) from None
+    if runner.disk_error is not None:
+        _mark_stopped(rd, f"stopped: {runner.disk_error}")
+        raise runner.disk_error
+    if runner.crashed:
+        _mark_stopped(rd, f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
+        raise runner.crashed[0]
+    notes.extend(runner.notes)
     rd.sync()
     final = {r.sample_id: r for r in rd.read_samples().records}
     planned_ids = [s.id for s in plan]
@@ -495,33 +612,98 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     errored = [r for r in records if r.error is not None]
     from .preflight import judge_failed_everywhere
     judge_down = judge_failed_everywhere(records, opts.graders)
-    complete = not missing and not errored and not judge_down
+    # a sample whose grader failed has no verdict: the run is not done until it is re-graded (harness grade)
+    grade_failed = [r for r in records if r.error is None and any(g.error for g in r.grades.values())]
+    complete = not missing and not errored and not grade_failed and not judge_down
     reason = None
     if not complete:
         parts = [judge_down] if judge_down else []
         if runner.stop_reason:
             parts.append(runner.stop_reason)
-        if errored:
+        failed = [r for r in errored if outcome_of(r) == "error"]
+        if failed:
             # Name the commonest error, so a user who sees only this line knows what went wrong and what to do.
-            kinds = (Counter(r.error.kind for r in errored if r.error is not None and r.error.kind != "aborted")
-                     or Counter(r.error.kind for r in errored if r.error is not None))
+            kinds = (Counter(r.error.kind for r in failed if r.error is not None and r.error.kind != "aborted")
+                     or Counter(r.error.kind for r in failed if r.error is not None))
             kind, n = kinds.most_common(1)[0]
-            example = next(r.error.message for r in errored if r.error is not None and r.error.kind == kind)
-            parts.append(f"{len(errored)} of {len(plan)} samples errored ({n}× {kind}: {example})")
+            example = next(r.error.message for r in failed if r.error is not None and r.error.kind == kind)
+            parts.append(f"{len(failed)} of {len(plan)} samples errored ({n}× {kind}: {example})")
+        ungradable = [r for r in errored if outcome_of(r) != "error"]
+        if ungradable:
+            c = Counter(outcome_of(r) for r in ungradable)
+            parts.append(f"{len(ungradable)} of {len(plan)} samples have no gradable review ("
+                         + ", ".join(f"{n} {o}" for o, n in c.items()) + ")")
+        if grade_failed and not judge_down:
+            g = next(g for r in grade_failed for g in r.grades.values() if g.error)
+            parts.append(f"{len(grade_failed)} of {len(plan)} samples could not be graded ({g.grader}: {g.error}); "
+                         f"re-grade with `harness grade {rd.path}`")
         if missing:
             parts.append(f"{len(missing)} of {len(plan)} samples not run")
         reason = "; ".join(parts)
     st = runner.stats
+    prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted
+    spent = round(float(prev.get("spent_usd", 0.0) or 0.0) + st.cost_usd, 6)
+    saved = round(float(prev.get("saved_usd", 0.0) or 0.0) + st.saved_usd, 6)
+    judge = round(float(prev.get("judge_cost_usd", 0.0) or 0.0) + st.judge_cost_usd, 6)
     rd.manifest.status = "complete" if complete else "incomplete"
     rd.manifest.status_reason = reason
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
+                           "grading_errors": len(grade_failed),
                            "missing": len(missing), "this_session": st.as_dict(),
+                           # what the recorded answers cost when they were paid for (cached ones included)
                            "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
-                           "cache_hits": st.cache_hits, "retries": st.retries}
+                           # what this run's sessions spent (agent and judge), what the cache and temperature-0
+                           # reuse saved, and the judge's part of the spending
+                           "spent_usd": spent, "saved_usd": saved, "judge_cost_usd": judge,
+                           "cache_hits": st.cache_hits, "retries": st.retries,
+                           "outcomes": count_outcomes(records),
+                           "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}
     rd.write_manifest()
     _write_summary(rd, notes)
     return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, or SIGTERM from CI or a container runtime): run.json says so, every
+    sample recorded so far is kept. ``how`` names the signal; ``run_dir`` is what to pass to ``--resume``."""
+
+    def __init__(self, how: str, run_dir: Path | None = None):
+        super().__init__(how)
+        self.how = how
+        self.run_dir = run_dir
+
+
+class _sigterm_as_interrupt:
+    """Within the block, SIGTERM raises :class:`RunInterrupted` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt, so the run ends the same way: marked, its lock released, the resume command printed.
+    A no-op outside the main thread (Python delivers signals to the main thread only)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise RunInterrupted("SIGTERM")
+            self._old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _mark_stopped(rd: RunDir, reason: str) -> None:
+    """run.json: ``incomplete`` with ``reason``. On a full disk even that may fail: the records say the rest."""
+    rd.manifest.status = "incomplete"
+    rd.manifest.status_reason = reason
+    rd.manifest.ended_at = utcnow()
+    try:
+        rd.write_manifest()
+    except OSError:
+        pass
 
 
 def _write_summary(rd: RunDir, notes: list[str]) -> None:

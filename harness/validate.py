@@ -34,7 +34,8 @@ import yaml
 from pydantic import ValidationError
 
 from .cases import (CATEGORIES, DEFAULT_MAX_FILE_BYTES, KINDS, SEVERITIES, Case, CaseSpec, Finding, Trap,
-                    _pydantic_errors, discover_case_dirs, load_case, parse_case_yaml, read_artifact)
+                    _pydantic_errors, discover_case_dirs, load_case, parse_case_yaml, read_artifact,
+                    surrogate_fields)
 from .errors import CaseError
 from .graders.textnorm import cjk_pattern, has_cjk, phrase, route_path, words
 from .topics import TOPICS
@@ -144,6 +145,9 @@ def _parse(case_file: Path) -> tuple[dict | None, list[tuple[str, str, str]]]:
         data = _raw_mapping(case_file)
         if data is None:  # unreadable, not UTF-8, malformed YAML, not a mapping: nothing to salvage
             return None, [(e.field or "", e.message, "case-yaml")]
+        bad = surrogate_fields(data)
+        if bad:
+            return data, [(f, m, "text") for f, m in bad]
     try:
         CaseSpec.model_validate(data)
     except ValidationError as ve:

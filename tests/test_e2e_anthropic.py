@@ -36,26 +36,31 @@ def _finding_review(case) -> str:
 
 
 def _pick_cases():
-    """Three real cases: one the crafted review passes, one with a critical finding (fails on an empty review),
-    and one more (errors). Chosen from whatever the suite holds, in id order."""
+    """Four real cases: one the crafted review passes, one with a critical finding (fails on an empty review),
+    one more (errors) and one whose reply is cut at max_tokens (no gradable review). Chosen from whatever the
+    suite holds, in id order."""
     suite = sorted(load_suite(ROOT / "cases"), key=lambda c: c.id)
     grader = DeterministicGrader()
     passing = next(c for c in suite if c.findings and not (g := grader.grade(c, _finding_review(c))).flagged_ids()
                    and g.found_ids() == {f.id for f in c.findings})
     failing = next(c for c in suite if c is not passing and any(f.severity == "critical" for f in c.findings))
     erroring = next(c for c in suite if c not in (passing, failing))
-    return passing, failing, erroring
+    truncating = next(c for c in suite if c not in (passing, failing, erroring))
+    return passing, failing, erroring, truncating
 
 
 def test_pytest_evals_against_the_fake_server(tmp_path):
-    passing, failing, erroring = _pick_cases()
-    texts = {render_request(c): c for c in (passing, failing, erroring)}
+    from harness.fakeserver import Reply
+    passing, failing, erroring, truncating = _pick_cases()
+    texts = {render_request(c): c for c in (passing, failing, erroring, truncating)}
 
     def case_of(body):
         msgs = body.get("messages") or [{}]
         return texts.get(msgs[0].get("content"))
 
     def responder(body):
+        if case_of(body) is truncating:
+            return Reply(text=_finding_review(truncating)[:60], stop_reason="max_tokens")
         return _finding_review(passing) if case_of(body) is passing else default_responder(body)
 
     def faults(body, attempt):
@@ -70,7 +75,7 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
     root.mkdir()
     (root / "pyproject.toml").write_text(to_toml(table, "tool.harness"), encoding="utf-8")
     run_dir = tmp_path / "run"
-    ids = [passing.id, failing.id, erroring.id]
+    ids = [passing.id, failing.id, erroring.id, truncating.id]
 
     with FakeServer(responder, faults=faults) as srv:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "HARNESS_", "PYTEST_"))}
@@ -86,9 +91,12 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         # one result per case, and the right one: an all-errored case is an ERROR, not a FAILED
         results = re.findall(r"^(PASSED|FAILED|ERROR) evals/test_suite\.py::test_case\[([^\]]+)\]", p.stdout, re.M)
         assert sorted(results, key=lambda r: ids.index(r[1])) == \
-            [("PASSED", passing.id), ("FAILED", failing.id), ("ERROR", erroring.id)], out
-        assert re.search(r"^1 failed, 1 passed, .*1 error", p.stdout, re.M), out
-        assert f"{erroring.id}: every sample errored" in p.stdout
+            [("PASSED", passing.id), ("FAILED", failing.id), ("ERROR", erroring.id), ("ERROR", truncating.id)], out
+        assert re.search(r"^1 failed, 1 passed, .*2 errors", p.stdout, re.M), out
+        assert f"{erroring.id}: no sample has a gradable review (1 error)" in p.stdout
+        assert f"{truncating.id}: no sample has a gradable review (1 truncated)" in p.stdout
+        assert "2 ok, 1 truncated, 0 refused, 0 empty, 1 error" in p.stdout  # ok: passing and failing
+
         assert "server error (500)" in p.stdout
 
         # the report lines, pointing at files that exist
@@ -118,5 +126,5 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert rd.manifest.status == "incomplete" and rd.manifest.cases == ids
 
         # the server saw each healthy case once, and the broken one 1 + max_retries times
-        assert srv.requests == 2 + 3
+        assert srv.requests == 3 + 3
         assert all(r.api_key == KEY for r in srv.received)

@@ -278,8 +278,25 @@ NON_STREAM_EXPECTED = {
 }
 
 
+# Bad 200s the SDK does not raise for: it hands back what it got (why harness.models.anthropic_model checks the
+# message; issue 14). "drip" (a body sent a byte at a time) never trips a read timeout: tests/test_retry.py.
+SDK_RETURNS = ("error-200", "sse-error-200", "html-200")
+
+
 def test_every_fault_kind_has_an_expectation():
-    assert set(NON_STREAM_EXPECTED) == set(FAULT_KINDS)
+    assert set(NON_STREAM_EXPECTED) | set(SDK_RETURNS) | {"drip"} == set(FAULT_KINDS)
+
+
+def test_bad_200s_come_back_from_the_sdk_unraised():
+    with FakeServer(faults=list(SDK_RETURNS)) as srv:
+        c = client(srv, timeout=2.0)
+        err = create(c)   # JSON of another shape: a half-built Message
+        assert getattr(err, "type", None) == "error" and err.content is None
+        sse = create(c)   # an event stream to a non-streaming request: the text
+        assert isinstance(sse, str) and sse.startswith("event: error") and "overloaded_error" in sse
+        html = create(c)  # a proxy's page: the text
+        assert isinstance(html, str) and "<html>" in html
+        assert srv.completed == 0 and srv.faults_injected == {k: 1 for k in SDK_RETURNS}
 
 
 @pytest.fixture(scope="module")

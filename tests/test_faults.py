@@ -290,4 +290,4 @@ def test_text_blocks_join_as_paragraphs_tool_use_is_kept_and_empty_replies_are_n
     assert r1.tool_use == [{"name": "open_file", "input": {"path": "app.py"}}]
     assert r2.error is not None and r2.error.kind == "empty_review" and "thinking" in r2.error.message
     assert r2.review is None and r2.grades == {} and r2.usage.get("output_tokens", 0) > 0
-    assert not res.complete and "empty_review" in (res.reason or "")
+    assert not res.complete and "no gradable review (1 empty)" in (res.reason or "")

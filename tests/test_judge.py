@@ -70,10 +70,24 @@ def test_malformed_then_good_recovers(case, monkeypatch):
 
 
 def test_refusal_without_tool_call_is_a_grader_error(case, monkeypatch):
+    """A refusing judge is a grader error after one paid call, not three (issue 14); the call's cost is kept."""
     refusal = Reply(text="I can't help with that.", stop_reason="refusal")
     with FakeServer(ScriptedResponder([refusal] * 3)) as server:
         g = judge(server, monkeypatch).grade(case, REVIEW)
-    assert g.error and "no record_verdicts tool call" in g.error
+        assert server.requests == 1
+    assert g.error and "judge refused" in g.error
+    assert g.calls == 1 and g.usage["output_tokens"] > 0
+
+
+def test_judge_malformed_200s_are_retried_counted_and_priced(case, monkeypatch):
+    """An error body, an error event stream and an HTML page, each in a 200, are retried like a 529; the grade
+    says how many calls and retries it took and what they cost."""
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())]),
+                    faults=["error-200", "sse-error-200", "html-200"]) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 4
+    assert g.error is None and g.calls == 4 and g.retries == 3
+    assert g.usage["input_tokens"] > 0
 
 
 def test_transient_errors_are_retried(case, monkeypatch):
@@ -100,6 +114,26 @@ def test_openai_compatible_judge_uses_json_schema(case):
         body = server.bodies("/v1/chat/completions")[0]
     assert g.error is None and g.found_ids() == {"sqli"}
     assert body["response_format"]["type"] == "json_schema"
+
+
+def test_openai_compatible_judge_accepts_a_json_fence_in_one_call(case, tmp_path, monkeypatch):
+    import json
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeServer(lambda body: "```json\n" + json.dumps(good_reply()) + "\n```") as server:
+        g = JudgeGrader(f"openai/judge-model@{server.openai_base_url}", cfg=load_config(ROOT)).grade(case, REVIEW)
+        assert server.requests == 1
+    assert g.error is None and g.found_ids() == {"sqli"} and g.calls == 1
+
+
+def test_the_judge_cache_key_names_the_server(case, monkeypatch):
+    """Two servers behind one model name are two judges: their cached verdicts must not be mixed."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-judge")
+    j = JudgeGrader("anthropic/claude-sonnet-4-5", cfg=load_config(ROOT))
+    system, user = j.render(case, REVIEW)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
+    a = j._key(case, system, user)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
+    assert j._key(case, system, user) != a
 
 
 def test_local_model_cannot_judge():

@@ -59,6 +59,12 @@ class SampleGrade(BaseModel):
     extra_issues: int | None = None
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
+    # what grading spent when it called a model (the LLM judge): calls made (retries included), retries, token
+    # usage summed over the calls, and its cost in USD (None: no price for the judge model); 0/None otherwise
+    calls: int = 0
+    retries: int = 0
+    usage: dict[str, int] = Field(default_factory=dict)
+    cost_usd: float | None = None
 
     def found_ids(self) -> set[str]:
         return {f.id for f in self.findings if f.found}

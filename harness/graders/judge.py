@@ -10,9 +10,9 @@ configured apart from the agent's.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -30,6 +30,19 @@ from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
 
 TEMPLATE_VERSION = "2"
 TOOL_NAME = "record_verdicts"
+USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _add_usage(spend: dict, usage: dict) -> None:
+    for k in USAGE_KEYS:
+        spend[k] = int(spend.get(k, 0)) + int(usage.get(k, 0) or 0)
+
+
+def strip_fence(text: str) -> str:
+    """The JSON inside a reply wrapped in a markdown fence (```json ... ```), as some OpenAI-compatible servers
+    send even in JSON-schema mode; other text unchanged."""
+    m = re.match(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", text or "", re.S)
+    return m.group(1) if m else (text or "")
 
 
 class _FindingOut(BaseModel):
@@ -136,23 +149,41 @@ class JudgeGrader:
         return system, user
 
     def _key(self, case: Case, system: str, user: str) -> str:
-        raw = json.dumps([TEMPLATE_VERSION, self.spec.name, case.fingerprint, system, user], ensure_ascii=False)
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+        # the server answering is part of the key (another base URL may be another model behind the same name);
+        # left out when unset so that keys made before it was added still hit
+        base = self.spec.base_url or (os.environ.get("ANTHROPIC_BASE_URL") if self.spec.provider == "anthropic"
+                                      else None)
+        parts = [TEMPLATE_VERSION, self.spec.name, case.fingerprint, system, user] + ([base] if base else [])
+        raw = json.dumps(parts, ensure_ascii=False)
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-    async def _call(self, system: str, user: str) -> dict:
+    async def _call(self, system: str, user: str, spend: dict) -> dict:
+        """One judge request; its token usage is added to ``spend`` as soon as the answer arrives (a malformed
+        reply is paid for too).
+
+        Raises:
+            ModelError: the call failed (classified; retryable or not), or the judge refused (not retryable).
+            MalformedReply: the answer arrived but holds no usable verdicts.
+        """
         model = self._model_client()
         schema = reply_schema()
         if self.spec.provider == "anthropic":
-            from ..models.anthropic_model import map_exception
+            from ..models.anthropic_model import checked_message, map_exception
             try:
-                msg = await model.client.messages.create(
+                msg = checked_message(await model.client.messages.create(
                     model=self.spec.model, max_tokens=4096, system=system, extra_body={"temperature": 0.0},
                     messages=[{"role": "user", "content": user}],
                     tools=[{"name": TOOL_NAME, "description": "Record one verdict per finding and per trap.",
                             "input_schema": schema}],
-                    tool_choice={"type": "tool", "name": TOOL_NAME})
+                    tool_choice={"type": "tool", "name": TOOL_NAME}))
+            except ModelError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise map_exception(exc) from None
+            u = msg.usage
+            _add_usage(spend, {k: getattr(u, k, 0) or 0 for k in USAGE_KEYS})
+            if msg.stop_reason == "refusal":
+                raise ModelError("the judge refused to grade (stop_reason 'refusal')", kind="refused")
             blocks = [b for b in msg.content if getattr(b, "type", "") == "tool_use" and b.name == TOOL_NAME]
             if not blocks:
                 raise MalformedReply(f"no {TOOL_NAME} tool call (stop_reason={msg.stop_reason})")
@@ -163,8 +194,11 @@ class JudgeGrader:
                                     response_format={"type": "json_schema",
                                                      "json_schema": {"name": TOOL_NAME, "schema": schema,
                                                                      "strict": True}})
+        _add_usage(spend, comp.usage.as_dict())
+        if comp.stop_reason in ("refusal", "content_filter"):
+            raise ModelError(f"the judge refused to grade (finish_reason {comp.stop_reason!r})", kind="refused")
         try:
-            return json.loads(comp.text)
+            return json.loads(strip_fence(comp.text))
         except json.JSONDecodeError as e:
             raise MalformedReply(f"reply is not JSON: {e}") from None
 
@@ -216,35 +250,85 @@ class JudgeGrader:
                                            evidence=ev))
         return grade
 
+    def _policy(self):
+        from ..retry import RetryPolicy
+        if self.cfg is not None:
+            return RetryPolicy.from_config(self.cfg)
+        return RetryPolicy(max_retries=self.max_retries, base_s=self.backoff[0], cap_s=self.backoff[1])
+
+    def _spent(self, grade: SampleGrade, spend: dict) -> SampleGrade:
+        """``grade`` with what producing it spent: calls, retries, usage and cost (USD, price table)."""
+        grade.calls, grade.retries = spend["calls"], spend["retries"]
+        grade.usage = {k: int(spend.get(k, 0)) for k in USAGE_KEYS if spend.get(k)}
+        if grade.calls and self.cfg is not None:
+            from ..runner import cost_usd
+            grade.cost_usd = cost_usd(self.cfg, self.spec, grade.usage)
+        elif grade.calls == 0:
+            grade.cost_usd = 0.0
+        return grade
+
     async def agrade(self, case: Case, review: str) -> SampleGrade:
-        """Grade one review. Never raises for model or reply problems: they become ``SampleGrade.error``."""
+        """Grade one review. Never raises for model or reply problems: they become ``SampleGrade.error``.
+
+        Calls go through the shared retry path (:func:`harness.retry.call_with_retries`: deadline per request,
+        retry-after honoured, retries counted); a malformed reply is asked again up to ``max_malformed`` times; a
+        refusal is not asked again. The grade carries what it spent (``calls``, ``retries``, ``usage``,
+        ``cost_usd``); a grade read from the judge cache spent nothing."""
+        from ..retry import call_with_retries, with_deadline
         system, user = self.render(case, review)
         key = self._key(case, system, user)
+        spend: dict = {"calls": 0, "retries": 0}
         cache_file = self.cache_dir / key[:2] / f"{key}.json" if self.cache_dir else None
         if cache_file is not None and cache_file.is_file() and self.cfg is not None and self.cfg.cache_mode != "refresh":
             try:
-                return self.parse(case, review, json.loads(cache_file.read_text(encoding="utf-8"))["reply"])
+                return self._spent(self.parse(case, review, json.loads(cache_file.read_text(encoding="utf-8"))["reply"]),
+                                   spend)
             except (ValueError, KeyError, MalformedReply):
                 pass
+        policy = self._policy()
+
+        async def attempt(_n: int):
+            spend["calls"] += 1
+            try:
+                return await with_deadline(self._call(system, user, spend), policy.deadline_s)
+            except MalformedReply as e:
+                return e   # not a transport fault: counted below, asked again at most max_malformed times
+
+        def on_retry(_err: ModelError) -> None:
+            spend["retries"] += 1
+
         malformed = 0
-        attempt = 0
         while True:
             try:
-                data = await self._call(system, user)
-                grade = self.parse(case, review, data)
-                if cache_file is not None and self.cfg is not None and self.cfg.cache_mode != "replay-only":
-                    atomic_write_json(cache_file, {"key": key, "reply": data})
-                return grade
+                got = await call_with_retries(attempt, policy, rng=self.rng, classify=self._classify,
+                                              on_retry=on_retry)
+            except ModelError as e:
+                if e.kind == "refused":
+                    return self._spent(SampleGrade(grader="judge", error=e.message), spend)
+                return self._spent(SampleGrade(grader="judge", error=f"judge call failed: {e.message}"), spend)
+            try:
+                if isinstance(got, MalformedReply):
+                    raise got
+                grade = self.parse(case, review, got)
             except MalformedReply as e:
                 malformed += 1
                 if malformed > self.max_malformed:
-                    return SampleGrade(grader="judge", error=f"malformed judge reply after {malformed} attempts: {e}")
-            except ModelError as e:
-                if not e.retryable or attempt >= self.max_retries:
-                    return SampleGrade(grader="judge", error=f"judge call failed: {e.message}")
-                from ..runner import backoff_delay
-                await asyncio.sleep(backoff_delay(attempt, e.retry_after, *self.backoff, self.rng))
-                attempt += 1
+                    return self._spent(SampleGrade(grader="judge", error=f"malformed judge reply after {malformed} "
+                                                   f"attempts: {e}"), spend)
+                continue
+            if cache_file is not None and self.cfg is not None and self.cfg.cache_mode != "replay-only":
+                try:
+                    atomic_write_json(cache_file, {"key": key, "reply": got})
+                except OSError:
+                    pass   # an unwritable judge cache costs a later re-request, never this grade
+            return self._spent(grade, spend)
+
+    def _classify(self, exc: BaseException) -> ModelError:
+        if self.spec.provider == "anthropic":
+            from ..models.anthropic_model import map_exception
+        else:
+            from ..models.openai_model import map_exception
+        return map_exception(exc)
 
     def grade(self, case: Case, review: str) -> SampleGrade:
         """Synchronous wrapper of :meth:`agrade` (for calibration and re-grading outside an event loop).

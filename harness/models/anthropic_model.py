@@ -14,7 +14,7 @@ import anthropic
 
 from ..errors import ModelError
 from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
-from .errors_map import map_sdk_exception
+from .errors_map import classify_text_body, from_error_body, map_sdk_exception
 
 
 def system_blocks(system: str, cache: bool = True) -> list[dict]:
@@ -69,6 +69,28 @@ def completion_from_message(msg, latency_s: float) -> Completion:
     return Completion(text=text, usage=usage, stop_reason=stop, latency_s=latency_s, model=model, extra=extra)
 
 
+def checked_message(msg):
+    """``msg`` if it is a usable Messages-API message, else the classified ModelError raised.
+
+    The SDK hands back a ``str`` when a 200's body is not JSON (an HTML page from a proxy, an event stream to a
+    non-streaming request) and a half-built Message when it is JSON of another shape (an error body): both are
+    retryable faults of the transport, never a review.
+
+    Raises:
+        ModelError: ``overloaded``/``server``/... for an error body or event, ``malformed_response`` otherwise.
+    """
+    if isinstance(msg, (str, bytes)):
+        raise classify_text_body(msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg)
+    d = msg if isinstance(msg, dict) else {**getattr(msg, "__dict__", {}), **(getattr(msg, "model_extra", None) or {})}
+    mtype = d.get("type")
+    if mtype == "error":
+        raise from_error_body(d.get("error"), where="a 200 response body")
+    if mtype != "message" or not isinstance(d.get("content"), list) or d.get("usage") is None:
+        raise ModelError(f"malformed response: a 200 whose body is not a complete message (type {mtype!r}, keys "
+                         f"{sorted(d)[:8]})", kind="malformed_response", retryable=True)
+    return msg
+
+
 def map_exception(exc: BaseException) -> ModelError:
     """Classify an anthropic SDK exception (or a transport/parse failure) as a ModelError."""
     return map_sdk_exception(exc, anthropic, env="ANTHROPIC_API_KEY")
@@ -100,9 +122,12 @@ class AnthropicModel:
         t0 = time.perf_counter()
         try:
             msg = await self.client.messages.create(**params, extra_body=extra or None)
+            # inside the try: a body that is not a message is a classified, retryable fault, not a traceback
+            return completion_from_message(checked_message(msg), time.perf_counter() - t0)
+        except ModelError:
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified ModelError
             raise map_exception(exc) from None
-        return completion_from_message(msg, time.perf_counter() - t0)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -64,6 +64,54 @@ def from_status(status: int, message: str, *, headers=None, body=None, env: str 
                       "model, so retrying will not help", kind="bad_request", status=status)
 
 
+# the HTTP status an API error type stands for, to classify an error that arrived inside a 200 (a proxy or a
+# gateway that answers 200 with the upstream's error body, or an error event as the first server-sent event)
+_TYPE_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500, "timeout_error": 504,
+                "invalid_request_error": 400, "request_too_large": 413, "authentication_error": 401,
+                "permission_error": 403, "not_found_error": 404, "billing_error": 402}
+
+
+def from_error_body(error: object, *, where: str, env: str = "ANTHROPIC_API_KEY") -> ModelError:
+    """Classify an API error object (``{"type": "overloaded_error", "message": ...}``) that came with a 200.
+
+    Known types are classified as their HTTP status would be (overloaded and api errors retryable, bad requests
+    not); an unknown type is a retryable ``malformed_response``."""
+    etype = error.get("type") if isinstance(error, dict) else None
+    message = str(error.get("message", "")) if isinstance(error, dict) else ""
+    status = _TYPE_STATUS.get(str(etype))
+    if status is None:
+        return ModelError(f"malformed response: {where} holds an error of unknown type {etype!r}: {message[:200]}",
+                          kind="malformed_response", retryable=True)
+    err = from_status(status, message[:200], body={"error": error}, env=env)
+    return ModelError(f"{etype} in {where}: {message[:200]}", kind=err.kind, retryable=err.retryable, status=200)
+
+
+def classify_text_body(text: str, *, env: str = "ANTHROPIC_API_KEY") -> ModelError:
+    """Classify a 200 body the SDK could not parse into a message and handed back as text: a JSON error body,
+    server-sent events (an ``error`` event among them), or anything else (an HTML page from a proxy)."""
+    head = text.lstrip()[:2000]
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("type") == "error":
+        return from_error_body(data.get("error"), where="a 200 response body", env=env)
+    if head.startswith(("event:", "data:")):
+        for line in text.splitlines():
+            if line.startswith("data:"):
+                try:
+                    ev = json.loads(line[5:].strip())
+                except ValueError:
+                    continue
+                if isinstance(ev, dict) and ev.get("type") == "error":
+                    return from_error_body(ev.get("error"), where="an error event of a 200 event stream", env=env)
+        return ModelError("malformed response: a 200 answered with an event stream to a non-streaming request",
+                          kind="malformed_response", retryable=True)
+    what = "an HTML page" if head[:15].lower().startswith(("<!doctype", "<html")) else "a non-JSON body"
+    return ModelError(f"malformed response: a 200 with {what} ({head[:80]!r}…), e.g. from a proxy",
+                      kind="malformed_response", retryable=True)
+
+
 def short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "…"

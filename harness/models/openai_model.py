@@ -9,7 +9,7 @@ import openai
 
 from ..errors import ModelError
 from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
-from .errors_map import map_sdk_exception, short
+from .errors_map import classify_text_body, map_sdk_exception, short
 
 
 def map_exception(exc: BaseException) -> ModelError:
@@ -44,6 +44,8 @@ class OpenAICompatModel:
         except Exception as exc:  # noqa: BLE001
             raise map_exception(exc) from None
         latency = time.perf_counter() - t0
+        if isinstance(resp, str):   # a 200 whose body is not JSON (an HTML page from a proxy, an event stream)
+            raise classify_text_body(resp, env="OPENAI_API_KEY")
         try:
             choice = resp.choices[0]
             text = choice.message.content or ""

@@ -390,7 +390,9 @@ def context(dash: Dashboard, runs_root: Path) -> dict:
         runs.append({"night": i + 1, "label": labels[i], "e": e, "run": e.run, "folder": _rel(e.path, runs_root),
                      "variants": [{"name": v["variant"], "recall": (v["metrics"]["recall"] or {}).get("value"),
                                    "n_samples": v["counts"]["n_samples"], "n_errors": v["counts"]["n_errors"],
-                                   "cost": v["usage"]["cost_usd"]} for v in e.summary["variants"]]})
+                                   "cost": v["usage"]["cost_usd"],
+                                   "not_graded": {o: n for o, n in (v.get("outcomes") or {}).items()
+                                                  if o != "ok" and n}} for v in e.summary["variants"]]})
     latest_night = len(hist.runs) if hist.runs else None
     return {
         "dash": dash, "title": "Nightly quality dashboard", "runs_root": str(runs_root), "generated": utcnow(),

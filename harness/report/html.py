@@ -14,6 +14,8 @@ breaks ``@mentions``.
 
 from __future__ import annotations
 
+import numbers
+
 import base64
 import hashlib
 import math
@@ -135,9 +137,12 @@ def count_of(n: Any, word: str) -> str:
 
 
 def num(x: Any, digits: int = 2) -> str:
-    """A plain number; ``n/a`` for None/NaN; thousands separators for large values."""
+    """A plain number; ``n/a`` for None/NaN; thousands separators for large values. An integer (a token or
+    sample count) prints as one: ``19``, never ``19.00``."""
     if _bad(x):
         return "n/a"
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
+        return f"{int(x):,}"
     v = float(x)
     if abs(v) >= 1000:
         return f"{v:,.0f}"

@@ -24,8 +24,8 @@ import pandas as pd
 
 from ..cases import CATEGORIES, KINDS, SEVERITIES
 from ..config import HarnessConfig, load_config
-from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run, per_case,
-                       per_finding, per_trap, summarize)
+from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run,
+                       outcome_counts, per_case, per_finding, per_trap, summarize)
 from ..textio import atomic_write_text
 from . import charts
 from .html import render_html, render_md
@@ -86,10 +86,17 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     if m.status != "complete":
         out.append(f"run status is {m.status!r}" + (f" ({m.status_reason})" if m.status_reason else "") +
                    ": results may be partial")
+    tg = truncated_graded(res)
     for s in summaries:
+        if tg.get(s.variant):
+            out.append(f"{s.variant}: {tg[s.variant]} graded reviews were cut at max_tokens (grade_truncated): their "
+                       "recall under-states the full review's")
         if s.n_errors:
-            out.append(f"{s.variant}: {s.n_errors} of {s.n_samples} samples errored; they are excluded from quality "
-                       "metrics (not counted as misses)")
+            oc = outcome_counts(res.samples).get(s.variant, {})
+            kinds = ", ".join(f"{n} {o}" for o, n in oc.items() if o != "ok" and n)
+            out.append(f"{s.variant}: {s.n_errors} of {s.n_samples} samples errored or gave no gradable review"
+                       + (f" ({kinds})" if kinds else "") + "; they are excluded from quality metrics (not counted "
+                       "as misses)")
         if s.n_grader_errors:
             out.append(f"{s.variant}: grading failed on {s.n_grader_errors} samples; excluded from quality metrics")
         if s.n_ungraded:
@@ -206,7 +213,18 @@ def context(rep: RunReport, *, samples: bool = False, cases: Iterable[str] | Non
         "disagreements": _records(rep.agreement.disagreements) if rep.agreement else [],
         "charts": rep.charts, "manifest_json": json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False),
         "title": f"Eval report — {m.run_id}",
+        "outcomes": outcome_counts(rep.res.samples), "truncated_graded": truncated_graded(rep.res),
     }
+
+
+def truncated_graded(res: RunResults) -> dict[str, int]:
+    """``{variant: n}`` of samples cut at max_tokens that were graded anyway (``grade_truncated``): flagged in
+    the report, since their recall under-states what the full review would have found."""
+    s = res.samples
+    if s is None or s.empty or "outcome" not in s:
+        return {}
+    t = s[(s["outcome"] == "truncated") & (s["status"] != "error")]
+    return {str(v): int(n) for v, n in t.groupby("variant", sort=False).size().items() if n}
 
 
 def render_markdown(rep: RunReport, html_name: str = "report.html") -> str:
