@@ -16,9 +16,12 @@ def test_count_of_uses_the_singular_for_one():
 
 
 def test_an_mde_of_zero_or_of_a_hundred_points_is_not_estimable():
-    assert mde(SimpleNamespace(mde=0.0, n_clusters=3)) == "not estimable with 3 cases"
-    assert mde(SimpleNamespace(mde=0.081, n_clusters=25)) == "8.1 pts"
-    assert mde(SimpleNamespace(mde=float("inf"), n_clusters=3)) == "not reachable with 3 cases"
+    def cmp(v, n):
+        return SimpleNamespace(mde=v, n_clusters=n, estimable=n >= 2, mde_method="sign-flip", se=0.05)
+    assert mde(cmp(0.0, 3)) == "not estimable with 3 cases"
+    assert mde(cmp(0.081, 25)) == "8.1 pts"
+    assert mde(cmp(float("inf"), 3)) == "not reachable with 3 cases"
+    assert mde(cmp(0.3, 1)) == "not estimable with 1 case"
     assert mde_t(SimpleNamespace(mde=0.0)) == "not estimable"
     assert mde_t(SimpleNamespace(mde=1.65)) == "not estimable"
     assert mde_t(SimpleNamespace(mde=float("nan"))) == "not estimable"
