@@ -14,7 +14,8 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def _overrides(args) -> dict:
-    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost")
+    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost", "server_slots",
+            "server_context")
     out = {k: getattr(args, k, None) for k in keys}
     out["cases_dir"] = _abs(getattr(args, "cases_dir", None))
     return out
@@ -48,7 +49,7 @@ def print_outcome(res: RunResult, report_paths: list[Path]) -> None:
     out = sys.stderr
     print(f"harness: run {res.run_dir.path}: {len(res.records)} samples recorded "
           f"({st.skipped} already done, {st.cache_hits} from cache), {st.errors} errors, {st.retries} retries, "
-          f"{st.input_tokens + st.output_tokens} tokens, ${st.cost_usd:.4f}", file=out)
+          f"{st.input_tokens + st.output_tokens} tokens, {st.cost_text()}", file=out)
     for n in res.notes:
         print(f"harness: note: {n}", file=out)
     if not res.complete:

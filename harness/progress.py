@@ -21,15 +21,15 @@ def run_progress(enabled: bool = True) -> Iterator[Callable[[RunStats], None]]:
     console = Console(file=sys.stderr)
     progress = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("errors {task.fields[errors]} · retries {task.fields[retries]} · "
-                                   "tokens {task.fields[tokens]} · ${task.fields[cost]}"),
+                                   "tokens {task.fields[tokens]} · {task.fields[cost]}"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         transient=False)
-    task = progress.add_task("run", total=None, errors=0, retries=0, tokens=0, cost="0.00")
+    task = progress.add_task("run", total=None, errors=0, retries=0, tokens=0, cost="$0.00")
 
     def update(st: RunStats) -> None:
         progress.update(task, total=st.total or None, completed=st.done, errors=st.errors, retries=st.retries,
                         tokens=st.input_tokens + st.output_tokens + st.cache_read_tokens + st.cache_write_tokens,
-                        cost=f"{st.cost_usd:.4f}")
+                        cost=st.cost_text())
 
     with progress:
         yield update

@@ -166,7 +166,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(n)
     s = res.stats
     tr.write_line(f"run: {res.run_dir.path} — {len(res.records)} samples, {s.errors} errors, {s.retries} retries, "
-                  f"{s.cache_hits} from cache, ${s.cost_usd:.4f}")
+                  f"{s.cache_hits} from cache, {s.cost_text()}")
     if not res.complete:
         tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
     if st.get("report_error"):
