@@ -197,7 +197,7 @@ class JudgeGrader:
         while True:
             try:
                 comp = await self._generate(model, system, user, GenerationConfig(temperature=0.0, max_tokens=4096),
-                                            self._response_format(schema))
+                                            schema)
                 break
             except ModelError as e:
                 if e.kind != "unsupported" or self.structured_output != "json_schema":
@@ -210,14 +210,15 @@ class JudgeGrader:
         except json.JSONDecodeError as e:
             raise MalformedReply(f"reply is not JSON: {e}") from None
 
-    async def _generate(self, model, system: str, user: str, gen, response_format: dict):
+    async def _generate(self, model, system: str, user: str, gen, schema: dict):
+        # the format is chosen once the request may go: a rejection seen while waiting applies to it
         if self.limiter is None:
             return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=response_format)
+                                        response_format=self._response_format(schema))
         await self.limiter.acquire()
         try:
             return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=response_format)
+                                        response_format=self._response_format(schema))
         finally:
             await self.limiter.release()
 

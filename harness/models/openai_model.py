@@ -247,9 +247,8 @@ class OpenAICompatModel:
 
     async def _wait_for_idle_slot(self) -> float:
         """After a timeout, a local server still computes the abandoned request: wait (up to the deadline) until
-        ``/slots`` shows an idle slot, so the retry is not queued behind it. Returns seconds waited."""
-        if self.server.slots_source not in ("/props total_slots", "/slots"):
-            return 0.0
+        ``/slots`` shows an idle slot, so the retry is not queued behind it (a server without ``/slots`` is not
+        waited for: its retry gets the longer deadline instead). Returns seconds waited."""
         t0 = time.perf_counter()
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), headers=self._headers()) as http:
             while time.perf_counter() - t0 < self.timeout_s * self.timeout_scale:
