@@ -4,8 +4,10 @@
 What it reproduces (each switchable), from llama.cpp's server and llama-cpp-python's server:
 
 * **slots**: at most ``slots`` requests compute at once, each for ``compute_s`` seconds; the others wait in the
-  server's queue. A client that gives up does not stop the computation (llama-cpp-python computes an abandoned
-  request to the end; so did llama-server before it checked for closed connections): ``abandoned`` counts them.
+  server's queue. As in llama-cpp-python's server: a plain request whose client gives up is computed to the end
+  anyway (``abandoned``), unless the client left before its turn came (``dropped``); a streamed one is stopped at
+  the next token (``cancelled``). Streaming answers one token (4 characters) a chunk; the "llama-cpp-python"
+  flavour sends its headers at once and a ping comment every ``ping_s`` while computing, and no usage chunk.
 * **a small context** (``n_ctx`` tokens; a token is 4 characters, as :func:`harness.fakeserver.estimate_tokens`,
   plus ``TEMPLATE_TOKENS`` per message for the chat template). A prompt longer than the context is a 400. A prompt
   that fits but leaves less than ``max_tokens``: ``overflow="lower"`` lowers the limit silently and cuts the
@@ -60,12 +62,15 @@ class FakeLlamaServer:
         reply_tokens: if set, review answers are padded to this many tokens (then cut at the allowed limit).
         flavour: which info endpoints exist: "llama-server", "llama-cpp-python" or "ollama".
         responder: ``(body) -> str | dict``; default :func:`harness.fakeserver.default_responder`.
+        ping_s: for a streamed request to the "llama-cpp-python" flavour, the interval of the SSE comment lines
+            sent while computing (sse-starlette's pings; 15 s in the real server). The other flavours send nothing
+            before the first token.
     """
 
     def __init__(self, *, slots: int = 1, compute_s: float = 0.1, n_ctx: int = 8192, overflow: str = "lower",
                  json_schema: bool = True, fence_json: bool = False, reply_tokens: int | None = None,
                  flavour: str = "llama-server", responder: Callable[[dict], Any] | None = None,
-                 model: str = "smollm2-fake"):
+                 model: str = "smollm2-fake", ping_s: float = 0.05):
         if slots < 1:
             raise ValueError("slots must be >= 1")
         if flavour not in FLAVOURS:
@@ -75,6 +80,7 @@ class FakeLlamaServer:
         self.slots, self.compute_s, self.n_ctx, self.overflow = slots, float(compute_s), int(n_ctx), overflow
         self.json_schema, self.fence_json, self.reply_tokens = json_schema, fence_json, reply_tokens
         self.flavour, self.responder, self.model = flavour, responder or default_responder, model
+        self.ping_s = ping_s
         self.port = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -84,6 +90,8 @@ class FakeLlamaServer:
         self.computed = 0       # chat requests whose computation ended
         self.delivered = 0      # answers written to a client still waiting
         self.abandoned = 0      # computed, but the client had gone
+        self.dropped = 0        # the client left while the request waited for a slot: never computed
+        self.cancelled = 0      # streamed, and the client left during the computation: stopped
         self.rejected = 0       # 4xx/5xx answers
         self.max_computing = 0
         self.max_queued = 0
@@ -216,6 +224,11 @@ class FakeLlamaServer:
         msgs = body.get("messages") or []
         return sum(_tokens(str(m.get("content") or "")) + TEMPLATE_TOKENS for m in msgs)
 
+    @staticmethod
+    def _gone(request: web.Request) -> bool:
+        transport = request.transport
+        return transport is None or transport.is_closing()
+
     async def _h_chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         with self._lock:
@@ -235,6 +248,58 @@ class FakeLlamaServer:
             if self.overflow == "error400":
                 return self._context_error(prompt, want)
             allowed = self.n_ctx - prompt
+        stream = bool(body.get("stream"))
+        resp: web.StreamResponse | None = None
+        if stream and self.flavour == "llama-cpp-python":
+            # sse-starlette sends the headers at once, then a comment line every ping interval while it computes
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+        pinger = asyncio.create_task(self._ping(resp)) if resp is not None else None
+        try:
+            computed = await self._compute(request, stream)
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+        if not computed:
+            return resp if resp is not None else web.Response(status=499)
+        if prompt + want > self.n_ctx and self.overflow == "error500":
+            if resp is not None:
+                await resp.write(b'data: {"error": {"message": "llama_decode returned 1", "code": 500}}\n\n')
+                return resp
+            return self._error(500, "llama_decode returned 1", "internal_server_error")
+        text, finish = self._answer(body, allowed)
+        completion = _tokens(text)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        timings = {"prompt_ms": self.compute_s * 500, "predicted_ms": self.compute_s * 500}
+        if stream:
+            return await self._stream(request, resp, body, text, finish, usage, timings)
+        payload: dict = {
+            "id": f"chatcmpl-{self.started}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": usage}
+        if self.flavour == "llama-server":
+            payload["timings"] = timings
+        if self._gone(request):
+            with self._lock:
+                self.abandoned += 1
+            return web.Response(status=499)
+        with self._lock:
+            self.delivered += 1
+        return web.json_response(payload)
+
+    async def _ping(self, resp: web.StreamResponse) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.ping_s)
+                await resp.write(b": ping\n\n")
+        except (ConnectionError, RuntimeError):
+            return
+
+    async def _compute(self, request: web.Request, stream: bool) -> bool:
+        """Hold a slot for ``compute_s``. A request whose client left while it waited for the slot is dropped
+        (llama-cpp-python checks before computing); a streamed one whose client leaves is cancelled at the next
+        token; a plain one is computed to the end (counted ``abandoned`` when its answer finds no client)."""
         assert self._sem is not None
         with self._lock:
             self._queued += 1
@@ -242,33 +307,56 @@ class FakeLlamaServer:
         async with self._sem:
             with self._lock:
                 self._queued -= 1
+            if self._gone(request):
+                with self._lock:
+                    self.dropped += 1
+                return False
+            with self._lock:
                 self._computing += 1
                 self.max_computing = max(self.max_computing, self._computing)
             try:
-                await asyncio.sleep(self.compute_s)
+                end = time.monotonic() + self.compute_s
+                while (left := end - time.monotonic()) > 0:
+                    await asyncio.sleep(min(left, 0.02))
+                    if stream and self._gone(request):
+                        with self._lock:
+                            self.cancelled += 1
+                        return False
             finally:
                 with self._lock:
                     self._computing -= 1
                     self.computed += 1
-        if prompt + want > self.n_ctx and self.overflow == "error500":
-            return self._error(500, "llama_decode returned 1", "internal_server_error")
-        text, finish = self._answer(body, allowed)
-        completion = _tokens(text)
-        payload: dict = {
-            "id": f"chatcmpl-{self.started}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
-        if self.flavour == "llama-server":
-            payload["timings"] = {"prompt_ms": self.compute_s * 500, "predicted_ms": self.compute_s * 500}
-        transport = request.transport
-        if transport is None or transport.is_closing():
+        return True
+
+    async def _stream(self, request: web.Request, resp: web.StreamResponse | None, body: dict, text: str,
+                      finish: str, usage: dict, timings: dict) -> web.StreamResponse:
+        if resp is None:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+        base = {"id": f"chatcmpl-{self.started}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", self.model)}
+
+        def chunk(delta: dict, finish_reason: str | None = None, **more) -> bytes:
+            data = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **more}
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        try:
+            await resp.write(chunk({"role": "assistant", "content": ""}))
+            for i in range(0, len(text), 4):          # one token (4 characters) a chunk, as llama.cpp streams
+                await resp.write(chunk({"content": text[i:i + 4]}))
+            last: dict = {"timings": timings} if self.flavour == "llama-server" else {}
+            await resp.write(chunk({}, finish, **last))
+            if (body.get("stream_options") or {}).get("include_usage") and self.flavour != "llama-cpp-python":
+                await resp.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
             with self._lock:
                 self.abandoned += 1
-            return web.Response(status=499)
+            return resp
         with self._lock:
             self.delivered += 1
-        return web.json_response(payload)
+        return resp
 
     def _context_error(self, prompt: int, max_tokens: int) -> web.Response:
         if self.flavour == "llama-cpp-python":

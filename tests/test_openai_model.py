@@ -140,9 +140,9 @@ def test_json_schema_rejection_is_unsupported_and_not_retried():
     assert ei.value.kind == "unsupported" and not ei.value.retryable and ei.value.status == 500
 
 
-def test_timeout_waits_for_the_slot_and_lengthens_the_deadline():
-    # compute 0.5 s, deadline 0.3 s: the first request times out while the server goes on computing it; the
-    # next one waits for the slot to be idle (queue time, not latency) and gets a doubled deadline
+def test_timeout_is_silence_the_server_stops_the_abandoned_stream_and_the_deadline_doubles():
+    # llama-server sends nothing before its first token: compute 0.5 s > deadline 0.3 s is a timeout; the
+    # streamed request is stopped by the server (not computed to the end), the retry gets a doubled deadline
     with FakeLlamaServer(compute_s=0.5) as srv:
         async def go():
             m = model(srv, timeout_s=0.3)
@@ -154,12 +154,41 @@ def test_timeout_waits_for_the_slot_and_lengthens_the_deadline():
             finally:
                 await m.aclose()
         err, comp, scale = asyncio.run(go())
-        assert srv.max_queued <= 1 and srv.max_computing == 1
+        assert srv.cancelled == 1 and srv.abandoned == 0 and srv.delivered == 1 and srv.max_computing == 1
     assert err.kind == "timeout" and err.retryable and "0.3 s" in err.message
-    assert scale == 2.0
-    assert comp.extra["queue_s"] > 0.1           # waited for the abandoned request to finish
-    assert 0.45 < comp.latency_s < 0.6 + 0.5     # from send to answer: its own compute, not the queue
+    assert scale == 2.0 and comp.stop_reason == "stop"
+    assert 0.45 < comp.latency_s < 1.5             # from send to answer: its own computation
     assert comp.extra["server_s"] == pytest.approx(0.5)
+    assert comp.usage.input_tokens == srv.prompt_tokens(srv.bodies[-1])   # the server's usage chunk
+
+
+def test_a_server_that_pings_while_computing_is_not_timed_out():
+    # llama-cpp-python streams pings while it evaluates the prompt: a computation longer than the deadline
+    # completes, and its token counts (it sends none when streaming) are counted by its tokenizer
+    with FakeLlamaServer(compute_s=0.6, flavour="llama-cpp-python", ping_s=0.05) as srv:
+        (comp,), _ = _generate(srv, timeout_s=0.3)
+        assert srv.started == srv.delivered == 1
+    assert not isinstance(comp, ModelError), comp
+    assert comp.extra["usage_counted"] == "prompt by the server's tokenizer"
+    assert comp.usage.input_tokens > 400 and comp.usage.output_tokens > 5
+
+
+def test_plain_request_waits_for_the_slot_after_a_timeout():
+    # without streaming (a server that is not streamed to), a timed-out request goes on computing: the next
+    # one waits until /slots shows the slot idle, and that wait is queue time, not latency
+    with FakeLlamaServer(compute_s=0.5) as srv:
+        async def go():
+            m = model(srv, timeout_s=0.3)
+            m.stream = False
+            try:
+                with pytest.raises(ModelError):
+                    await m.generate(SYSTEM, USER, GenerationConfig())
+                return await m.generate(SYSTEM, USER, GenerationConfig())
+            finally:
+                await m.aclose()
+        comp = asyncio.run(go())
+        assert srv.abandoned == 1 and srv.max_queued <= 1
+    assert comp.extra["queue_s"] > 0.1 and 0.45 < comp.latency_s < 1.5
 
 
 @pytest.mark.parametrize("status, message, kind, retryable", [

@@ -105,6 +105,12 @@ def map_exception(exc: BaseException) -> ModelError:
     return err
 
 
+def _server_seconds(timings: dict) -> float:
+    """Compute time from llama.cpp's ``timings`` (prompt_ms + predicted_ms), in seconds."""
+    ms = sum(v for k, v in timings.items() if k in ("prompt_ms", "predicted_ms") and isinstance(v, (int, float)))
+    return round(ms / 1000, 4)
+
+
 def context_from_message(message: str) -> int | None:
     """The context size a context-length error states ("maximum context length is 8192 tokens", "context window
     of 8192", "available context size (8192 tokens)"), or None."""
@@ -117,7 +123,8 @@ class OpenAICompatModel:
 
     Args:
         timeout_s: deadline of one HTTP request, from when it is sent (time waiting for a slot in the harness is
-            not counted); connecting gets at most 10 s. For a local server it doubles after each timeout, up to
+            not counted); connecting gets at most 10 s. A local server streams, so for it this bounds silence (no
+            token, no ping), not the whole computation, and it doubles after each timeout, up to
             ``MAX_TIMEOUT_SCALE`` ×.
         server_slots, server_context: what the user configured (``[tool.harness] server_slots`` /
             ``server_context``, ``--server-slots`` / ``--server-context``); None: ask the server.
@@ -136,6 +143,7 @@ class OpenAICompatModel:
         if server_context:
             self.server.n_ctx, self.server.n_ctx_source = server_context, "configured"
         self.timeout_scale = 1.0
+        self.stream = self.is_local   # local servers stream: see _streamed
         self._probed = False
         self._probe_lock = asyncio.Lock()
         self._after_timeout = False
@@ -265,12 +273,14 @@ class OpenAICompatModel:
 
     async def generate(self, system: str, messages: list[Message], config: GenerationConfig,
                        response_format: dict | None = None) -> Completion:
-        """One chat completion. ``latency_s`` runs from sending to the answer; ``extra`` holds ``queue_s`` (time
-        waited for the server's slot after a timeout), ``max_tokens_sent`` and the fitting facts, and
-        ``server_s`` when the server reports its timings (llama.cpp).
+        """One chat completion; streamed from a local server (see :meth:`_streamed`). ``latency_s`` runs from
+        sending to the answer; ``extra`` holds ``queue_s`` (time waited for the server's slot after a timeout),
+        ``max_tokens_sent`` and the fitting facts, ``server_s`` when the server reports its timings (llama.cpp),
+        and ``usage_counted`` when the server sent no token counts.
 
         Raises:
-            ModelError: see :func:`map_exception`; kind ``timeout`` when no answer came within the deadline.
+            ModelError: see :func:`map_exception`; kind ``timeout`` when the deadline passed: for a local server
+                with no byte of the answer (token or ping) for that long, for a remote one with no answer.
         """
         await self.probe()
         queue_s = 0.0
@@ -292,22 +302,45 @@ class OpenAICompatModel:
         timeout = httpx.Timeout(deadline, connect=min(10.0, deadline))
         t0 = time.perf_counter()
         try:
-            resp = await self.client.chat.completions.create(**params, timeout=timeout)
+            if self.stream:
+                text, finish, usage, model, more = await self._streamed(params, timeout, system, messages)
+            else:
+                text, finish, usage, model, more = await self._plain(params, timeout)
         except Exception as exc:  # noqa: BLE001
-            err = map_exception(exc)
-            if err.kind == "timeout":
-                err = ModelError(f"request timed out after {deadline:g} s", kind="timeout", retryable=True)
-                if self.is_local:
-                    self._after_timeout = True
-                    self.timeout_scale = min(MAX_TIMEOUT_SCALE, self.timeout_scale * 2)
-            elif err.kind == "context_length" and self.server.n_ctx is None:
-                n = context_from_message(err.message)
-                if n:
-                    # learnt from the server's own words: later requests are fitted
-                    self.server.n_ctx, self.server.n_ctx_source = n, "context error message"
-                    err.retryable = True
-            raise err from None
+            raise self._failed(exc, deadline) from None
         latency = time.perf_counter() - t0
+        if (finish == "length" and self.is_local and self.server.n_ctx is None
+                and 0 < usage.output_tokens < max_tokens):
+            # cut before max_tokens: the server lowered the limit to what its context had left (llama-cpp-python)
+            self.server.n_ctx = usage.input_tokens + usage.output_tokens
+            self.server.n_ctx_source = "cut answer (prompt + answer tokens)"
+        extra: dict = {"queue_s": round(queue_s, 4), "max_tokens_sent": max_tokens, **facts, **more}
+        return Completion(text=text, usage=usage, stop_reason=finish, latency_s=latency,
+                          model=model or self.spec.model, extra=extra)
+
+    def _failed(self, exc: BaseException, deadline: float) -> ModelError:
+        if isinstance(exc, httpx.TimeoutException):       # raised while reading a stream, outside the SDK
+            exc = openai.APITimeoutError(request=getattr(exc, "request", None) or httpx.Request("POST", "/"))
+        elif isinstance(exc, httpx.TransportError):
+            return ModelError(f"connection failed while reading the answer: {short(exc)}", kind="connection",
+                              retryable=True)
+        err = map_exception(exc)
+        if err.kind == "timeout":
+            what = "no byte of the answer" if self.is_local else "no answer"
+            err = ModelError(f"request timed out: {what} within {deadline:g} s", kind="timeout", retryable=True)
+            if self.is_local:
+                self._after_timeout = True
+                self.timeout_scale = min(MAX_TIMEOUT_SCALE, self.timeout_scale * 2)
+        elif err.kind == "context_length" and self.server.n_ctx is None:
+            n = context_from_message(err.message)
+            if n:
+                # learnt from the server's own words: later requests are fitted
+                self.server.n_ctx, self.server.n_ctx_source = n, "context error message"
+                err.retryable = True
+        return err
+
+    async def _plain(self, params: dict, timeout: httpx.Timeout):
+        resp = await self.client.chat.completions.create(**params, timeout=timeout)
         try:
             choice = resp.choices[0]
             text = choice.message.content or ""
@@ -316,18 +349,53 @@ class OpenAICompatModel:
                           output_tokens=getattr(u, "completion_tokens", 0) or 0)
         except (AttributeError, IndexError, TypeError) as exc:
             raise ModelError(f"malformed response: {short(exc)}", kind="malformed_response", retryable=True) from None
-        if (choice.finish_reason == "length" and self.is_local and self.server.n_ctx is None
-                and 0 < usage.output_tokens < max_tokens):
-            # cut before max_tokens: the server lowered the limit to what its context had left (llama-cpp-python)
-            self.server.n_ctx = usage.input_tokens + usage.output_tokens
-            self.server.n_ctx_source = "cut answer (prompt + answer tokens)"
-        extra: dict = {"queue_s": round(queue_s, 4), "max_tokens_sent": max_tokens, **facts}
-        timings = getattr(resp, "timings", None) or (resp.model_extra or {}).get("timings")
+        more = {}
+        timings = (resp.model_extra or {}).get("timings")
         if isinstance(timings, dict):
-            ms = sum(v for k, v in timings.items() if k in ("prompt_ms", "predicted_ms") and isinstance(v, (int, float)))
-            extra["server_s"] = round(ms / 1000, 4)
-        return Completion(text=text, usage=usage, stop_reason=choice.finish_reason, latency_s=latency,
-                          model=getattr(resp, "model", "") or self.spec.model, extra=extra)
+            more["server_s"] = _server_seconds(timings)
+        return text, choice.finish_reason, usage, getattr(resp, "model", "") or "", more
+
+    async def _streamed(self, params: dict, timeout: httpx.Timeout, system: str, messages: list[Message]):
+        """A local server is asked to stream: it shows it is working (tokens; llama-cpp-python also sends pings
+        while it evaluates the prompt), so the deadline bounds silence, not the whole computation, and a request
+        that is abandoned anyway is stopped by the server at its next token instead of computed to the end."""
+        stream = await self.client.chat.completions.create(**params, stream=True,
+                                                            stream_options={"include_usage": True},
+                                                            timeout=timeout)
+        parts: list[str] = []
+        finish = model = None
+        usage = None
+        more: dict = {}
+        chunks = 0
+        async for chunk in stream:
+            model = model or getattr(chunk, "model", None)
+            extra = chunk.model_extra or {}
+            if isinstance(extra.get("error"), dict):       # an error event mid-stream (llama.cpp)
+                e = extra["error"]
+                from .errors_map import from_status
+                raise from_status(int(e.get("code") or 500), str(e.get("message")), env="OPENAI_API_KEY")
+            if isinstance(extra.get("timings"), dict):
+                more["server_s"] = _server_seconds(extra["timings"])
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for c in chunk.choices or []:
+                if c.delta is not None and c.delta.content:
+                    parts.append(c.delta.content)
+                    chunks += 1
+                if c.finish_reason:
+                    finish = c.finish_reason
+        if finish is None:
+            raise ModelError("the answer stream ended without a finish_reason (cut off)", kind="malformed_response",
+                             retryable=True)
+        if usage is not None:
+            u = Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)
+        else:
+            # llama-cpp-python sends no usage when streaming: the prompt counted by its tokenizer, the answer as
+            # its chunks (its server streams one token a chunk)
+            prompt, exact = await self.count_prompt_tokens(system, messages)
+            u = Usage(input_tokens=prompt, output_tokens=chunks)
+            more["usage_counted"] = "prompt by the server's tokenizer" if exact else "prompt estimated"
+        return "".join(parts), finish, u, model or "", more
 
     async def aclose(self) -> None:
         await self.client.close()
