@@ -355,7 +355,11 @@ class FakeLlamaServer:
                 self.abandoned += 1
             return resp
         with self._lock:
-            self.delivered += 1
+            # aiohttp drops writes to a connection the client closed: a client gone by now did not get it all
+            if self._gone(request):
+                self.abandoned += 1
+            else:
+                self.delivered += 1
         return resp
 
     def _context_error(self, prompt: int, max_tokens: int) -> web.Response:

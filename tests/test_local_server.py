@@ -4,6 +4,7 @@ the real openai SDK): one slot, a small context, no json_schema. Issue #21."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -51,7 +52,9 @@ def opts(suite, tmp_path, srv, **kw):
 def test_one_slot_server_at_default_concurrency_completes_without_a_retry(suite, tmp_path, capsys):
     # the issue's reproduction: one request at a time, concurrency 8 configured, a deadline a few requests long
     with FakeLlamaServer(slots=1, compute_s=0.15, responder=responder) as srv:
+        t0 = time.perf_counter()
         res = execute(cfg(concurrency=8, request_timeout_s=0.5), opts(suite, tmp_path, srv))
+        wall = time.perf_counter() - t0
         assert srv.max_computing == 1 and srv.max_queued <= 1 and srv.abandoned == 0
         assert srv.started == srv.delivered == 8
     assert res.complete and res.stats.retries == 0 and res.stats.errors == 0
@@ -59,7 +62,10 @@ def test_one_slot_server_at_default_concurrency_completes_without_a_retry(suite,
     assert server["concurrency"] == 1 and server["slots_source"] == "/props total_slots"
     assert server["n_ctx"] == 8192
     # latency runs from sending to the answer; time waiting for the slot is recorded apart
-    assert all(0.1 < r.latency_s < 0.45 for r in res.records)
+    # apart: one request in flight at a time, so latencies that exclude the wait never add up past the run's
+    # wall time (with the wait counted in, two samples' latencies would overlap)
+    assert all(r.latency_s >= 0.15 for r in res.records)
+    assert sum(r.latency_s for r in res.records) < wall
     assert sum(1 for r in res.records if r.queue_s and r.queue_s > 0.1) >= 4
     # an unpriced model: n/a, never $0.0000
     assert res.run_dir.manifest.summary["cost_usd"] is None
@@ -67,6 +73,11 @@ def test_one_slot_server_at_default_concurrency_completes_without_a_retry(suite,
     print_outcome(res, [])
     err = capsys.readouterr().err
     assert "cost n/a" in err and "$0.0000" not in err
+    from harness.report.report import build_run_report, write_report
+    md = next(p for p in write_report(build_run_report(res.run_dir.path, config=cfg()), config=cfg())
+              if str(p).endswith(".md")).read_text()
+    cost_line = next(ln for ln in md.splitlines() if ln.startswith("**Cost and latency:**"))
+    assert "n/a" in cost_line and "$0.0000" not in cost_line
 
 
 def test_server_that_tells_nothing_on_loopback_runs_one_at_a_time(suite, tmp_path):
@@ -84,11 +95,13 @@ def test_misconfigured_slots_back_off_on_timeouts_and_complete(suite, tmp_path):
     with FakeLlamaServer(slots=1, compute_s=0.2, responder=responder) as srv:
         res = execute(cfg(concurrency=8, server_slots=6, request_timeout_s=0.5, max_retries=6),
                       opts(suite, tmp_path, srv))
-        abandoned, delivered = srv.abandoned, srv.delivered
+        started, delivered = srv.started, srv.delivered
     assert res.complete, res.reason
     assert res.stats.retries_by_kind.get("timeout", 0) >= 1
     assert res.stats.min_concurrency is not None and res.stats.min_concurrency < 6
-    assert delivered == 8 and abandoned < 8       # most answers computed were delivered, none lost
+    # the issue's reproduction started 63 requests for 25 samples; here at most twice the samples are sent
+    # (an answer can reach a client whose event loop was busy grading just after its deadline: delivered ≥ 8)
+    assert delivered >= 8 and started <= 16
 
 
 def test_small_context_fits_max_tokens_and_records_cut_answers(suite, tmp_path):

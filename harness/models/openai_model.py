@@ -362,6 +362,10 @@ class OpenAICompatModel:
         stream = await self.client.chat.completions.create(**params, stream=True,
                                                             stream_options={"include_usage": True},
                                                             timeout=timeout)
+        async with stream:   # closes the connection on any failure, so the server stops computing the answer
+            return await self._read_stream(stream, system, messages)
+
+    async def _read_stream(self, stream, system: str, messages: list[Message]):
         parts: list[str] = []
         finish = model = None
         usage = None
