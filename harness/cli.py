@@ -32,6 +32,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "the sample is recorded as an error")
     p.add_argument("--timeout", type=float, dest="request_timeout_s", metavar="SECONDS",
                    help="timeout of one model call")
+    p.add_argument("--server-slots", type=int, metavar="N", help="requests an OpenAI-compatible server computes at "
+                   "once (default: asked from llama.cpp's /props, else 1 on loopback, 2 on a private network)")
+    p.add_argument("--server-context", type=int, metavar="TOKENS", help="an OpenAI-compatible server's context size "
+                   "(default: asked from the server): max_tokens is fitted to what the prompt leaves")
     p.add_argument("--cache", dest="cache_mode", choices=["use", "refresh", "off", "replay-only"],
                    help="response cache: use (default: reuse identical requests), refresh (ask again, store), off, "
                    "replay-only (never call a model; a miss is an error)")

@@ -14,7 +14,8 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def _overrides(args) -> dict:
-    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost", "grade_truncated")
+    keys = ("concurrency", "max_retries", "request_timeout_s", "cache_mode", "cache_dir", "max_cost", "grade_truncated",
+            "server_slots", "server_context")
     out = {k: getattr(args, k, None) for k in keys}
     out["cases_dir"] = _abs(getattr(args, "cases_dir", None))
     return out
@@ -59,7 +60,8 @@ def summary_line(res: RunResult) -> str:
     tokens = (f"tokens {st.input_tokens:,} input, {st.output_tokens:,} output, {st.cache_read_tokens:,} cache read, "
               f"{st.cache_write_tokens:,} cache write")
     judge = getattr(st, "judge_cost_usd", 0.0)
-    cost = f"spent ${st.cost_usd:.4f}" + (f" (judge ${judge:.4f})" if judge else "")
+    unpriced = getattr(st, "cost_unknown", 0) and not st.cost_usd
+    cost = (st.cost_text() if unpriced else f"spent {st.cost_text()}") + (f" (judge ${judge:.4f})" if judge else "")
     saved = getattr(st, "saved_usd", 0.0)
     if saved:
         cost += f", ${saved:.4f} saved by the cache"

@@ -48,6 +48,10 @@ class HarnessConfig(BaseModel):
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(6, ge=0)
     request_timeout_s: float = Field(120.0, gt=0)
+    # an OpenAI-compatible server's slots (requests it computes at once) and context (tokens); None: ask the
+    # server (llama.cpp's /props, /slots), else 1 slot for a loopback URL, 2 on a private network
+    server_slots: int | None = Field(None, ge=1)
+    server_context: int | None = Field(None, ge=1)
     retry_backoff_base_s: float = Field(0.5, ge=0)
     retry_backoff_max_s: float = Field(30.0, ge=0)
     cache_mode: Literal["use", "refresh", "off", "replay-only"] = "use"

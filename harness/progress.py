@@ -57,7 +57,7 @@ def progress_line(st: RunStats, elapsed_s: float) -> str:
         parts.append(f"{st.retries} retr{'ies' if st.retries != 1 else 'y'}")
     if st.cache_hits:
         parts.append(f"{st.cache_hits} from cache")
-    parts += [f"{tokens(st):,} tokens", f"${st.cost_usd:.4f}", f"{_dur(elapsed_s)} elapsed"]
+    parts += [f"{tokens(st):,} tokens", st.cost_text(), f"{_dur(elapsed_s)} elapsed"]
     left = eta_s(st, elapsed_s)
     if st.total and st.done >= st.total:
         parts.append("done")
@@ -167,14 +167,14 @@ def run_progress(enabled: bool = True, *, stream: IO[str] | None = None, tty: bo
     console = Console(file=out)
     progress = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("errors {task.fields[errors]} · retries {task.fields[retries]} · "
-                                   "tokens {task.fields[tokens]} · ${task.fields[cost]}"),
+                                   "tokens {task.fields[tokens]} · {task.fields[cost]}"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         transient=False)
-    task = progress.add_task("run", total=None, errors=0, retries=0, tokens="0", cost="0.0000")
+    task = progress.add_task("run", total=None, errors=0, retries=0, tokens="0", cost="$0.0000")
 
     def update_bar(st: RunStats) -> None:
         progress.update(task, total=st.total or None, completed=st.done, errors=st.errors, retries=st.retries,
-                        tokens=f"{tokens(st):,}", cost=f"{st.cost_usd:.4f}")
+                        tokens=f"{tokens(st):,}", cost=st.cost_text())
 
     with progress:
         yield update_bar

@@ -86,7 +86,7 @@ class SampleError(BaseModel):
 class SampleRecord(BaseModel):
     """One line of ``samples.jsonl``: a case × prompt version × model × epoch, its review and its grades.
 
-    Units: ``latency_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``. ``error`` is None when the
+    Units: ``latency_s``, ``queue_s``, ``server_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``. ``error`` is None when the
     sample succeeded; an errored sample has ``review`` None and is never graded.
     """
 
@@ -108,6 +108,11 @@ class SampleRecord(BaseModel):
     usage: dict = Field(default_factory=dict)
     cost_usd: float | None = None
     latency_s: float | None = None
+    # seconds this sample waited for a request slot (the harness's concurrency limit, a local server's busy slot),
+    # kept apart from latency_s, which runs from sending the request to its answer
+    queue_s: float | None = None
+    server_s: float | None = None       # compute time the server reported (llama.cpp's timings), seconds
+    max_tokens_sent: int | None = None  # max_tokens as sent, when fitted to a local server's context
     cached: bool = False
     # temperature 0: this epoch's answer is the one request its case made in this session (not a new sample)
     reused: bool = False

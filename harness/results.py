@@ -566,7 +566,8 @@ def summarize(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame 
             n_ungraded=int((s["status"] == UNGRADED).sum()),
             n_cases=int(s["case"].nunique()), n_findings=int(pf[pf["variant"] == variant].shape[0]),
             n_traps=int(pt[pt["variant"] == variant].shape[0]), epochs=int(s["epoch"].nunique()),
-            cost_usd=float(s["cost_usd"].sum()), input_tokens=int(s["input_tokens"].sum()),
+            # NaN (shown "n/a") when no sample has a price, as per case: never a sum of unknowns shown as $0
+            cost_usd=float(s["cost_usd"].sum(min_count=1)), input_tokens=int(s["input_tokens"].sum()),
             output_tokens=int(s["output_tokens"].sum()), total_tokens=int(s["total_tokens"].sum()),
             mean_tokens=float(s["total_tokens"].mean()) if len(s) else float("nan"),
             latency_mean_s=float(lat.mean()) if lat.size else float("nan"),

@@ -27,7 +27,7 @@ from .cases import Case, suite_fingerprint
 from .config import HarnessConfig
 from .errors import ModelError, RecordError
 from .graders.registry import create_graders
-from .limiter import AdaptiveLimiter
+from .limiter import AdaptiveLimiter, initial_limit
 from .message import render_request, request_fingerprint
 from .models.base import Completion, GenerationConfig, Model, ModelSpec
 from .models.registry import create_model
@@ -87,9 +87,18 @@ class RunStats:
     judge_cost_usd: float = 0.0   # included in cost_usd
     saved_usd: float = 0.0        # what answers served from the cache (or reused) cost when they were paid for
     reused: int = 0               # temperature-0 epochs answered by the run's one request for them
+    cost_unknown: int = 0   # samples answered (not from cache) whose model has no price: their cost is n/a
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def cost_text(self) -> str:
+        """The session's cost for people: "$0.0123"; "n/a" when no answer had a price (an OpenAI-compatible
+        server); "$0.0123 + n/a for N samples" when some had none. Never a sum of unknowns shown as $0."""
+        if self.cost_unknown and not self.cost_usd:
+            return "cost n/a"
+        text = f"${self.cost_usd:.4f}"
+        return f"{text} + n/a for {self.cost_unknown} unpriced samples" if self.cost_unknown else text
 
 
 @dataclass
@@ -172,7 +181,8 @@ class Runner:
         self.cache = ResponseCache(cfg.resolved_cache_dir(), cfg.cache_mode)
         self.graders = create_graders(opts.graders, cfg=cfg, judge_model=opts.judge_model)
         self.on_progress = on_progress
-        self.model_factory = model_factory or (lambda name: create_model(name, timeout_s=cfg.request_timeout_s))
+        self.model_factory = model_factory or (lambda name: create_model(
+            name, timeout_s=cfg.request_timeout_s, server_slots=cfg.server_slots, server_context=cfg.server_context))
         self.rng = random.Random(0)
         self.stop_reason: str | None = None
         self._inflight_estimate = 0.0
@@ -223,8 +233,11 @@ class Runner:
                                  key: str, est: float, limiter: AdaptiveLimiter,
                                  rec: SampleRecord) -> tuple[Completion | None, ModelError | None]:
         """Call the model through :func:`harness.retry.call_with_retries` (each attempt bounded by the request
-        deadline, except on the embedded model); returns (completion, None) or (None, error)."""
-        policy = RetryPolicy.from_config(self.cfg, deadline=model.spec.provider != "local")
+        deadline, except on the embedded model and on a local OpenAI-compatible server, whose streamed answer is
+        bounded by its silence instead: see models/openai_model.py); returns (completion, None) or (None, error).
+        The time a sample waits for a slot of the limiter is added to ``rec.queue_s``."""
+        bounded = model.spec.provider != "local" and not getattr(model, "is_local", False)
+        policy = RetryPolicy.from_config(self.cfg, deadline=bounded)
 
         def stopped() -> ModelError | None:
             if self.stop_reason and not self.stop_reason.startswith("budget"):
@@ -234,7 +247,7 @@ class Runner:
         async def attempt(_n: int) -> Completion:
             if (why := stopped()) is not None:
                 raise why
-            await limiter.acquire()
+            rec.queue_s = round((rec.queue_s or 0.0) + await limiter.acquire(), 4)
             try:
                 if (why := stopped()) is not None:
                     # a fatal answer (e.g. 401) or a failed disk arrived while this sample waited for a slot
@@ -248,8 +261,7 @@ class Runner:
                 await limiter.release()
 
         async def on_error(err: ModelError) -> None:
-            if err.kind in THROTTLE_KINDS:
-                await limiter.on_throttle()
+            if await limiter.on_error(err.kind):   # 429/529 and timeouts halve the concurrency
                 self.stats.min_concurrency = limiter.min_seen
 
         def on_retry(err: ModelError) -> None:
@@ -366,6 +378,13 @@ class Runner:
             rec.usage = comp.usage.as_dict()
             rec.latency_s = round(comp.latency_s, 4)
             rec.cost_usd = cost_usd(self.cfg, spec, rec.usage, batch=batch)
+            extra = comp.extra or {}
+            if extra.get("queue_s"):   # waited for a local server's slot after a timeout
+                rec.queue_s = round((rec.queue_s or 0.0) + extra["queue_s"], 4)
+            rec.max_tokens_sent = extra.get("max_tokens_sent")
+            rec.server_s = extra.get("server_s")
+            if not (rec.cached or rec.reused) and rec.cost_usd is None:
+                self.stats.cost_unknown += 1
             if rec.cached or rec.reused:
                 self.stats.saved_usd += rec.cost_usd or 0.0
             else:
@@ -374,7 +393,6 @@ class Runner:
                 self.stats.cache_write_tokens += comp.usage.cache_creation_input_tokens
                 self.stats.cache_read_tokens += comp.usage.cache_read_input_tokens
                 self.stats.cost_usd += rec.cost_usd or 0.0
-            extra = comp.extra or {}
             rec.blocks = extra.get("blocks")
             rec.tool_use = extra.get("tool_use")
             rec.text_replaced = int(extra.get("text_replaced", 0))
@@ -470,8 +488,13 @@ class Runner:
                     from .batch import run_batch
                     await run_batch(self, model, group)
                     continue
-                limit = 1 if model.spec.provider == "local" else self.cfg.concurrency
+                limit, server = await initial_limit(model, self.cfg.concurrency)
+                self.rd.manifest.config.setdefault("servers", {})[name] = server
                 limiter = AdaptiveLimiter(limit)
+                for g in self.graders:   # a judge on the same server takes its turn with the agent's requests
+                    if getattr(g, "spec", None) is not None and g.spec.base_url and \
+                            g.spec.base_url == model.spec.base_url:
+                        g.limiter = limiter
                 pending: set[asyncio.Task] = set()
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
@@ -484,10 +507,15 @@ class Runner:
                 if pending:
                     await asyncio.gather(*pending)
             finally:
+                if getattr(model, "server", None) is not None and name in self.rd.manifest.config.get("servers", {}):
+                    self.rd.manifest.config["servers"][name].update(model.server.as_dict())  # facts learnt
                 await model.aclose()
             if self.stop_reason:
                 break
         self.stats.not_started = self.stats.total - self.stats.done
+        for g in self.graders:
+            if hasattr(g, "server_facts"):
+                self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -536,6 +564,12 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
             opts.batch = True
             manifest.config["batch"] = True
             notes.append("resumed as a --batch run, as it was started: polling its stored message batch")
+        old_cache = old.config.get("cache_mode")
+        if old_cache and old_cache != cfg.cache_mode:
+            # A resume continues the run as it was started: a --cache refresh run must not serve its remaining
+            # samples from older runs' answers (nor a replay-only run start paying).
+            manifest.config["cache_mode"] = old_cache
+            notes.append(f"resumed with --cache {old_cache}, as the run was started (not --cache {cfg.cache_mode})")
         manifest.run_id = old.run_id
         manifest.created_at = old.created_at
         manifest.kind = old.kind          # a resumed nightly stays nightly, whoever resumes it
@@ -571,6 +605,8 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
         raise ConfigError(f"cannot use the response cache folder: {e.strerror}; set HARNESS_CACHE_DIR or "
                           "[tool.harness] cache_dir to a writable folder", file=cache_dir) from None
     rd, existing, notes, lock = open_run(cfg, opts)
+    if rd.manifest.config.get("cache_mode", cfg.cache_mode) != cfg.cache_mode:
+        cfg = cfg.model_copy(update={"cache_mode": rd.manifest.config["cache_mode"]})
     try:
         return _execute(cfg, opts, rd, existing, notes, on_progress, model_factory)
     finally:
@@ -645,14 +681,19 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     spent = round(float(prev.get("spent_usd", 0.0) or 0.0) + st.cost_usd, 6)
     saved = round(float(prev.get("saved_usd", 0.0) or 0.0) + st.saved_usd, 6)
     judge = round(float(prev.get("judge_cost_usd", 0.0) or 0.0) + st.judge_cost_usd, 6)
+    priced = [r.cost_usd for r in records if r.cost_usd is not None]
+    unpriced = sum(1 for r in records if r.error is None and r.cost_usd is None)
+    # answers whose model has no price (openai-compatible servers) cost "n/a", never a made-up $0
+    cost = None if unpriced and not priced else round(sum(priced), 6)
     rd.manifest.status = "complete" if complete else "incomplete"
     rd.manifest.status_reason = reason
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
                            "grading_errors": len(grade_failed),
                            "missing": len(missing), "this_session": st.as_dict(),
-                           # what the recorded answers cost when they were paid for (cached ones included)
-                           "cost_usd": round(sum(r.cost_usd or 0.0 for r in records), 6),
+                           # what the recorded answers cost when they were paid for (cached ones included); None
+                           # when no answer had a price (openai-compatible servers): "n/a", never a made-up $0
+                           "cost_usd": cost, "cost_unknown_samples": unpriced,
                            # what this run's sessions spent (agent and judge), what the cache and temperature-0
                            # reuse saved, and the judge's part of the spending
                            "spent_usd": spent, "saved_usd": saved, "judge_cost_usd": judge,

@@ -426,7 +426,7 @@ def test_batch_run_equals_direct_run_at_exactly_half_price(project, tmp_path, mo
         assert srv.requests_by_path["POST /v1/messages/batches"] == 1
         assert srv.batch_items["succeeded"] == N
 
-        timing_and_cost = {"latency_s", "started_at", "finished_at", "cost_usd"}
+        timing_and_cost = {"latency_s", "queue_s", "started_at", "finished_at", "cost_usd"}
         d = {r.sample_id: r.model_dump(mode="json") for r in direct.records}
         b = {r.sample_id: r.model_dump(mode="json") for r in batch.records}
         assert d.keys() == b.keys() and len(d) == N

@@ -170,3 +170,25 @@ def test_ambiguous_verdicts_are_judge_errors_not_last_wins(case, monkeypatch, mu
         g = judge(server, monkeypatch).grade(case, REVIEW)
         assert server.requests == 3   # retried like any malformed reply, then recorded
     assert g.error is not None and message in g.error and g.findings == []
+
+
+def test_fenced_json_is_read():
+    from harness.graders.judge import strip_fence
+    assert strip_fence('```json\n{"a": 1}\n```') == '{"a": 1}'
+    assert strip_fence('  ```\n{"a": 1}\n```\n') == '{"a": 1}'
+    assert strip_fence('{"a": 1}') == '{"a": 1}'
+
+
+def test_unsupported_request_shape_is_not_retried(case):
+    # a server that rejects json_schema and json_object alike: two requests, then a grader error (not 7 retries)
+    from harness.fakellama import FakeLlamaServer
+
+    with FakeLlamaServer(json_schema=False, responder=lambda body: "not JSON at all") as srv:
+        cfg = load_config(ROOT, {"retry_backoff_base_s": 0.001, "retry_backoff_max_s": 0.01})
+        j = JudgeGrader(f"openai/judge@{srv.openai_base_url}", cfg=cfg)
+        g = j.grade(case, REVIEW)
+        kinds = [b["response_format"]["type"] for b in srv.bodies]
+    # json_schema rejected once (500, unsupported), then json_object answered with text that is not JSON
+    assert kinds[0] == "json_schema" and kinds.count("json_schema") == 1 and set(kinds[1:]) == {"json_object"}
+    assert g.error and "malformed judge reply" in g.error
+    assert j.server_facts()["structured_output"] == "json_object"

@@ -262,3 +262,20 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_was_recorded(suite, tmp
     # the lock was released: the run can be resumed at once
     res = execute(cfg(), opts(suite, tmp_path, resume=True), model_factory=lambda n: ScriptedModel(n))
     assert res.complete and res.stats.skipped == 2
+
+
+def test_resume_keeps_the_runs_cache_mode(suite, tmp_path):
+    # an older run's answers are in the cache; a --cache refresh run fails, and its resume without --cache must
+    # not serve the remaining samples from that older run (the issue: it silently switched to "use")
+    execute(cfg(), opts(suite, tmp_path / "old"), model_factory=lambda n: ScriptedModel(n))
+    bad = lambda: ModelError("rejected", kind="bad_request")  # noqa: E731
+    o = opts(suite, tmp_path)
+    first = execute(cfg(cache_mode="refresh"), o,
+                    model_factory=lambda n: ScriptedModel(n, fault_rate=1.0, fault=bad))
+    assert not first.complete
+    made = []
+    o = opts(suite, tmp_path, resume=True)
+    res = execute(cfg(), o, model_factory=lambda n: made.append(ScriptedModel(n)) or made[-1])
+    assert res.complete and made[0].calls == len(suite) and not any(r.cached for r in res.records)
+    assert res.run_dir.manifest.config["cache_mode"] == "refresh"
+    assert any("resumed with --cache refresh" in n for n in res.notes)

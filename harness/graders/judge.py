@@ -1,6 +1,8 @@
 """LLM judge grader: one call per sample applying every finding's and trap's rubric.
 
-The judge answers through forced tool use (Anthropic) or a JSON schema (OpenAI-compatible servers) with, for
+The judge answers through forced tool use (Anthropic) or a JSON schema (OpenAI-compatible servers: the
+``json_schema`` response format where the server supports it, else ``json_object`` with the schema, as llama.cpp's
+servers accept; found out on the first rejection and kept for the grader's life) with, for
 each finding and trap, a verdict, a verbatim quote from the review and a one-line reason. A "found"/"flagged"
 verdict whose quote does not occur in the review (after whitespace normalisation) is marked unsupported and
 counts as not found. A malformed reply (no tool call, missing ids, bad JSON, refusal) is retried, then recorded
@@ -79,6 +81,13 @@ def reply_schema() -> dict:
                            "extra_issues": {"type": "integer", "minimum": 0}}}
 
 
+def strip_fence(text: str) -> str:
+    """The JSON inside a markdown code fence (```json ... ```), which small models add even in JSON mode; the
+    text itself when it has no fence."""
+    m = re.match(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", text, re.S)
+    return m.group(1) if m else text
+
+
 def normalise_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -134,12 +143,39 @@ class JudgeGrader:
             cache_root = Path(cfg.judge_cache_dir) if cfg.judge_cache_dir else cfg.resolved_cache_dir() / "judge"
         self.cache_dir = cache_root if cfg is None or cfg.cache_mode != "off" else None
         self.rng = random.Random(0)
+        # OpenAI-compatible servers: "json_schema" until the server rejects it as unsupported, then "json_object"
+        self.structured_output = "json_schema"
+        self._structured_detected = False
+        # set by the runner when the judge shares a local server with the agent: its requests take turns with
+        # the agent's under one concurrency limit instead of queueing in the server behind them
+        self.limiter = None
 
     def _model_client(self):
         if self._model is None:
             from ..models.registry import create_model
-            self._model = create_model(self.spec, timeout_s=self.cfg.request_timeout_s if self.cfg else 120.0)
+            cfg = self.cfg
+            self._model = create_model(self.spec, timeout_s=cfg.request_timeout_s if cfg else 120.0,
+                                       server_slots=cfg.server_slots if cfg else None,
+                                       server_context=cfg.server_context if cfg else None)
         return self._model
+
+    def server_facts(self) -> dict:
+        """What the run's manifest records about the judge's server: its model and, for an OpenAI-compatible
+        one, the structured-output mode in use and whether it was detected (a rejection of json_schema)."""
+        if self.spec.provider != "openai":
+            return {"model": self.spec.name, "structured_output": "tool_use"}
+        facts = {"model": self.spec.name, "structured_output": self.structured_output,
+                 "structured_output_source": "detected: the server rejected json_schema" if self._structured_detected
+                 else "default (accepted)"}
+        server = getattr(self._model, "server", None)
+        if server is not None:
+            facts.update({k: v for k, v in server.as_dict().items() if k in ("n_ctx", "n_ctx_source", "slots")})
+        return facts
+
+    def _response_format(self, schema: dict) -> dict:
+        if self.structured_output == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}
+        return {"type": "json_object", "schema": schema}
 
     def render(self, case: Case, review: str) -> tuple[str, str]:
         """(system, user) texts of the judge request."""
@@ -189,11 +225,17 @@ class JudgeGrader:
                 raise MalformedReply(f"no {TOOL_NAME} tool call (stop_reason={msg.stop_reason})")
             return blocks[0].input if isinstance(blocks[0].input, dict) else json.loads(blocks[0].input)
         from ..models.base import GenerationConfig
-        comp = await model.generate(system, [{"role": "user", "content": user}],
-                                    GenerationConfig(temperature=0.0, max_tokens=4096),
-                                    response_format={"type": "json_schema",
-                                                     "json_schema": {"name": TOOL_NAME, "schema": schema,
-                                                                     "strict": True}})
+        while True:
+            try:
+                comp = await self._generate(model, system, user, GenerationConfig(temperature=0.0, max_tokens=4096),
+                                            schema)
+                break
+            except ModelError as e:
+                if e.kind != "unsupported" or self.structured_output != "json_schema":
+                    raise
+                # the server cannot do json_schema (llama-cpp-python: 500 "Input should be 'text' or
+                # 'json_object'"): ask the same schema through json_object, now and for the rest of the run
+                self.structured_output, self._structured_detected = "json_object", True
         _add_usage(spend, comp.usage.as_dict())
         if comp.stop_reason in ("refusal", "content_filter"):
             raise ModelError(f"the judge refused to grade (finish_reason {comp.stop_reason!r})", kind="refused")
@@ -201,6 +243,18 @@ class JudgeGrader:
             return json.loads(strip_fence(comp.text))
         except json.JSONDecodeError as e:
             raise MalformedReply(f"reply is not JSON: {e}") from None
+
+    async def _generate(self, model, system: str, user: str, gen, schema: dict):
+        # the format is chosen once the request may go: a rejection seen while waiting applies to it
+        if self.limiter is None:
+            return await model.generate(system, [{"role": "user", "content": user}], gen,
+                                        response_format=self._response_format(schema))
+        await self.limiter.acquire()
+        try:
+            return await model.generate(system, [{"role": "user", "content": user}], gen,
+                                        response_format=self._response_format(schema))
+        finally:
+            await self.limiter.release()
 
     @staticmethod
     def parse(case: Case, review: str, data: dict) -> SampleGrade:
