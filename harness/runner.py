@@ -613,6 +613,17 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
         lock.__exit__(None, None, None)
 
 
+async def aexecute(cfg: HarnessConfig, opts: RunOptions, *,
+                   on_progress: Callable[[RunStats], None] | None = None,
+                   model_factory: Callable[[str], Model] | None = None) -> RunResult:
+    """:func:`execute` for async code (``await aexecute(cfg, opts)`` in a notebook, an async test, a web
+    handler): the run goes on a worker thread with its own event loop, so the caller's loop keeps serving its
+    other tasks meanwhile. Same arguments, result and errors as :func:`execute`; SIGTERM is left to the host
+    application (signals reach only the main thread)."""
+    import asyncio
+    return await asyncio.to_thread(execute, cfg, opts, on_progress=on_progress, model_factory=model_factory)
+
+
 def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[SampleRecord], notes: list[str],
              on_progress, model_factory) -> RunResult:
     done_ids = {r.sample_id for r in existing if r.error is None}

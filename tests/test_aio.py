@@ -45,3 +45,31 @@ def test_execute_from_async_code_completes_the_run(suite, tmp_path):  # noqa: F8
     assert res.complete and len(res.records) == 5
     from harness.records import RunDir
     assert RunDir.open(res.run_dir.path).manifest.status == "complete"
+
+
+def test_aexecute_runs_without_blocking_the_callers_loop(suite, tmp_path):  # noqa: F811
+    from harness.runner import aexecute
+    from .test_runner import ScriptedModel as Slow
+
+    class SlowModel(Slow):
+        async def generate(self, *a, **k):
+            await asyncio.sleep(0.2)
+            return await super().generate(*a, **k)
+
+    async def app():
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def heartbeat():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+        hb = asyncio.create_task(heartbeat())
+        res = await aexecute(cfg(), opts(suite, tmp_path), model_factory=lambda n: SlowModel(n))
+        stop.set()
+        await hb
+        return res, ticks
+    res, ticks = asyncio.run(app())
+    assert res.complete and len(res.records) == 5
+    assert ticks >= 5      # the caller's loop went on while the samples ran (a blocking call would give 1)
