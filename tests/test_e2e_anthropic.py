@@ -105,14 +105,15 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert all(x.startswith(str(tmp_path / "reports")) for x in reports)
 
         # progress while the samples ran: plain lines in a log (stderr is not a terminal here), no bar
-        progress = re.findall(r"^harness: (\d+)/3 samples .*$", p.stderr, re.M)
-        assert progress and progress[-1] == "3", p.stderr
+        progress = re.findall(r"^harness: (\d+)/4 samples .*$", p.stderr, re.M)
+        assert progress and progress[-1] == "4", p.stderr
         assert "\r" not in p.stderr and "━" not in p.stderr
-        assert re.search(r"^harness: 3/3 samples \(100%\) · 1 error · 2 retries · [\d,]+ tokens · \$\d+\.\d{4} · .* · done$",
+        # the truncated sample is an error too (no gradable review); the 500 was retried twice
+        assert re.search(r"^harness: 4/4 samples \(100%\) · 2 errors · 2 retries · [\d,]+ tokens · \$\d+\.\d{4} · .* · done$",
                          p.stderr, re.M), p.stderr
         # what the result means and what to do next
         nxt = p.stdout[p.stdout.index("what this means, what next"):]
-        assert "1 case(s) failed" in nxt and "1 case(s) errored" in nxt and "report.html#samples" in nxt
+        assert "1 case(s) failed" in nxt and "2 case(s) errored" in nxt and "report.html#samples" in nxt
         assert "--baseline" in nxt and "v2.md" in nxt and "Run on Claude" not in nxt
 
         # the run directory: manifest plus one record per case
