@@ -429,3 +429,18 @@ def test_route_anchor_with_method_is_also_named_by_its_path(tmp_path):
     for review in ("- `/orders/<id>` has no ownership check: any user reads any order (IDOR).\n",
                    "- GET /orders/<id> has no ownership check: any user reads any order (IDOR).\n"):
         assert "bola-get-order" in g.grade(case, review).found_ids(), review
+
+
+@pytest.mark.parametrize("text, advice", [
+    ("**Logging:** Never write access tokens to the logs.", True),
+    ("**Timeouts.** Outbound calls should always have a timeout.", True),
+    ("Validate every request body against a schema.", True),
+    ("秘密情報は環境変数から読み込むようにしてください。", True),
+    ("**No timeout on `fetch_rates`.** Add one.", False),          # a bold lead that says something
+    ("The rates call has no timeout; give it one.", False),
+    ("**Rates client**: no timeout, a slow server blocks the worker.", False),
+    ("レート取得にタイムアウトがなく、ワーカーが詰まります。設定してください。", False),
+])
+def test_an_item_that_opens_as_advice_is_told_from_a_finding(text, advice):
+    from harness.graders.rubric import _reads_as_advice
+    assert _reads_as_advice(text) is advice

@@ -196,6 +196,20 @@ ACTION = [
     "削除", "追加", "しましょう", "にする", "に変え", "を使",
 ]
 
+# How advice opens (an imperative or a rule), in English; Japanese advice is told by its ending (ADVICE_JA_END).
+# An item that names no place and opens this way reads the same for any codebase (graders/rubric.py, semantic
+# stage): "Don't expose internal error details", "List endpoints should be paginated".
+ADVICE_EN_START = [
+    "add", "adopt", "always", "apply", "avoid", "be", "check", "configure", "consider", "decide", "define",
+    "disable", "do", "don't", "document", "enable", "encrypt", "enforce", "ensure", "follow", "handle",
+    "implement", "introduce", "keep", "limit", "log", "make", "monitor", "move", "never", "paginate", "plan",
+    "prefer", "protect", "put", "rate-limit", "remove", "replace", "require", "restrict", "retry", "review",
+    "rotate", "run", "sanitize", "set", "store", "support", "switch", "test", "use", "validate", "verify",
+]
+ADVICE_EN_MODAL = ["should", "must", "ought to", "it is recommended", "is recommended", "are recommended"]
+ADVICE_JA_END = ["ください", "べき", "べきです", "しましょう", "すること", "こと", "推奨します", "推奨", "望ましい",
+                 "望ましいです", "ましょう"]
+
 # Action cues that recommend something rather than find fault with it ("use X"): they do not flag a trap.
 RECOMMEND = ["use", "consider", "recommend", "を使", "しましょう"]
 

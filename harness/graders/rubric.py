@@ -2009,7 +2009,7 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
             continue
         # ... and it must find fault ("stored in plaintext", "has no timeout"): advice alone ("Support
         # idempotency keys on POST requests.") reads the same for any codebase
-        if not r.polarity(a, b, flag=True)[1]:
+        if not r.polarity(a, b, flag=True)[1] or _reads_as_advice(items[m].text):
             continue
         unplaced.append(m)
     if len(unplaced) > MAX_UNPLACED_ITEMS:
@@ -2062,6 +2062,35 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
             matched.add(head)
             matched.update(c for c in items[head].children if items[c].kind != HEADING)
     return out
+
+
+_BOLD_LEAD_RE = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+)?(?:\*\*|__)(.+?)(?:\*\*|__)\s*[:：.。]?\s*")
+_SENT_END_RE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+_ADVICE_START = frozenset(lexicon.ADVICE_EN_START)
+
+
+def _reads_as_advice(text: str) -> bool:
+    """True when the item's first statement is advice, not a finding: it opens with an imperative or a rule
+    ("Don't expose internal error details", "Retry calls with backoff", "List endpoints should be paginated"),
+    or, in Japanese, ends as a request or a rule ("…してください", "…すべき"). A short bold topic label ("**Error
+    handling.**") is skipped first; a bold lead that says something ("**No volume for Postgres.**") is the
+    statement."""
+    t = text.strip()
+    m = _BOLD_LEAD_RE.match(t)
+    if m and len(m.group(1).split()) <= 3 and not has_cjk(m.group(1)):
+        t = t[m.end():]
+    t = re.sub(r"[*_`]", "", t).strip()
+    first = _SENT_END_RE.split(t, maxsplit=1)[0].strip()
+    if not first:
+        return False
+    if has_cjk(first):
+        core = first.rstrip("。．.!！ ")
+        return any(core.endswith(e) for e in lexicon.ADVICE_JA_END)
+    low = first.lower()
+    head = re.match(r"[a-z][a-z'-]*", low)
+    if head and head.group(0) in _ADVICE_START:
+        return True
+    return any(re.search(r"\b" + re.escape(w) + r"\b", low) for w in lexicon.ADVICE_EN_MODAL)
 
 
 def _semantic_trap_check(r: _Review, comp: _Compiled, found: dict, embedder) -> None:
