@@ -354,7 +354,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for n in st["notices"][:1]:
         tr.write_line(n)
     from .commands import summary_line
-    tr.write_line(f"run: {summary_line(res)}")
+    tr.write_line(summary_line(res))
     if not res.complete:
         tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
     if st.get("report_error"):

@@ -109,7 +109,8 @@ def test_small_context_fits_max_tokens_and_records_cut_answers(suite, tmp_path):
     with FakeLlamaServer(n_ctx=1024, overflow="error500", reply_tokens=5000, compute_s=0.01) as srv:
         res = execute(cfg(), opts(suite, tmp_path, srv))
         sent = [b["max_tokens"] for b in srv.bodies]
-    assert res.complete and res.stats.retries == 0
+    # cut answers are outcomes, not reviews: recorded as truncated (not graded), so the run is incomplete
+    assert not res.complete and res.stats.retries == 0 and all(r.outcome == "truncated" for r in res.records)
     assert all(m < 1024 for m in sent)
     assert all(r.stop_reason == "length" and r.max_tokens_sent == m for r, m in zip(
         sorted(res.records, key=lambda r: r.max_tokens_sent), sorted(sent)))

@@ -79,7 +79,7 @@ def test_xdist_runs_the_suite_once_and_the_controller_reports_it(tmp_path, proje
     runs = [d for d in (tmp_path / "runs").iterdir() if RunDir.exists(d)]
     assert len(runs) == 1, runs                           # one run directory, written by the controller
     section = _harness_section(p.stdout)
-    assert f"run: {runs[0]} — 3 samples" in section and "$" in section, section
+    assert f"run {runs[0]}: 3 samples recorded" in section and "$" in section, section
     reports = re.findall(r"^report: (.+)$", section, re.M)
     assert len(reports) == 2 and all(os.path.isfile(x) for x in reports), section
     assert len(re.findall(r"^=+ harness =+$", p.stdout, re.M)) == 1
@@ -100,4 +100,4 @@ def test_k_selection_narrows_what_is_sent(tmp_path, project, xdist):
     rd = RunDir.open(run_dir)
     assert rd.manifest.cases == [ids[1]]
     assert [r.case for r in rd.read_samples().records] == [ids[1]]
-    assert f"run: {run_dir} — 1 samples" in _harness_section(p.stdout)
+    assert f"run {run_dir}: 1 samples recorded" in _harness_section(p.stdout)
