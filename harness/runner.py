@@ -40,7 +40,6 @@ from .textsafe import safe_obj, safe_text
 from .retry import RetryPolicy, backoff_delay, call_with_retries, with_deadline  # noqa: F401 - backoff_delay re-exported
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
-THROTTLE_KINDS = {"rate_limit", "overloaded"}
 
 
 @dataclass(frozen=True)
