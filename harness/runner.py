@@ -184,7 +184,6 @@ class Runner:
             name, timeout_s=cfg.request_timeout_s, server_slots=cfg.server_slots, server_context=cfg.server_context))
         self.rng = random.Random(0)
         self.stop_reason: str | None = None
-        self._inflight_estimate = 0.0
         self._reserved: dict[str, float] = {}   # sample id -> estimated cost admitted by _budget_allows
         # temperature-0 requests of this session by cache key: every epoch of a case reuses the first one's answer
         self._shared: dict[str, asyncio.Future] = {}
@@ -229,7 +228,7 @@ class Runner:
                             generation=gen.model_dump(mode="json"), started_at=started)
 
     async def _call_with_retries(self, model: Model, system: str, messages: list[dict], gen: GenerationConfig,
-                                 key: str, est: float, limiter: AdaptiveLimiter,
+                                 key: str, limiter: AdaptiveLimiter,
                                  rec: SampleRecord) -> tuple[Completion | None, ModelError | None]:
         """Call the model through :func:`harness.retry.call_with_retries` (each attempt bounded by the request
         deadline, except on the embedded model and on a local OpenAI-compatible server, whose streamed answer is
@@ -251,11 +250,7 @@ class Runner:
                 if (why := stopped()) is not None:
                     # a fatal answer (e.g. 401) or a failed disk arrived while this sample waited for a slot
                     raise why
-                self._inflight_estimate += est
-                try:
-                    return await with_deadline(model.generate(system, messages, gen), policy.deadline_s)
-                finally:
-                    self._inflight_estimate -= est
+                return await with_deadline(model.generate(system, messages, gen), policy.deadline_s)
             finally:
                 await limiter.release()
 
@@ -324,7 +319,6 @@ class Runner:
         messages = [{"role": "user", "content": message}]
         rec = self._record(s, spec, model, gen, system, messages, utcnow())
         key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
-        est = estimate_cost(self.cfg, spec, system, message, gen.max_tokens)
         comp: Completion | None = None
         err: ModelError | None = None
         share = gen.temperature == 0 and self.opts.epochs > 1
@@ -351,7 +345,7 @@ class Runner:
             except ModelError as e:
                 err = e
             if comp is None and err is None:
-                comp, err = await self._call_with_retries(model, system, messages, gen, key, est, limiter, rec)
+                comp, err = await self._call_with_retries(model, system, messages, gen, key, limiter, rec)
         finally:
             if fut is not None and not fut.done():
                 fut.set_result(comp)
