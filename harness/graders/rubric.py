@@ -2036,17 +2036,17 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
                     cur = best.get(n)
                     if cur is None or (s_n, -m) > (cur[0], -cur[1]):
                         best[n] = (s_n, m, True)
+    # a finding no placed unit credits may be credited by an unplaced item (the best one)
+    by_description: dict[int, tuple[float, int, bool]] = {}
     for m in unplaced:
         row = row_of[m]
         n = int(np.argmax(sims[row]))
         s_n = float(sims[row, n])
         if n in missing and n not in best and s_n >= params.min_sim_unplaced:
-            cur = best.get(("u", n))
+            cur = by_description.get(n)
             if cur is None or (s_n, -m) > (cur[0], -cur[1]):
-                best[("u", n)] = (s_n, m, False)
-    for key in [k for k in best if isinstance(k, tuple)]:
-        val = best.pop(key)
-        best.setdefault(key[1], val)
+                by_description[n] = (s_n, m, False)
+    best.update(by_description)
     out: dict[int, tuple[int, str]] = {}
     for n in sorted(best):
         best_s, best_m, placed = best[n]
