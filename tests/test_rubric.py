@@ -444,3 +444,42 @@ def test_route_anchor_with_method_is_also_named_by_its_path(tmp_path):
 def test_an_item_that_opens_as_advice_is_told_from_a_finding(text, advice):
     from harness.graders.rubric import _reads_as_advice
     assert _reads_as_advice(text) is advice
+
+
+# ------------------------------------------------------------------------------- line references as people write them
+
+
+def test_japanese_line_ranges_without_moku_are_line_references(case, grader):
+    # "（app.py 20-22行）" is how Japanese reviews cite a range; one number needs 目 ("3行" may count lines)
+    ranged = "## 指摘\n\n- 検索クエリを f-string で組み立てており SQLインジェクション になります（app.py 20-22行）。\n"
+    assert "sqli-search" in found(grader.grade(case, ranged))
+    single = "## 指摘\n\n- 検索クエリを f-string で組み立てており SQLインジェクション になります（app.py 21行）。\n"
+    assert "sqli-search" in found(grader.grade(case, single))
+    counted = "## 指摘\n\n- 3行の関数で SQLインジェクション があります。\n"
+    assert "sqli-search" not in found(grader.grade(case, counted))
+
+
+@pytest.fixture(scope="module")
+def case_with_declared_anchor(tmp_path_factory):
+    """The mini case, plus a constant declared at line 12 that the timeout finding is about (an anchor of it)."""
+    d = tmp_path_factory.mktemp("cases") / "mini-case"
+    d.mkdir()
+    app = dict(APP_LINES)
+    app[12] = "RATES_TIMEOUT_S = None"
+    lines = [app.get(i, f"# line {i}") for i in range(1, 61)]
+    (d / "app.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (d / "schema.sql").write_text("CREATE TABLE users (\n  id bigserial PRIMARY KEY,\n  email text NOT NULL\n);\n",
+                                  encoding="utf-8")
+    (d / "case.yaml").write_text(CASE_YAML.replace("anchors: [fetch_rates, requests.get]",
+                                                   "anchors: [fetch_rates, requests.get, RATES_TIMEOUT_S]"),
+                                 encoding="utf-8")
+    return load_case(d)
+
+
+def test_a_line_reference_resolves_to_the_anchor_declared_there(case_with_declared_anchor, grader):
+    # app.py:12 is not inside the finding's location (40-41), but it is where its anchor is declared
+    review = "## Findings\n\n- app.py:12 — the outbound call has no timeout, so a slow server hangs the worker.\n"
+    assert "rates-no-timeout" in found(grader.grade(case_with_declared_anchor, review))
+    # a wide range that happens to cover the declaration points at nothing in particular
+    wide = "## Findings\n\n- app.py:1-30 — the outbound call has no timeout, so a slow server hangs the worker.\n"
+    assert "rates-no-timeout" not in found(grader.grade(case_with_declared_anchor, wide))

@@ -88,6 +88,11 @@ P_SECTION = 64  # a section reference (§n) covering the location
 C_FIX = 128     # a keyword the rubric names only as the remedy
 CONCEPT = C_KW | C_LIT | C_FIX
 PLACE = P_ANCHOR | P_WEAK | P_LINE | P_CODE | P_SECTION
+# a line reference of at most ANCHOR_REF_SPAN lines that covers a line declaring one of a target's anchors
+# places that target, when the anchor occurs on at most ANCHOR_LINES_MAX lines of the case's files (a name used
+# everywhere declares nothing). Chosen, not fitted: a reference to a declaration is a line or a short range.
+ANCHOR_REF_SPAN = 6
+ANCHOR_LINES_MAX = 2
 SPECIFIC = P_LINE | P_CODE | P_SECTION
 
 QUOTE_CHARS = 300
@@ -245,7 +250,9 @@ _LINE_WORD_RE = re.compile(
     r"(?P<more>(?:\s*(?:,|and|&)\s*\d{1,5}(?:\s*[-~]\s*\d{1,5})?)*)")
 _L_NUM_RE = re.compile(
     r"l(?P<a>\d{1,5})(?:\s*[-~]\s*l?(?P<b>\d{1,5}))?(?P<more>(?:\s*,\s*l\d{1,5}(?:\s*[-~]\s*l?\d{1,5})?)*)")
-_JA_LINE_RE = re.compile(r"(?P<a>\d{1,5})(?:\s*[-~]\s*(?P<b>\d{1,5}))?\s*行目")
+# "32行目", "93-98行", "93~98 行目": a range needs no 目 (a count is not written as a range); one number does
+# ("3行" may be a count of lines), except right after a file name (file_line_re)
+_JA_LINE_RE = re.compile(r"(?P<a>\d{1,5})(?:\s*[-~]\s*(?P<b>\d{1,5}))?\s*行(?P<me>目)?")
 # the first two in one pass ("line 5", "l. 5" or "L5"): a match of one never starts inside a match of the other
 # (inside "lines 3-4, 9" no "l" is followed by a digit; inside "L3-L4" every "l" is), so the matches are those of
 # the two patterns
@@ -395,6 +402,17 @@ class _Compiled:
                                         re.sub(r"\s+", "", fold(spec.rubric + " " + spec.title))))
         self.kinds = [t.kind for t in self.targets]
         self.descr = [(spec.title, spec.rubric) for _, spec in specs]
+        # lines that define a target's anchor elsewhere than its location ("JwtTokenService.java:32", where the
+        # TTL constant the finding is about is declared): a line reference resolves to the code at those lines.
+        # Only distinctive anchors (on at most ANCHOR_LINES_MAX lines of all the files) place anything.
+        self.anchor_lines: dict[str, list[tuple[int, int]]] = {}
+        for (kind, spec), t in zip(specs, self.targets):
+            names = list(spec.anchors) + ([spec.location.symbol] if spec.location.symbol else [])
+            for a in {x.strip() for x in names if len(x.strip()) >= 4}:
+                hits = [(p, k + 1) for p, lines in art_lines.items() for k, ln in enumerate(lines) if a in ln]
+                if 0 < len(hits) <= ANCHOR_LINES_MAX:
+                    for p, ln in hits:
+                        self.anchor_lines.setdefault(p, []).append((ln, t.n))
 
         # file names as written in reviews: full relative path and basename
         names: dict[str, str] = {}
@@ -407,7 +425,7 @@ class _Compiled:
         self.file_re = re.compile(alt) if names else None
         # "app.py:115", "payments-api.yaml L19", "schema.sql line 3", "checkout.ts#L98"
         self.file_line_re = re.compile(
-            r"(?P<file>" + alt + r")\s*(?::|#l|\s+l(?=\d)|\s+lines?\s+|\s*\(lines?\s+)\s*(?P<a>\d{1,5})"
+            r"(?P<file>" + alt + r")\s*(?::|#l|\s+l(?=\d)|\s+lines?\s+|\s*\(lines?\s+|\s*の?\s*(?=\d{1,5}(?:\s*[-~]\s*\d{1,5})?\s*行))\s*(?P<a>\d{1,5})"
             r"(?:\s*[-~]\s*l?(?P<b>\d{1,5}))?(?P<more>(?:\s*,\s*l?\d{1,5}(?:\s*[-~]\s*l?\d{1,5})?)*)"
         ) if names else None
 
@@ -1089,7 +1107,7 @@ class _Review:
                 fp = comp.file_of.get(m.group("file"))
                 if fp:
                     _add_ranges(refs, self._fitem(a), fp, m)
-        for rx, key, check in ((_L_REF_RE, "l", True), (_JA_LINE_RE, "行目", False)):
+        for rx, key, check in ((_L_REF_RE, "l", True), (_JA_LINE_RE, "行", False)):
             if key not in F:
                 continue
             for m in (rx.finditer(F) if check else _ja_line_refs(F)):
@@ -1106,6 +1124,10 @@ class _Review:
             for t in comp.targets:
                 if fp == t.file and a <= t.hi + 2 and b >= t.lo - 2:
                     self._mark(i, t.n, P_LINE)
+            if b - a <= ANCHOR_REF_SPAN:
+                for ln, n in comp.anchor_lines.get(fp, ()):
+                    if a - 1 <= ln <= b + 1:
+                        self._mark(i, n, P_LINE)
         if comp.sections and ("§" in F or "section" in F or "sec." in F or "章" in F or "セクション" in F
                               or "第" in F):
             # without 章 every match starts with one of the markers: tried only there
@@ -1391,19 +1413,20 @@ def _matches_at(rx: re.Pattern, text: str, starts: list[int]):
 
 
 def _ja_line_refs(F: str):
-    """What ``_JA_LINE_RE.finditer(F)`` yields. Every match ends at a "行目" and, before it, holds only digits,
-    spaces, "-" and "~": it is searched for only in that run of characters before each "行目"."""
+    """The line references of ``_JA_LINE_RE`` in ``F`` that are a range or say 行目. Every match ends at a "行"
+    (or "行目") and, before it, holds only digits, spaces, "-" and "~": it is searched for only in that run of
+    characters before each "行"."""
     end = 0
-    q = F.find("行目")
+    q = F.find("行")
     while q >= 0:
         r = q
         while r > end and (F[r - 1].isdecimal() or F[r - 1].isspace() or F[r - 1] in "-~"):
             r -= 1
         m = _JA_LINE_RE.search(F, max(r, end), q + 2)
-        if m is not None:
+        if m is not None and m.end() >= q + 1 and (m.group("me") or m.group("b")):
             yield m
             end = m.end()
-        q = F.find("行目", q + 1)
+        q = F.find("行", q + 1)
 
 
 def _add_ranges(refs: list, i: int, fp: str, m: re.Match) -> None:
