@@ -483,3 +483,16 @@ def test_a_line_reference_resolves_to_the_anchor_declared_there(case_with_declar
     # a wide range that happens to cover the declaration points at nothing in particular
     wide = "## Findings\n\n- app.py:1-30 — the outbound call has no timeout, so a slow server hangs the worker.\n"
     assert "rates-no-timeout" not in found(grader.grade(case_with_declared_anchor, wide))
+
+
+def test_a_heading_naming_a_traps_diagnosis_at_its_place_flags_it(case, grader):
+    # the problem list's heading is the report, even when neither it nor its body has a fault cue
+    review = ("# Review\n\n## 1. Password hash in `hash_password` (app.py:30)\n\n"
+              "Cost 12 was chosen years ago. Move the function to argon2id.\n")
+    assert "bcrypt-ok" in grader.grade(case, review).flagged_ids()
+    # ... but not when the body says it is sound, nor when the heading denies the defect
+    praised = ("# Review\n\n## 1. Password hash in `hash_password` (app.py:30)\n\n"
+               "bcrypt with cost 12 is fine and correct here.\n")
+    assert "bcrypt-ok" not in grader.grade(case, praised).flagged_ids()
+    denied = "# Review\n\n## 1. No password hash problem in `hash_password` (app.py:30)\n\nChecked the cost.\n"
+    assert "bcrypt-ok" not in grader.grade(case, denied).flagged_ids()

@@ -1826,7 +1826,33 @@ def _trap_flag_ok(r: _Review, u: _Unit, n: int) -> bool:
     if not mentioned:
         # no sentence names the trap itself (its evidence is a line reference or code): read the root item
         return r.item_flags(u.root)
-    return False
+    return _heading_reports_trap(r, u.root, n)
+
+
+def _heading_reports_trap(r: _Review, h: int, n: int) -> bool:
+    """A heading that names the trap's diagnosis at its place ("## 1. Unauthenticated endpoint: `/app/config`
+    (lines 16-34)") reports it as a problem, the way a heading that names a finding's diagnosis at its place
+    reports that finding, unless the heading or the short body under it praises it or denies the defect. The
+    heading's own words need no fault cue: a problem list's headings are the problems."""
+    if r.items[h].kind != HEADING or r.praise_ctx[h]:
+        return False
+    b = r.bits.get(h, {}).get(n, 0)
+    if not (b & C_KW and b & PLACE):
+        return False
+    W = r.W
+    for at, _end, bit in r.spans.get(h, {}).get(n, ()):
+        if bit & C_KW:
+            a, _ = r.sent_range(bisect_right(r.sbounds, at) - 1)
+            if _DENIED_RE.search(W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]):
+                return False
+    body = r.section_body(h)
+    if len(body) > SHORT_SECTION:
+        return False
+    for m in (h, *body):
+        a, e = r.w_bounds[m]
+        if r.polarity(a, e)[0]:
+            return False
+    return True
 
 
 _EVIDENCE_NAMES = ((C_KW, "diagnostic keyword"), (C_FIX, "remedy keyword"), (C_LIT, "keyword naming the code"),
