@@ -132,9 +132,9 @@ def finish(p: Plan, res: RunResult) -> Outcome:
         out.report_error = f"{type(e).__name__}: {e}"
     out.exit_code = ExitCode.OK if res.complete else ExitCode.INCOMPLETE
     if p.baseline:
-        from .report.compare import compare_runs, write_compare_report
+        from .report.compare import write_compare_report
         try:
-            out.comparison = compare_runs(p.baseline, Path(path), config=p.cfg)
+            out.comparison = compare_with_baseline(p.baseline, path, p.cfg)
         except HarnessError as e:
             out.compare_error = str(e)
             out.exit_code = ExitCode.BAD_INPUT
@@ -145,6 +145,14 @@ def finish(p: Plan, res: RunResult) -> Outcome:
         except Exception as e:  # noqa: BLE001 - the verdict stands without its report
             out.report_error = f"{type(e).__name__}: {e}"
     return out
+
+
+def compare_with_baseline(baseline: str | Path, run_dir: str | Path, cfg: HarnessConfig):
+    """The gate's comparison of a run with its baseline: :func:`harness.report.compare.compare_runs` (whose
+    ``gate`` is :func:`harness.verdicts.decide`, as for ``harness compare`` and ``harness nightly``).
+    ``baseline``: a run directory or ``a,b,c`` (pooled). Raises HarnessError: nothing in common to compare."""
+    from .report.compare import compare_runs
+    return compare_runs(baseline, Path(run_dir), config=cfg)
 
 
 def run(p: Plan, *, progress: ProgressScope | None = None,

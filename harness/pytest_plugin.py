@@ -234,11 +234,10 @@ def shared_run(path: str | Path) -> "RunResult":
 
 
 def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
-    """The comparison ``pytest evals --baseline`` makes (:func:`harness.pipeline.finish`):
-    :func:`harness.report.compare.compare_runs` (whose ``gate`` is :func:`harness.verdicts.decide`) with the
-    session's settings. ``baseline``: a run directory or ``a,b,c``."""
-    from .report.compare import compare_runs
-    return compare_runs(baseline, Path(run_dir), config=cfg)
+    """The comparison ``pytest evals --baseline`` makes: :func:`harness.pipeline.compare_with_baseline`, as
+    :func:`harness.pipeline.finish` calls it. ``baseline``: a run directory or ``a,b,c``."""
+    from .pipeline import compare_with_baseline
+    return compare_with_baseline(baseline, run_dir, cfg)
 
 
 def session_exit_code(cmp, complete: bool) -> int:
