@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -294,11 +294,11 @@ class HarnessPlugin:
     def pytest_configure_node(self, node) -> None:
         """pytest-xdist, on the controller: fix the run directory now and hand it to every worker. A project
         without a readable ``[tool.harness]`` gets none (its sessions do not evaluate)."""
-        from . import pipeline
+        from .config import load_config      # not the pipeline: every xdist session passes here
         config = node.config
         try:
             args = RunArgs.from_pytest(config.getoption)
-            cfg = pipeline.load_run_config(args, config.getoption("harness_root") or config.rootpath)
+            cfg = load_config(config.getoption("harness_root") or config.rootpath, args.overrides())
         except HarnessError:
             return
         if args.run_dir:

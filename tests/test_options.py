@@ -9,7 +9,7 @@ import pytest
 
 from harness.cli import _build
 from harness.errors import ConfigError
-from harness.options import RunArgs, add_pytest_aliases
+from harness.options import RunArgs
 from harness.pipeline import load_run_config
 
 from .conftest import ROOT
