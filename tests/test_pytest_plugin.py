@@ -4,6 +4,7 @@ small cases and a one-test file; the model is the loopback fake server (real ant
 
 from __future__ import annotations
 
+import os
 import tomllib
 
 import pytest
@@ -143,3 +144,28 @@ def test_a_regressed_baseline_fails_the_session_even_when_every_case_passes(pyte
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"comparison with {base}: regressed*", "comparison: *compare.md",
                                  "regression: *"])
+
+
+def test_the_entry_point_loads_the_plugin_once_even_with_a_conftest_naming_it(pytester, tmp_path, monkeypatch):
+    """The pytest11 entry point declared in pyproject.toml, installed as package metadata on the path (what
+    ``pip install`` writes), loads the plugin without ``-p``; a conftest that also names it in ``pytest_plugins``
+    (evals/conftest.py, for checkouts installed before the entry point) does not load it twice; ``-p no:NAME``
+    turns it off."""
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["entry-points"]["pytest11"]
+    assert group == {"harness.pytest_plugin": "harness.pytest_plugin"}
+    site = tmp_path / "site"
+    meta = site / "harness_entry_point_probe-0.dist-info"
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: harness-entry-point-probe\nVersion: 0\n")
+    (meta / "entry_points.txt").write_text("[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in group.items()))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
+    on = pytester.runpytest_subprocess("--help")                 # no -p, no conftest: the entry point alone
+    assert on.ret == 0 and "--harness-model" in on.stdout.str(), on.stderr.str()
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]\n')
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    run.assert_outcomes(passed=1)
+    assert "already registered" not in run.stderr.str() + run.stdout.str()
+    off = pytester.runpytest_subprocess("-p", "no:harness.pytest_plugin", "--help")
+    assert off.ret == 0 and "--harness-model" not in off.stdout.str()
