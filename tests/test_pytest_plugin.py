@@ -56,7 +56,6 @@ def project(pytester, monkeypatch):
 def _run(pytester, *args, srv=None):
     """``pytest`` in a child process (the run imports numpy & co., which cannot be imported twice in-process)
     against the fake server ``srv``."""
-    import os
     if srv is not None:
         os.environ["ANTHROPIC_BASE_URL"] = srv.base_url      # restored by the monkeypatch of ``project``
     return pytester.runpytest_subprocess("-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--harness-model",
