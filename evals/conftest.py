@@ -1,8 +1,14 @@
-"""`pytest evals`: the suite run through the agent prompt. Options: see `pytest evals --help` (harness group)."""
+"""`pytest evals`: the suite run through the agent prompt. Options: see `pytest evals --help` (harness group).
 
-from harness.pytest_plugin import (case_outcome, eval_run, pytest_addoption, pytest_configure,  # noqa: F401
-                                   pytest_generate_tests, pytest_report_header, pytest_sessionfinish,
-                                   pytest_terminal_summary)
-# -k / node-id selection narrows the run; under pytest-xdist the controller runs it once
-from harness.pytest_plugin import (pytest_collection_finish, pytest_configure_node,  # noqa: F401
-                                   pytest_xdist_node_collection_finished)
+The plugin (`harness.pytest_plugin`) is loaded by the package's pytest11 entry point; naming it here too keeps a
+checkout whose editable install predates the entry point working (pytest loads a plugin once by this name).
+"""
+
+from harness.options import add_pytest_aliases
+
+pytest_plugins = ["harness.pytest_plugin"]
+
+
+def pytest_addoption(parser):
+    # this project's short names (--model, --cases, --epochs...) for the plugin's --harness-* options
+    add_pytest_aliases(parser.getgroup("harness"))

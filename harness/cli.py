@@ -1,8 +1,9 @@
 """``harness`` command line: parse arguments, call the module that does the work, print, set the exit code.
 
-Exit codes: 0 success; 1 the run/check found a problem it was asked to fail on (failed validation, significant
-regression with --fail-on-regression); 2 bad input or configuration (a HarnessError); 3 a run finished
-incomplete (errors, budget) — see README.
+Exit codes (:class:`harness.exitcodes.ExitCode`): 0 success; 1 the run/check found a problem it was asked to fail
+on (failed validation, significant regression with --fail-on-regression); 2 bad input or configuration (a
+HarnessError); 3 a run finished incomplete (errors, budget); 130 / 143 interrupted (Ctrl-C / SIGTERM) — see README.
+The run options of ``run`` and ``nightly`` come from :mod:`harness.options` (shared with ``pytest evals``).
 """
 
 from __future__ import annotations
@@ -12,48 +13,8 @@ import importlib
 import sys
 
 from .errors import HarnessError
-
-
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", action="append", help="model name (repeatable): anthropic/<id>, "
-                   "openai/<model>@<base-url>, local/smollm2-135m (default: [tool.harness] anthropic_model with "
-                   "ANTHROPIC_API_KEY set, else the embedded local model)")
-    p.add_argument("--prompt", action="append", help="prompt version: a path or git:REV:PATH (repeatable)")
-    p.add_argument("--cases", help="comma-separated case ids, tags or kinds; 'all' for the whole suite")
-    p.add_argument("--cases-dir", metavar="DIR", help="the suite's folder (default [tool.harness] cases_dir): a "
-                   "team's own cases, kept outside this project")
-    p.add_argument("--limit", type=int, metavar="N", help="run only the first N of the selected cases")
-    p.add_argument("--epochs", type=int, help="reviews per case and prompt version × model (default [tool.harness] "
-                   "epochs); 3 or more make flips and the regression gate worth reading")
-    p.add_argument("--run-dir", help="run directory (default reports/runs/<timestamp>-<id>/)")
-    p.add_argument("--concurrency", type=int, help="model calls in flight at once (default [tool.harness] "
-                   "concurrency; the embedded model always runs one)")
-    p.add_argument("--max-retries", type=int, help="retries of a failed call (rate limits, overload, 5xx) before "
-                   "the sample is recorded as an error")
-    p.add_argument("--timeout", type=float, dest="request_timeout_s", metavar="SECONDS",
-                   help="timeout of one model call")
-    p.add_argument("--server-slots", type=int, metavar="N", help="requests an OpenAI-compatible server computes at "
-                   "once (default: asked from llama.cpp's /props, else 1 on loopback, 2 on a private network)")
-    p.add_argument("--server-context", type=int, metavar="TOKENS", help="an OpenAI-compatible server's context size "
-                   "(default: asked from the server): max_tokens is fitted to what the prompt leaves")
-    p.add_argument("--cache", dest="cache_mode", choices=["use", "refresh", "off", "replay-only"],
-                   help="response cache: use (default: reuse identical requests), refresh (ask again, store), off, "
-                   "replay-only (never call a model; a miss is an error)")
-    p.add_argument("--cache-dir", help="response cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)")
-    p.add_argument("--max-cost", type=float, metavar="USD",
-                   help="stop starting samples once this budget would be exceeded (spent plus the estimate of every "
-                   "sample under way)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default [tool.harness.generation])")
-    p.add_argument("--max-tokens", type=int, help="longest review in tokens (default [tool.harness.generation])")
-    p.add_argument("--batch", action="store_true", help="send through Anthropic's Message Batches API")
-    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"],
-                   help="who grades the reviews (repeatable; default deterministic): the rubric grader, offline, "
-                   "or an LLM judge (needs --judge-model)")
-    p.add_argument("--judge-model", help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (terminal) or progress lines (logs)")
-    p.add_argument("--grade-truncated", action="store_const", const=True, default=None, dest="grade_truncated",
-                   help="grade replies cut at max_tokens (flagged in the reports) instead of leaving them ungraded")
+from .exitcodes import ExitCode
+from .options import NIGHTLY, RUN, add_cli_options
 
 
 # command name -> (module, function, help, argument builder)
@@ -65,7 +26,7 @@ def _build() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run cases through prompt versions and models, grade, write a run and report")
-    _add_run_options(p)
+    add_cli_options(p, RUN)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (cases, prompt versions, models, samples, estimated cost) and send nothing")
@@ -132,8 +93,7 @@ def _build() -> argparse.ArgumentParser:
     p.set_defaults(target=("harness.report.dashboard", "cli"))
 
     p = sub.add_parser("nightly", help="run the suite, rebuild the dashboard, compare with the baseline")
-    _add_run_options(p)
-    p.add_argument("--baseline", help="run directory or id; several comma-separated are pooled")
+    add_cli_options(p, NIGHTLY)
     p.add_argument("--runs-root", help="folder of the nightly runs (default [tool.harness] runs_root)")
     p.add_argument("--dashboard-out", help="folder for the dashboard (default reports/dashboard/)")
     p.set_defaults(target=("harness.commands", "cmd_nightly"))
@@ -147,22 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     module, func = args.target
     try:
         fn = getattr(importlib.import_module(module), func)
-        return int(fn(args) or 0)
+        return int(fn(args) or ExitCode.OK)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except OSError as e:
         # A path the user gave cannot be read or written (an existing file where a folder is expected, a
         # read-only folder...): bad input, not a crash.
         print(f"harness: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except KeyboardInterrupt as e:
         # Ctrl-C or SIGTERM: the run marked itself interrupted; say how to continue it
         how = getattr(e, "how", "Ctrl-C")
         run_dir = getattr(e, "run_dir", None)
         print(f"harness: interrupted ({how})" + (f"; what was recorded is kept; continue with: harness run --resume "
                                                  f"{run_dir}" if run_dir else ""), file=sys.stderr)
-        return 143 if how == "SIGTERM" else 130
+        return ExitCode.TERMINATED if how == "SIGTERM" else ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

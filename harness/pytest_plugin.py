@@ -1,105 +1,106 @@
 """The ``pytest evals`` plugin: one test per case (× prompt version × model), all samples generated up front in
-one session-scoped run, a report written at the end. Loaded by ``evals/conftest.py``.
+one session-scoped run through the run pipeline (:mod:`harness.pipeline`), a report written at the end.
 
-Options: --model, --prompt, --epochs, --cases, --limit, --run-dir, --baseline, --grader, --judge-model, --cache,
---max-cost, --no-progress, --grade-truncated. A case none of whose samples has a gradable review (every one
-errored, was cut at max_tokens, refused or empty) is reported as an ERROR (setup) naming the outcomes, never as a
-failure.
-While the samples run, progress goes to stderr (a bar on a terminal, a line every ~10 s in a log); the summary
-ends with a short "what this means, what next" section (:func:`harness.guidance.next_steps`).
+Loading. The package registers this module under the ``pytest11`` entry point ``harness.pytest_plugin``, so any
+project with the harness installed can use it (``-p no:harness.pytest_plugin`` turns it off); a checkout installed
+before the entry point existed loads it from its conftest (``pytest_plugins = ["harness.pytest_plugin"]``), or
+``pytest -p harness.pytest_plugin``. The module adds the options and, at configure time, registers
+:class:`HarnessPlugin`, which holds the hooks and fixtures.
 
-Selection and pytest-xdist (:func:`pytest_collection_finish`, :func:`pytest_configure_node`,
-:func:`pytest_xdist_node_collection_finished`): the run covers only the cases (prompt versions, models) whose tests
-are selected — ``-k``, node ids and ``--deselect`` narrow what is sent and paid for. Under ``pytest -n N`` the
-evaluation runs once, on the controller, after the workers have collected and before any test is handed out; the
-workers read that run directory (chosen by the controller and passed in ``workerinput``) instead of running the
-suite themselves, and the controller prints the harness section (run path, reports, cost). A resumed
-``--run-dir`` keeps its own case list (it is not narrowed).
+The plugin stays inert in sessions without evaluation tests (a project's own unit tests): it plans the run only
+when a test asks for ``eval_target`` or ``eval_run``, so nothing is read, checked or printed otherwise. A bad
+option or configuration found then stops the session with a usage error (exit 4) before anything is sent.
+
+Options: every run option of :class:`harness.options.RunArgs` as ``--harness-<flag>`` (``--harness-model``,
+``--harness-cases``, ``--harness-timeout``...), plus ``--harness-root``; a project's conftest adds the short
+names (``--model``, ``--cases``...) with :func:`harness.options.add_pytest_aliases`. A case none of whose
+samples has a gradable review (every one errored, was cut at max_tokens, refused or empty) is reported as an
+ERROR (setup) naming the outcomes, never as a failure. While the samples run, progress goes to stderr (a bar on a
+terminal, a line every ~10 s in a log); the summary ends with a short "what this means, what next" section
+(:func:`harness.guidance.next_steps`).
+
+Selection and pytest-xdist: the run covers only the cases (prompt versions, models) whose tests are selected —
+``-k``, node ids and ``--deselect`` narrow what is sent and paid for. Under ``pytest -n N`` the evaluation runs
+once, on the controller, after the workers have collected and before any test is handed out; the workers read
+that run directory (chosen by the controller and passed in ``workerinput``) instead of running the suite
+themselves, and the controller prints the harness section (run path, reports, cost). A resumed ``--run-dir``
+keeps its own case list (it is not narrowed). Under xdist the controller sees only node ids: it runs the
+evaluation when at least one collected id is an ``eval_target`` test.
 
 Pass/fail of a case is :func:`harness.verdicts.case_verdicts` on the run's results table — the same table, reducer
-included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the run is also put
-through the regression gate (:func:`harness.verdicts.decide`, via :func:`harness.report.compare.compare_runs`):
-its verdict is printed and a *regressed* verdict makes the session exit 1, like ``harness compare
---fail-on-regression`` and ``harness nightly`` on the same pair of runs.
+included, as the reports. With ``--baseline RUN_DIR`` (or ``a,b,c``: several nights pooled) the pipeline also
+puts the run through the regression gate (:func:`harness.verdicts.decide`, via
+:func:`harness.report.compare.compare_runs`): its verdict is printed and a *regressed* verdict makes the session
+exit 1, like ``harness compare --fail-on-regression`` and ``harness nightly`` on the same pair of runs.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .config import load_config
 from .errors import HarnessError
-from .planning import Choices, build_options
+from .exitcodes import ExitCode
+from .options import RunArgs, add_pytest_options
 
-# harness.verdicts (pandas, scipy) is imported where a verdict is made, after the run: loading the plugin and
-# starting the run stay light (issue 16)
+if TYPE_CHECKING:
+    from .pipeline import Outcome, Plan
+    from .runner import RunResult
 
-_STATE = pytest.StashKey[dict]()
-_WORKER_RUN_DIR = "harness_run_dir"     # workerinput key: the run directory the controller writes (pytest-xdist)
+# harness.pipeline, .runner and .verdicts (pandas, scipy) are imported when a run is planned or judged: loading
+# the plugin into every pytest session stays light (issue 16)
+
+PLUGIN_NAME = "harness-evals"                   # the registered HarnessPlugin instance
+WORKER_RUN_DIR = "harness_run_dir"              # workerinput key: the run directory the controller writes (xdist)
+
+PLAN = pytest.StashKey["Plan"]()                # what the session runs (set when evaluation tests are collected)
+SELECTED = pytest.StashKey["set[tuple[str, str, str]] | None"]()   # the targets selected tests need; None: all
+OUTCOME = pytest.StashKey["Outcome"]()          # the pipeline's outcome (serial session, xdist controller)
+RESULT = pytest.StashKey["RunResult"]()         # the run's records (also on a worker reading the controller's run)
+RUN_ERROR = pytest.StashKey[str]()              # the controller's run failed (xdist): shown in the summary
+XDIST_STARTED = pytest.StashKey[bool]()         # the controller started the run once
+VERDICTS = pytest.StashKey["dict[str, dict]"]()  # per-case verdicts by grader, loaded once per session
+PLAN_ERROR = pytest.StashKey[str]()             # why the plan could not be made (bad option or configuration)
+_RUN_DIR = pytest.StashKey[Path]()              # the run directory the xdist controller chose for the workers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("harness", "prompt evaluation harness")
-    g.addoption("--model", action="append", default=None,
-                help="model name (repeatable): anthropic/<id>, openai/<model>@<base-url>, local/smollm2-135m "
-                "(default: [tool.harness] anthropic_model with ANTHROPIC_API_KEY set, else the embedded model)")
-    g.addoption("--prompt", action="append", default=None, help="prompt version: path or git:REV:PATH (repeatable)")
-    g.addoption("--epochs", type=int, default=None,
-                help="reviews per case (default [tool.harness] epochs); 3 or more make flips worth reading")
-    g.addoption("--cases", default=None, help="case ids, tags or kinds, comma-separated; 'all'")
-    g.addoption("--limit", type=int, default=None, metavar="N", help="run only the first N of the selected cases")
-    g.addoption("--cases-dir", default=None, help="the suite's folder (default [tool.harness] cases_dir)")
-    g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
-    g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
-    g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"],
-                help="who grades the reviews (repeatable; default deterministic): the rubric grader, offline, or "
-                "an LLM judge (needs --judge-model)")
-    g.addoption("--judge-model", default=None, help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")
-    g.addoption("--cache", default=None, choices=["use", "refresh", "off", "replay-only"],
-                help="response cache: use (default: reuse identical requests), refresh (ask again, store), off, "
-                "replay-only (never call a model)")
-    g.addoption("--max-cost", type=float, default=None, metavar="USD",
-                help="stop starting samples once this budget would be exceeded")
-    g.addoption("--no-progress", action="store_true", default=False,
-                help="no progress bar (terminal) or progress lines (logs) while the samples run")
-    g.addoption("--grade-truncated", action="store_const", const=True, default=None,
-                help="grade replies cut at max_tokens (flagged) instead of reporting them as ERROR")
-    g.addoption("--harness-root", default=None, help="project folder (default: search up from the rootdir)")
+    add_pytest_options(g)
+    g.addoption("--harness-root", default=None, dest="harness_root",
+                help="project folder holding pyproject.toml (default: search up from the rootdir)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    opt = config.getoption
-    try:
-        cfg = load_config(opt("--harness-root") or config.rootpath,
-                          {"cache_mode": opt("--cache"), "max_cost": opt("--max-cost"),
-                           "grade_truncated": opt("--grade-truncated"),
-                           "cases_dir": str(Path(opt("--cases-dir")).resolve()) if opt("--cases-dir") else None})
-        ch = Choices(models=opt("--model"), prompts=opt("--prompt"), cases=opt("--cases"), epochs=opt("--epochs"),
-                     run_dir=opt("--run-dir"), graders=opt("--grader"), judge_model=opt("--judge-model"),
-                     progress=not opt("--no-progress"), limit=opt("--limit"))
-        opts, notices = build_options(cfg, ch)
-        baseline = opt("--baseline")
-        if baseline:
-            from .records import RunDir
-            from .report.compare import baseline_paths
-            for b in baseline_paths(baseline):
-                RunDir.open(b)  # a bad baseline fails now, not after the whole suite has run
-    except HarnessError as e:
-        raise pytest.UsageError(f"harness: {e}") from None
-    config.stash[_STATE] = {"cfg": cfg, "opts": opts, "notices": notices, "result": None, "reports": [],
-                            "compare": []}
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        config.pluginmanager.register(HarnessPlugin(), PLUGIN_NAME)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    st = config.stash.get(_STATE, None)
-    if not st:
-        return []
-    o = st["opts"]
-    return st["notices"] + [f"harness: {len(o.cases)} cases × {len(o.prompts)} prompt version(s) "
-                            f"({', '.join(p.label for p in o.prompts)}) × {', '.join(o.models)} × {o.epochs} epoch(s)"]
+def session_plan(config: pytest.Config) -> "Plan | None":
+    """The session's :class:`~harness.pipeline.Plan`, made on first use from the options and ``[tool.harness]``
+    (under ``--harness-root``, else searched up from the rootdir); None when that input is bad: the error is kept
+    (:data:`PLAN_ERROR`) and ends the session as a usage error once collection is over (exit 4, before anything
+    is sent), as a bad option does."""
+    if PLAN not in config.stash and PLAN_ERROR not in config.stash:
+        from . import pipeline
+        args = RunArgs.from_pytest(config.getoption)
+        try:
+            cfg = pipeline.load_run_config(args, config.getoption("harness_root") or config.rootpath)
+            config.stash[PLAN] = pipeline.plan(cfg, args.choices(), baseline=args.baseline)
+        except HarnessError as e:
+            config.stash[PLAN_ERROR] = f"harness: {e}"
+    return config.stash.get(PLAN, None)
+
+
+def _plan(config: pytest.Config) -> "Plan":
+    """:func:`session_plan`, raising UsageError when the input is bad (a test that needs the plan)."""
+    p = session_plan(config)
+    if p is None:
+        raise pytest.UsageError(config.stash[PLAN_ERROR])
+    return p
 
 
 def _targets(opts) -> list[tuple[str, tuple]]:
@@ -111,13 +112,6 @@ def _targets(opts) -> list[tuple[str, tuple]]:
             for c in opts.cases:
                 out.append((f"{c.id}[{p.label}|{m}]" if multi else c.id, (c, p, m)))
     return out
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "eval_target" not in metafunc.fixturenames:
-        return
-    targets = _targets(metafunc.config.stash[_STATE]["opts"])
-    metafunc.parametrize("eval_target", [t for _, t in targets], ids=[i for i, _ in targets])
 
 
 def _key(target: tuple) -> tuple[str, str, str]:
@@ -142,17 +136,20 @@ def selected_targets(items) -> set[tuple[str, str, str]] | None:
 
 def selected_from_ids(opts, nodeids) -> set[tuple[str, str, str]] | None:
     """:func:`selected_targets` from node ids (what an xdist worker reports to the controller after ``-k``):
-    the part in brackets is matched against the ids of :func:`pytest_generate_tests`. None (run the whole
-    configured selection) when any id is not one of them — a test the controller cannot see the fixtures of."""
+    the part in brackets is matched against the ids of ``eval_target``. An empty set when no id is one of them
+    (no evaluation test: nothing to run); None (run the whole configured selection) when some are and others are
+    not — a test the controller cannot see the fixtures of."""
     by_id = {i: _key(t) for i, t in _targets(opts)}
     keys = set()
+    unknown = False
     for nid in nodeids:
         name = nid.rsplit("::", 1)[-1]
         pid = name[name.index("[") + 1:-1] if "[" in name and name.endswith("]") else None
-        if pid not in by_id:
-            return None
-        keys.add(by_id[pid])
-    return keys
+        if pid in by_id:
+            keys.add(by_id[pid])
+        else:
+            unknown = True
+    return None if keys and unknown else keys
 
 
 def narrow(opts, keys: set[tuple[str, str, str]] | None):
@@ -170,97 +167,58 @@ def narrow(opts, keys: set[tuple[str, str, str]] | None):
                    models=[m for m in opts.models if m in models])
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """After ``-k`` / node-id deselection: remember which targets the run must cover."""
-    st = session.config.stash.get(_STATE, None)
-    if st is not None:
-        st["selected"] = selected_targets(session.items)
-
-
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
-    """pytest-xdist, on the controller: fix the run directory now and hand it to every worker."""
-    st = node.config.stash.get(_STATE, None)
-    if st is None:
-        return
-    if st["opts"].run_dir is None:
-        from .runner import _run_id
-        st["opts"].run_dir = st["cfg"].path(st["cfg"].runs_root) / _run_id()
-    node.workerinput[_WORKER_RUN_DIR] = str(st["opts"].run_dir)
+def run_evaluation(config: pytest.Config) -> "RunResult":
+    """Run every selected sample once for the session (concurrently) through the pipeline: the run, its
+    cases.json, summary.json and reports, and with ``--baseline`` the comparison and the gate. Idempotent: the
+    second call returns the first result."""
+    from dataclasses import replace
 
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_node_collection_finished(node, ids) -> None:
-    """pytest-xdist, on the controller: when the first worker has collected (after ``-k``), run the evaluation
-    once for the selected tests. Tests are handed out only after this returns, so every worker finds the run
-    written. A failure is kept for the terminal summary; the workers then report it per test."""
-    config = node.config
-    st = config.stash.get(_STATE, None)
-    if st is None or st.get("xdist_started"):
-        return
-    st["xdist_started"] = True
-    keys = selected_from_ids(st["opts"], ids)
-    if keys is not None and not keys:
-        return                            # no evaluation test selected: nothing to run or pay for
-    st["selected"] = keys
+    from . import pipeline
+    if RESULT in config.stash:
+        return config.stash[RESULT]
+    p = _plan(config)
+    p = replace(p, opts=narrow(p.opts, config.stash.get(SELECTED, None)))
     try:
-        run_evaluation(config)
-    except Exception as e:  # noqa: BLE001 - the controller must survive to print it; workers report it per test
-        st["run_error"] = f"{type(e).__name__}: {e}"
-
-
-def run_evaluation(config: pytest.Config):
-    """Run every selected sample once for the session (concurrently), write the reports and, with
-    ``--baseline``, the comparison. Idempotent: the second call returns the first result."""
-    from .commands import write_reports
-    st = config.stash[_STATE]
-    if st["result"] is not None:
-        return st["result"]
-    try:
-        res = _execute_with_progress(config, st, narrow(st["opts"], st.get("selected")))
+        res = pipeline.execute(p, progress=_progress_scope(config))
     except HarnessError as e:      # bad input found before any sample (e.g. the preflight's bad model id)
-        if _is_worker(config) or st.get("xdist_started"):
+        if _is_worker(config) or config.stash.get(XDIST_STARTED, False):
             raise
-        pytest.exit(f"harness: error: {e}", returncode=2)
-    st["result"] = res
-    try:
-        st["reports"] = write_reports(st["cfg"], res.run_dir.path)
-    except Exception as e:  # noqa: BLE001 - a report failure must not hide the per-case results
-        st["report_error"] = f"{type(e).__name__}: {e}"
-    baseline = config.getoption("--baseline")
-    if baseline:
-        from .report.compare import write_compare_report
-        cmp = baseline_comparison(baseline, res.run_dir.path, st["cfg"])
-        st["compare"] = list(write_compare_report(cmp, config=st["cfg"]))
-        st["gate"] = cmp
-        st["verdict"] = f"comparison with {baseline}: {cmp.gate.headline()}"
+        pytest.exit(f"harness: error: {e}", returncode=ExitCode.BAD_INPUT)
+    config.stash[RESULT] = res
+    config.stash[OUTCOME] = pipeline.finish(p, res)
     return res
 
 
-def _execute_with_progress(config: pytest.Config, st: dict, opts):
-    """Run the session's samples with progress on stderr: pytest's capture is suspended around the run (the run
-    happens inside a fixture, whose output pytest would otherwise hold back), so a terminal gets a live bar and a
-    CI log a line every ~10 s (:func:`harness.progress.run_progress`)."""
-    from contextlib import nullcontext
+def _progress_scope(config: pytest.Config):
+    """Progress on stderr with pytest's capture suspended around the run (the run happens inside a fixture, whose
+    output pytest would otherwise hold back), so a terminal gets a live bar and a CI log a line every ~10 s
+    (:func:`harness.progress.run_progress`)."""
+    from contextlib import contextmanager, nullcontext
+
     from .progress import run_progress
-    from .runner import execute
-    if not opts.progress:
-        return execute(st["cfg"], opts)
-    capman = config.pluginmanager.getplugin("capturemanager")
-    tr = config.pluginmanager.getplugin("terminalreporter")
-    with (capman.global_and_fixture_disabled() if capman is not None else nullcontext()):
-        if tr is not None:
-            tr.ensure_newline()     # the bar starts on its own line, not after "evals/test_suite.py "
-        sys.stdout.flush()
-        with run_progress(True) as cb:
-            return execute(st["cfg"], opts, on_progress=cb)
+
+    @contextmanager
+    def scope(enabled: bool):
+        if not enabled:
+            with run_progress(False) as cb:
+                yield cb
+            return
+        capman = config.pluginmanager.getplugin("capturemanager")
+        tr = config.pluginmanager.getplugin("terminalreporter")
+        with (capman.global_and_fixture_disabled() if capman is not None else nullcontext()):
+            if tr is not None:
+                tr.ensure_newline()     # the bar starts on its own line, not after "evals/test_suite.py "
+            sys.stdout.flush()
+            with run_progress(True) as cb:
+                yield cb
+    return scope
 
 
-def shared_run(path: str | Path):
+def shared_run(path: str | Path) -> "RunResult":
     """The run an xdist controller wrote, read by a worker (records deduplicated: the last one of a sample wins).
     Raises RuntimeError when there is none (the controller's run failed; its output says why)."""
     from .records import RunDir
@@ -275,121 +233,199 @@ def shared_run(path: str | Path):
                      reason=m.status_reason)
 
 
-@pytest.fixture(scope="session")
-def eval_run(request: pytest.FixtureRequest):
-    """The session's run: executed here (once), or under pytest-xdist read from the controller's run."""
-    config = request.config
-    if _is_worker(config) and _WORKER_RUN_DIR in config.workerinput:
-        st = config.stash[_STATE]
-        st["result"] = shared_run(config.workerinput[_WORKER_RUN_DIR])
-        return st["result"]
-    return run_evaluation(config)
-
-
 def baseline_comparison(baseline: str | Path, run_dir: str | Path, cfg):
-    """The comparison ``pytest evals --baseline`` makes: :func:`harness.report.compare.compare_runs` (whose
-    ``gate`` is :func:`harness.verdicts.decide`) with the session's settings. ``baseline``: a run directory or
-    ``a,b,c``."""
-    from .report.compare import compare_runs
-    return compare_runs(baseline, Path(run_dir), config=cfg)
+    """The comparison ``pytest evals --baseline`` makes: :func:`harness.pipeline.compare_with_baseline`, as
+    :func:`harness.pipeline.finish` calls it. ``baseline``: a run directory or ``a,b,c``."""
+    from .pipeline import compare_with_baseline
+    return compare_with_baseline(baseline, run_dir, cfg)
 
 
 def session_exit_code(cmp, complete: bool) -> int:
     """The exit status a ``--baseline`` comparison imposes on the session: 1 when the gate says *regressed*, else
     0 (an incomplete run shows up as ERROR tests; pytest has no exit code 3)."""
-    from .verdicts import EXIT_REGRESSION
-    return EXIT_REGRESSION if cmp.gate.exit_code(complete) == EXIT_REGRESSION else 0
+    return ExitCode.REGRESSED if cmp.gate.exit_code(complete) == ExitCode.REGRESSED else ExitCode.OK
 
 
-def _results(st: dict, grader: str):
+def _verdicts(config: pytest.Config, grader: str) -> dict:
     """The run's results table (one load per session and grader) and its per-case verdicts."""
-    key = f"verdicts:{grader}"
-    if key not in st:
+    cache = config.stash.setdefault(VERDICTS, {})
+    if grader not in cache:
         from .results import load_run
         from .verdicts import case_verdicts
-        cfg, res = st["cfg"], st["result"]
-        table = load_run(res.run_dir.path, grader=grader, suite=st["opts"].cases, reducer=cfg.reducer,
+        p, res = _plan(config), config.stash[RESULT]
+        cfg = p.cfg
+        table = load_run(res.run_dir.path, grader=grader, suite=p.opts.cases, reducer=cfg.reducer,
                          severity_weights=cfg.severity_weights)
-        st[key] = case_verdicts(table, min_recall=cfg.min_recall, max_critical_missed=cfg.max_critical_missed,
-                                cases={c.id: c for c in st["opts"].cases})
-    return st[key]
+        cache[grader] = case_verdicts(table, min_recall=cfg.min_recall, max_critical_missed=cfg.max_critical_missed,
+                                      cases={c.id: c for c in p.opts.cases})
+    return cache[grader]
 
 
-@pytest.fixture
-def case_outcome(eval_run, eval_target, request: pytest.FixtureRequest):
-    """The verdict of one case; raises (→ pytest ERROR) when every sample of it errored."""
-    case, prompt, model = eval_target
-    st = request.config.stash[_STATE]
-    cfg = st["cfg"]
-    records = [r for r in eval_run.records if r.case == case.id and r.prompt_fingerprint == prompt.fingerprint
-               and r.model == model]
-    if not records:
-        raise RuntimeError(f"{case.id}: no sample was run ({eval_run.reason or 'unknown reason'})")
-    from .results import variant_label
-    grader = (request.config.getoption("--grader") or cfg.graders)[0]
-    v = _results(st, grader).get((variant_label(records[0].prompt_version, model), case.id))
-    if v is None or v.epochs_graded == 0:
-        # an ERROR (raised in a fixture), never a FAILED: no review was graded, so there is no verdict to fail
-        from .outcomes import count_outcomes
-        errors = v.errors if v is not None else []
-        seen = ", ".join(f"{n} {o}" for o, n in count_outcomes(records).items() if n)
-        raise RuntimeError(f"{case.id}: no sample has a gradable review ({seen}), so nothing was graded:\n  "
-                           + "\n  ".join(errors))
-    return v
+class HarnessPlugin:
+    """The hooks and fixtures of ``pytest evals``; its state lives in ``config.stash`` under the typed keys of
+    this module (:data:`PLAN`, :data:`OUTCOME`, :data:`RESULT`...)."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "eval_target" not in metafunc.fixturenames:
+            return
+        p = session_plan(metafunc.config)
+        targets = _targets(p.opts) if p is not None else []     # bad input: pytest_collection_finish says so
+        metafunc.parametrize("eval_target", [t for _, t in targets], ids=[i for i, _ in targets])
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        """The plan under "collected N items", when the session collected evaluation tests."""
+        p = config.stash.get(PLAN, None)
+        if p is None:
+            return []
+        o = p.opts
+        return p.notices + [f"harness: {len(o.cases)} cases × {len(o.prompts)} prompt version(s) "
+                            f"({', '.join(x.label for x in o.prompts)}) × {', '.join(o.models)} × {o.epochs} "
+                            "epoch(s)"]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """After ``-k`` / node-id deselection: remember which targets the run must cover. Bad input found while
+        collecting ends the session here (usage error, exit 4)."""
+        if PLAN_ERROR in session.config.stash:
+            raise pytest.UsageError(session.config.stash[PLAN_ERROR])
+        if PLAN in session.config.stash:
+            session.config.stash[SELECTED] = selected_targets(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        """pytest-xdist, on the controller: fix the run directory now and hand it to every worker. A project
+        without a readable ``[tool.harness]`` gets none (its sessions do not evaluate)."""
+        from .config import load_config      # not the pipeline: every xdist session passes here
+        config = node.config
+        try:
+            args = RunArgs.from_pytest(config.getoption)
+            cfg = load_config(config.getoption("harness_root") or config.rootpath, args.overrides())
+        except HarnessError:
+            return
+        if args.run_dir:
+            run_dir = Path(args.run_dir)
+        else:
+            from .runner import _run_id
+            run_dir = config.stash.setdefault(_RUN_DIR, cfg.path(cfg.runs_root) / _run_id())
+        node.workerinput[WORKER_RUN_DIR] = str(run_dir)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        """pytest-xdist, on the controller: when the first worker has collected (after ``-k``), run the
+        evaluation once for the selected tests. Tests are handed out only after this returns, so every worker
+        finds the run written. A failure is kept for the terminal summary; the workers then report it per test."""
+        config = node.config
+        if config.stash.get(XDIST_STARTED, False) or not _maybe_evaluation(ids):
+            return
+        config.stash[XDIST_STARTED] = True
+        p = session_plan(config)
+        if p is None:       # not this session's business, or bad input: a worker collecting evaluation tests says
+            return
+        keys = selected_from_ids(p.opts, ids)
+        if keys is not None and not keys:
+            return                            # no evaluation test selected: nothing to run or pay for
+        config.stash[SELECTED] = keys
+        run_dir = node.workerinput.get(WORKER_RUN_DIR)
+        if p.opts.run_dir is None and run_dir:
+            p.opts.run_dir = Path(run_dir)     # where the workers will read it
+        try:
+            run_evaluation(config)
+        except Exception as e:  # noqa: BLE001 - the controller must survive to print it; workers report it per test
+            config.stash[RUN_ERROR] = f"{type(e).__name__}: {e}"
+
+    @pytest.fixture(scope="session")
+    def eval_run(self, request: pytest.FixtureRequest) -> "RunResult":
+        """The session's run: executed here (once), or under pytest-xdist read from the controller's run."""
+        config = request.config
+        if _is_worker(config) and WORKER_RUN_DIR in config.workerinput:
+            _plan(config)
+            if RESULT not in config.stash:
+                config.stash[RESULT] = shared_run(config.workerinput[WORKER_RUN_DIR])
+            return config.stash[RESULT]
+        return run_evaluation(config)
+
+    @pytest.fixture
+    def case_outcome(self, eval_run, eval_target, request: pytest.FixtureRequest):
+        """The verdict of one case; raises (→ pytest ERROR) when every sample of it errored."""
+        case, prompt, model = eval_target
+        config = request.config
+        records = [r for r in eval_run.records if r.case == case.id and r.prompt_fingerprint == prompt.fingerprint
+                   and r.model == model]
+        if not records:
+            raise RuntimeError(f"{case.id}: no sample was run ({eval_run.reason or 'unknown reason'})")
+        from .results import variant_label
+        grader = _plan(config).opts.graders[0]
+        v = _verdicts(config, grader).get((variant_label(records[0].prompt_version, model), case.id))
+        if v is None or v.epochs_graded == 0:
+            # an ERROR (raised in a fixture), never a FAILED: no review was graded, so there is no verdict to fail
+            from .outcomes import count_outcomes
+            errors = v.errors if v is not None else []
+            seen = ", ".join(f"{n} {o}" for o, n in count_outcomes(records).items() if n)
+            raise RuntimeError(f"{case.id}: no sample has a gradable review ({seen}), so nothing was graded:\n  "
+                               + "\n  ".join(errors))
+        return v
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config: pytest.Config) -> None:
+        if _is_worker(config):
+            return
+        tr = terminalreporter
+        run_error = config.stash.get(RUN_ERROR, None)
+        if run_error:
+            tr.section("harness")
+            tr.write_line(f"run FAILED on the controller: {run_error}", red=True)
+        out = config.stash.get(OUTCOME, None)
+        if out is None:
+            return
+        from .pipeline import summary_line
+        res, p = out.result, config.stash[PLAN]
+        if not run_error:
+            tr.section("harness")
+        for n in p.notices[:1]:
+            tr.write_line(n)
+        tr.write_line(summary_line(res))
+        if not res.complete:
+            tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
+        if out.report_error:
+            tr.write_line(f"report FAILED: {out.report_error}", red=True)
+        if out.compare_error:
+            tr.write_line(f"comparison FAILED: {out.compare_error}", red=True)
+        for path in out.reports:
+            tr.write_line(f"report: {path}", bold=True)
+        cmp = out.comparison
+        if cmp is not None:
+            tr.write_line(f"comparison with {p.baseline}: {cmp.gate.headline()}", bold=True)
+        for path in out.compare_reports:
+            tr.write_line(f"comparison: {path}", bold=True)
+        if cmp is not None:
+            for r in cmp.gate.reasons:
+                tr.write_line(f"{'regression' if cmp.gate.fail else 'inconclusive'}: {r}", red=cmp.gate.fail)
+            for n in cmp.gate.notes:
+                tr.write_line(f"note: {n}")
+        from .guidance import next_steps
+        failed = len(tr.stats.get("failed", []))
+        errored = len([r for r in tr.stats.get("error", []) if getattr(r, "when", "") == "setup"])
+        lines = next_steps(p.cfg, p.opts, res.run_dir.path, out.reports, failed=failed, errored=errored,
+                           command="pytest evals")
+        if lines:
+            tr.section("what this means, what next", sep="-")
+            for line in lines:
+                tr.write_line(f"- {line}")
+        sys.stdout.flush()
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed. A
+        report that could not be written fails the session too (exit 1): a green run whose report is missing is
+        a lie; so does a baseline the run cannot be compared with."""
+        out = session.config.stash.get(OUTCOME, None)
+        if out is None or session.exitstatus != 0:
+            return
+        if out.report_error or out.compare_error:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif out.comparison is not None and session_exit_code(out.comparison, out.result.complete):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    st = config.stash.get(_STATE, None)
-    if not st or _is_worker(config):
-        return
-    tr = terminalreporter
-    if st.get("run_error"):
-        tr.section("harness")
-        tr.write_line(f"run FAILED on the controller: {st['run_error']}", red=True)
-    if st["result"] is None:
-        return
-    res = st["result"]
-    if not st.get("run_error"):
-        tr.section("harness")
-    for n in st["notices"][:1]:
-        tr.write_line(n)
-    from .commands import summary_line
-    tr.write_line(summary_line(res))
-    if not res.complete:
-        tr.write_line(f"run INCOMPLETE: {res.reason}", red=True)
-    if st.get("report_error"):
-        tr.write_line(f"report FAILED: {st['report_error']}", red=True)
-    for p in st["reports"]:
-        tr.write_line(f"report: {p}", bold=True)
-    if st.get("verdict"):
-        tr.write_line(st["verdict"], bold=True)
-    for p in st["compare"]:
-        tr.write_line(f"comparison: {p}", bold=True)
-    cmp = st.get("gate")
-    if cmp is not None:
-        for r in cmp.gate.reasons:
-            tr.write_line(f"{'regression' if cmp.gate.fail else 'inconclusive'}: {r}", red=cmp.gate.fail)
-        for n in cmp.gate.notes:
-            tr.write_line(f"note: {n}")
-    from .guidance import next_steps
-    failed = len(tr.stats.get("failed", []))
-    errored = len([r for r in tr.stats.get("error", []) if getattr(r, "when", "") == "setup"])
-    lines = next_steps(st["cfg"], st["opts"], res.run_dir.path, st["reports"], failed=failed, errored=errored,
-                       command="pytest evals")
-    if lines:
-        tr.section("what this means, what next", sep="-")
-        for line in lines:
-            tr.write_line(f"- {line}")
-    sys.stdout.flush()
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """With ``--baseline``: a *regressed* verdict fails the session (exit 1) even when every case passed. A report
-    that could not be written fails the session too (exit 1): a green run whose report is missing is a lie."""
-    st = session.config.stash.get(_STATE, None)
-    if st and st.get("report_error") and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if not st or st.get("gate") is None or st["result"] is None:
-        return
-    if session_exit_code(st["gate"], st["result"].complete) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+def _maybe_evaluation(ids) -> bool:
+    """Whether a worker's collected node ids may include evaluation tests: some id is parametrized (eval_target
+    ids are ``test[<case>...]``). Spares a project's own unit tests under xdist the planning."""
+    return any(str(i).endswith("]") for i in ids)

@@ -33,6 +33,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from .exitcodes import ExitCode
+
 from .cases import (CATEGORIES, DEFAULT_MAX_FILE_BYTES, KINDS, SEVERITIES, Case, CaseSpec, Finding, Trap,
                     _pydantic_errors, discover_case_dirs, load_case, parse_case_yaml, read_artifact,
                     surrogate_fields)
@@ -596,7 +598,7 @@ def cli(args) -> int:
     if open_warnings:
         print(f"  explain a deliberate warning with a {{case, id, code, reason}} entry in {ALLOW_FILE} at the "
               "suite root")
-    return 1 if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def parse_problems(path: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Problem]:
@@ -682,4 +684,4 @@ def cli_suite(args) -> int:
         console.print(f"[yellow]unknown topics (not counted): {escape(', '.join(cov['unknown_topics']))}[/yellow]")
     for e in broken:
         console.print(f"[red]left out (does not load):[/red] {escape(str(e))}")
-    return 1 if broken else 0
+    return ExitCode.FAILED if broken else ExitCode.OK

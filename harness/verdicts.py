@@ -60,13 +60,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .exitcodes import ExitCode
 from .stats import (ALPHA, IMPROVED, POWER, REGRESSED, PairedComparison, holm, min_sign_flip_p, paired_difference,
                     rate_drop_pvalue, reduce_counts, verdict_of)
 
 INCONCLUSIVE = "inconclusive"
 VERDICTS = (REGRESSED, IMPROVED, INCONCLUSIVE)
 CRITICAL_ALPHA = ALPHA / 2      # the critical-finding family's share of α (recall's regression side has α/2)
-EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE = 0, 1, 3
 LOST, UNDER_SAMPLED = "lost", "under-sampled"
 ADVICE_EFFECTS = (0.05, 0.10)   # the changes (fractions) the "need about N epochs / cases" line is printed for
 
@@ -111,7 +111,7 @@ class Verdict:
     def under_sampled(self) -> list[dict]:
         return self.critical[self.critical["status"] == UNDER_SAMPLED].to_dict("records")
 
-    def exit_code(self, complete: bool = True) -> int:
+    def exit_code(self, complete: bool = True) -> ExitCode:
         """:func:`exit_code` of this verdict."""
         return exit_code(self.verdict, complete)
 
@@ -131,13 +131,13 @@ def _pts(x: float) -> str:
     return f"{x * 100:+.1f}"
 
 
-def exit_code(verdict: str, complete: bool = True) -> int:
+def exit_code(verdict: str, complete: bool = True) -> ExitCode:
     """The exit code of a pair of runs: 1 when *regressed* (whatever else), else 3 when the candidate run is
     incomplete (errored samples, budget reached), else 0. Used by ``harness compare --fail-on-regression``,
     ``harness nightly`` and ``pytest evals --baseline``."""
     if verdict == REGRESSED:
-        return EXIT_REGRESSION
-    return EXIT_OK if complete else EXIT_INCOMPLETE
+        return ExitCode.REGRESSED
+    return ExitCode.OK if complete else ExitCode.INCOMPLETE
 
 
 FINDING_COLS = ["case", "finding", "severity", "n_epochs", "n_found", "score"]

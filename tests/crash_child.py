@@ -147,7 +147,7 @@ def _n(name: str) -> int:
 
 
 def install_hooks() -> None:
-    from harness import batch, cache, commands, records, textio
+    from harness import batch, cache, pipeline, records, textio
 
     state = {"appends": 0, "puts": 0, "in_put": False, "in_report": False}
 
@@ -187,16 +187,16 @@ def install_hooks() -> None:
         cache.ResponseCache.put = put
 
     if os.environ.get("CHILD_NO_REPORT"):  # not a crash hook: skips the (slow) report where it is not under test
-        commands.write_reports = lambda cfg, run_dir: []
+        pipeline.write_reports = lambda cfg, run_dir: []
 
     if os.environ.get("CRASH_IN_REPORT"):
-        orig_reports = commands.write_reports
+        orig_reports = pipeline.write_reports
 
         def write_reports(cfg, run_dir):
             state["in_report"] = True
             return orig_reports(cfg, run_dir)
 
-        commands.write_reports = write_reports
+        pipeline.write_reports = write_reports
 
     orig_write = textio.atomic_write_bytes
     n_manifest = _n("CRASH_IN_MANIFEST_WRITE")

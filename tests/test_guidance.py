@@ -116,6 +116,7 @@ def test_every_option_of_every_command_has_help_text():
 
 
 def test_every_pytest_option_has_help_text():
+    from harness.options import add_pytest_aliases
     from harness.pytest_plugin import pytest_addoption
 
     class Group:
@@ -134,6 +135,8 @@ def test_every_pytest_option_has_help_text():
 
     p = Parser()
     pytest_addoption(p)
+    add_pytest_aliases(p.group)
     names = [n[0] for n, _ in p.group.opts]
     assert {"--limit", "--no-progress", "--epochs", "--grader", "--judge-model", "--cache", "--max-cost"} <= set(names)
+    assert {"--harness-limit", "--harness-timeout", "--harness-concurrency", "--harness-root"} <= set(names)
     assert [n for n, kw in p.group.opts if not kw.get("help")] == []

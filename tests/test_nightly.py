@@ -16,10 +16,13 @@ from harness.errors import HarnessError
 from harness.models.base import Completion, ModelSpec, Usage
 from harness.planning import Choices
 from harness.records import SUMMARY, RunDir
-from harness.report.nightly import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, NightlyRun, nightly
+from harness.exitcodes import ExitCode
+from harness.nightly import NightlyRun, nightly
 from harness.synthetic import make_cases, write_synthetic_run
 
 from .conftest import write_case
+
+EXIT_OK, EXIT_REGRESSION, EXIT_INCOMPLETE = ExitCode.OK, ExitCode.REGRESSED, ExitCode.INCOMPLETE
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = make_cases(10, findings_per_case=(2, 4), n_clean=1, seed=11)

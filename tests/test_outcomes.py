@@ -213,19 +213,17 @@ def test_pytest_evals_fails_when_the_report_cannot_be_written():
     """A session whose every case passed but whose report could not be written exits 1, not 0."""
     import pytest as _pytest
     from types import SimpleNamespace
-    from harness.pytest_plugin import _STATE, pytest_sessionfinish
-
-    class Stash(dict):
-        def get(self, k, d=None):
-            return super().get(k, d)
+    from harness.pipeline import Outcome
+    from harness.pytest_plugin import OUTCOME, HarnessPlugin
 
     def session(report_error):
-        stash = Stash({_STATE: {"report_error": report_error, "gate": None, "result": object()}})
+        stash = _pytest.Stash()
+        stash[OUTCOME] = Outcome(result=SimpleNamespace(complete=True), report_error=report_error)
         return SimpleNamespace(config=SimpleNamespace(stash=stash), exitstatus=0)
 
     bad, good = session("OSError: [Errno 28] No space left on device"), session(None)
-    pytest_sessionfinish(bad, 0)
-    pytest_sessionfinish(good, 0)
+    HarnessPlugin().pytest_sessionfinish(bad, 0)
+    HarnessPlugin().pytest_sessionfinish(good, 0)
     assert bad.exitstatus == _pytest.ExitCode.TESTS_FAILED and good.exitstatus == 0
 
 

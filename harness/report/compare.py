@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
+from ..exitcodes import ExitCode
 from ..results import (OK, Agreement, RunResults, VariantSummary, grader_agreement, load_run, per_case, per_finding,
                        per_trap, summarize)
 from ..results import pool_results
@@ -585,4 +586,4 @@ def cli(args: Any) -> int:
     print(html)
     if getattr(args, "fail_on_regression", False):
         return cmp.exit_code()
-    return 0
+    return ExitCode.OK

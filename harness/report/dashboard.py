@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
+from ..exitcodes import ExitCode
 from ..history import History, RunEntry, discover_runs, load_history, read_run_summary
 from ..records import RunDir, utcnow
 from ..verdicts import Verdict, decide_summaries
@@ -418,7 +419,7 @@ def cli(args: Any) -> int:
     dash = build_dashboard(runs_root, getattr(args, "out", None), baseline=getattr(args, "baseline", None),
                            config=config)
     report(dash)
-    return 0
+    return ExitCode.OK
 
 
 def report(dash: Dashboard, file=None) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..cases import CATEGORIES, KINDS, SEVERITIES
 from ..config import HarnessConfig, load_config
+from ..exitcodes import ExitCode
 from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run,
                        outcome_counts, per_case, per_finding, per_trap, summarize)
 from ..textio import atomic_write_text
@@ -300,4 +301,4 @@ def cli(args: Any) -> int:
         print(f"warning: {w}")
     print(md)
     print(html)
-    return 0
+    return ExitCode.OK

@@ -1,7 +1,7 @@
 """``harness nightly``: run the suite, write the run (and its ``summary.json``), rebuild the dashboard, compare the
 new run with the pinned baseline, and set an exit code a cron job or CI schedule can act on.
 
-Exit codes (see also :mod:`harness.cli`):
+Exit codes (:class:`harness.exitcodes.ExitCode`):
 
 * 0 — the run completed and shows no significant regression against the baseline (or no baseline is pinned).
 * 1 — the regression gate's verdict is *regressed* (:func:`harness.verdicts.decide`, the same function as
@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import HarnessConfig
-from ..errors import HarnessError
-from ..history import write_run_summary
-from ..planning import Choices
-from ..verdicts import exit_code
-from .dashboard import baseline_values, build_dashboard, report, resolve_runs
-
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+from . import pipeline
+from .config import HarnessConfig
+from .errors import HarnessError
+from .exitcodes import ExitCode
+from .history import write_run_summary
+from .planning import Choices
+from .report.dashboard import baseline_values, build_dashboard, report, resolve_runs
+from .verdicts import exit_code
 
 
 @dataclass
@@ -48,6 +48,7 @@ class NightlyRun:
     run_dir: Path
     complete: bool
     reason: str | None = None
+    summarised: bool = False    # summary.json written by the run step (the pipeline's); else nightly writes it
 
 
 RunStep = Callable[[HarnessConfig, Choices], NightlyRun]
@@ -55,30 +56,23 @@ RunStep = Callable[[HarnessConfig, Choices], NightlyRun]
 
 def run_suite(cfg: HarnessConfig, choices: Choices, *, model_factory: Callable[[str], Any] | None = None
               ) -> NightlyRun:
-    """The default run step: plan (:func:`harness.planning.build_options`), run (:func:`harness.runner.execute`,
-    with an optional ``model_factory`` for tests), write the run's reports, print the outcome."""
-    from ..commands import print_outcome, write_reports
-    from ..planning import build_options
-    from ..progress import run_progress
-    from ..runner import execute
-
+    """The default run step: the run pipeline (:func:`harness.pipeline.plan` with ``kind`` nightly,
+    :func:`harness.pipeline.run`: the run, its cases.json, summary.json and reports), then the outcome printed.
+    A report that cannot be written is a warning: the night's gate and dashboard still follow."""
     from dataclasses import replace
-    opts, notices = build_options(cfg, replace(choices, kind="nightly"))
-    for n in notices:
+    p = pipeline.plan(cfg, replace(choices, kind="nightly"))
+    for n in p.notices:
         print(n, file=sys.stderr)
-    with run_progress(choices.progress) as cb:   # a bar on a terminal, a line every ~10 s in a log
-        res = execute(cfg, opts, on_progress=cb, model_factory=model_factory)
-    try:
-        paths = write_reports(cfg, res.run_dir.path)
-    except HarnessError as e:
-        print(f"harness: warning: the run report could not be written: {e}", file=sys.stderr)
-        paths = []
-    print_outcome(res, paths)
-    return NightlyRun(res.run_dir.path, res.complete, res.reason)
+    out = pipeline.run(p, model_factory=model_factory)
+    if out.report_error:
+        print(f"harness: warning: the run report could not be written: {out.report_error}", file=sys.stderr)
+    pipeline.print_outcome(out.result, out.reports)
+    res = out.result
+    return NightlyRun(res.run_dir.path, res.complete, res.reason, summarised=out.report_error is None)
 
 
 def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunStep | None = None,
-            model_factory: Callable[[str], Any] | None = None) -> int:
+            model_factory: Callable[[str], Any] | None = None) -> ExitCode:
     """Run, summarise, rebuild the dashboard, gate on the baseline; returns the exit code (module docs).
 
     Args:
@@ -104,7 +98,8 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
     step = run or (lambda c, ch: run_suite(c, ch, model_factory=model_factory))
     result = step(cfg, choices)
     try:
-        write_run_summary(result.run_dir, reducer=cfg.reducer, severity_weights=cfg.severity_weights)
+        if not result.summarised:
+            write_run_summary(result.run_dir, reducer=cfg.reducer, severity_weights=cfg.severity_weights)
     except (HarnessError, OSError) as e:
         print(f"harness: warning: summary.json not written for {result.run_dir}: {e}", file=err)
     new = Path(result.run_dir).resolve()
@@ -123,7 +118,7 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         if v.verdict is None:
             continue
         compared = True
-        if exit_code(v.verdict.verdict, result.complete) == EXIT_REGRESSION:
+        if exit_code(v.verdict.verdict, result.complete) == ExitCode.REGRESSED:
             regressions += [f"{v.variant}: {r}" for r in v.verdict.reasons]
         cmp = v.comparison
         if cmp is not None and cmp.verdict != v.verdict.verdict:   # one procedure: must never happen
@@ -133,17 +128,17 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         print(f"harness: nightly: SIGNIFICANT REGRESSION against the baseline {dash.baseline.run_id}:", file=err)
         for r in regressions:
             print(f"harness:   {r}", file=err)
-        return EXIT_REGRESSION
+        return ExitCode.REGRESSED
     if not result.complete:
         print(f"harness: nightly: run INCOMPLETE: {result.reason or 'see the run manifest'}", file=err)
-        return EXIT_INCOMPLETE
+        return ExitCode.INCOMPLETE
     if baseline and not compared:
         print("harness: nightly: the new run could not be compared with the baseline (no variant or finding in "
               "common); fix --baseline / [tool.harness] baseline_run", file=err)
-        return EXIT_USAGE
+        return ExitCode.BAD_INPUT
     if not baseline:
         print("harness: nightly: no baseline pinned (--baseline or [tool.harness] baseline_run): nothing gated",
               file=err)
     else:
         print(f"harness: nightly: no significant regression against the baseline {dash.baseline.run_id}", file=err)
-    return EXIT_OK
+    return ExitCode.OK

@@ -1,0 +1,197 @@
+"""The one place a run is assembled: plan → run → cases.json and summary.json → reports → gate → exit code.
+
+``harness run`` (:mod:`harness.commands`), ``harness nightly`` (:mod:`harness.nightly`) and ``pytest evals``
+(:mod:`harness.pytest_plugin`) all call it, so the same options make the same run whichever starts it. Layers:
+the pipeline sits above :mod:`harness.report` (which never imports it) and below the CLI and the pytest plugin.
+
+Steps:
+
+1. :func:`plan` — ``[tool.harness]`` plus the options (:class:`harness.options.RunArgs`) → :class:`Plan`: the
+   config, the resolved :class:`harness.runner.RunOptions`, notices to print, the baseline (checked readable now,
+   before anything is spent).
+2. :func:`execute` — :func:`harness.runner.execute` with progress on stderr.
+3. :func:`finish` — writes ``cases.json`` and ``summary.json`` (with the configured reducer and severity weights),
+   the run's reports, and with a baseline the comparison report and the gate's verdict
+   (:func:`harness.verdicts.decide` via :func:`harness.report.compare.compare_runs`); returns an :class:`Outcome`
+   whose ``exit_code`` is :func:`harness.verdicts.exit_code` (1 regressed, else 3 incomplete, else 0).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import HarnessConfig, load_config
+from .errors import HarnessError
+from .exitcodes import ExitCode
+from .options import RunArgs
+from .planning import Choices, build_options
+from .runner import RunOptions, RunResult, RunStats
+
+ProgressScope = Callable[[bool], AbstractContextManager[Callable[[RunStats], None]]]
+
+
+@dataclass
+class Plan:
+    """A run ready to start.
+
+    Attributes:
+        cfg: the settings (``[tool.harness]`` with the options' overrides).
+        opts: what to run (cases, prompt versions, models, epochs, graders, run directory...).
+        notices: lines to show the user before the run (embedded model, ``--limit``, aliased prompts...).
+        baseline: the run(s) to gate against (``a,b,c`` pools several), or None: no gate.
+    """
+
+    cfg: HarnessConfig
+    opts: RunOptions
+    notices: list[str] = field(default_factory=list)
+    baseline: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What a run produced.
+
+    Attributes:
+        result: the runner's :class:`~harness.runner.RunResult` (run directory, records, stats, completeness).
+        reports: paths of the run's markdown and HTML reports ([] when they could not be written).
+        report_error: why the reports (or the summary) could not be written, or None.
+        comparison: the :class:`~harness.report.compare.Comparison` with the baseline, or None without one.
+        compare_reports: paths of the comparison's markdown and HTML reports.
+        compare_error: why the run could not be compared with the baseline (no variant or finding in common),
+            or None; the exit code is then BAD_INPUT.
+        exit_code: :class:`~harness.exitcodes.ExitCode` — REGRESSED when the gate says *regressed*, else
+            BAD_INPUT when the baseline could not be compared, else INCOMPLETE when the run is incomplete, else OK.
+    """
+
+    result: RunResult
+    reports: list[Path] = field(default_factory=list)
+    report_error: str | None = None
+    comparison: Any = None
+    compare_reports: list[Path] = field(default_factory=list)
+    compare_error: str | None = None
+    exit_code: ExitCode = ExitCode.OK
+
+
+def load_run_config(args: RunArgs, root: str | Path | None = None, **updates: Any) -> HarnessConfig:
+    """``[tool.harness]`` under ``root`` (default: searched up from the working directory) with the options'
+    overrides, then ``updates`` (nightly's runs root, cache mode). Raises ConfigError (naming the key or flag)."""
+    cfg = load_config(root, args.overrides())
+    return cfg.model_copy(update=updates) if updates else cfg
+
+
+def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -> Plan:
+    """Resolve the choices (:func:`harness.planning.build_options`) and check the baseline's runs are readable.
+
+    Raises:
+        HarnessError: unknown cases, prompts or models, bad values, a baseline that is not a run directory.
+    """
+    opts, notices = build_options(cfg, choices)
+    if baseline:
+        from .records import RunDir
+        from .report.compare import baseline_paths
+        for b in baseline_paths(baseline):
+            RunDir.open(b)      # a bad baseline fails now, not after the whole suite has run
+    return Plan(cfg, opts, notices, baseline or None)
+
+
+def execute(p: Plan, *, progress: ProgressScope | None = None,
+            model_factory: Callable[[str], Any] | None = None) -> RunResult:
+    """Run the plan's samples (:func:`harness.runner.execute`). ``progress``: a context manager factory taking
+    ``enabled`` and yielding the progress callback (default :func:`harness.progress.run_progress`: a bar on a
+    terminal, a line every ~10 s in a log); ``model_factory`` replaces model construction (tests)."""
+    from .progress import run_progress
+    from .runner import execute as run
+    with (progress or run_progress)(p.opts.progress) as cb:
+        return run(p.cfg, p.opts, on_progress=cb, model_factory=model_factory)
+
+
+def write_reports(cfg: HarnessConfig, run_dir: Path) -> list[Path]:
+    """Build the run's markdown and HTML reports; returns their paths."""
+    from .report.report import build_run_report, write_report
+    return list(write_report(build_run_report(run_dir, config=cfg), config=cfg))
+
+
+def finish(p: Plan, res: RunResult) -> Outcome:
+    """Write ``cases.json``, ``summary.json`` and the reports of a finished run, and gate it on the plan's
+    baseline. A report or summary that cannot be written does not lose the run: the error is kept in
+    ``report_error`` (the caller decides what it costs); likewise a baseline the run cannot be compared with
+    (``compare_error``)."""
+    from .casemeta import write_cases_json
+    from .history import write_run_summary
+    out = Outcome(result=res)
+    path = res.run_dir.path
+    try:
+        write_cases_json(path, p.opts.cases)
+        write_run_summary(path, reducer=p.cfg.reducer, severity_weights=p.cfg.severity_weights)
+        out.reports = write_reports(p.cfg, path)
+    except Exception as e:  # noqa: BLE001 - the run is recorded; a failed report must not hide it
+        out.report_error = f"{type(e).__name__}: {e}"
+    out.exit_code = ExitCode.OK if res.complete else ExitCode.INCOMPLETE
+    if p.baseline:
+        from .report.compare import write_compare_report
+        try:
+            out.comparison = compare_with_baseline(p.baseline, path, p.cfg)
+        except HarnessError as e:
+            out.compare_error = str(e)
+            out.exit_code = ExitCode.BAD_INPUT
+            return out
+        out.exit_code = out.comparison.gate.exit_code(res.complete)
+        try:
+            out.compare_reports = list(write_compare_report(out.comparison, config=p.cfg))
+        except Exception as e:  # noqa: BLE001 - the verdict stands without its report
+            out.report_error = f"{type(e).__name__}: {e}"
+    return out
+
+
+def compare_with_baseline(baseline: str | Path, run_dir: str | Path, cfg: HarnessConfig):
+    """The gate's comparison of a run with its baseline: :func:`harness.report.compare.compare_runs` (whose
+    ``gate`` is :func:`harness.verdicts.decide`, as for ``harness compare`` and ``harness nightly``).
+    ``baseline``: a run directory or ``a,b,c`` (pooled). Raises HarnessError: nothing in common to compare."""
+    from .report.compare import compare_runs
+    return compare_runs(baseline, Path(run_dir), config=cfg)
+
+
+def run(p: Plan, *, progress: ProgressScope | None = None,
+        model_factory: Callable[[str], Any] | None = None) -> Outcome:
+    """:func:`execute` then :func:`finish`."""
+    return finish(p, execute(p, progress=progress, model_factory=model_factory))
+
+
+def summary_line(res: RunResult) -> str:
+    """The one-line account of a run: where it is, what each sample ended as (every outcome, zeros included),
+    grading errors, retries, every kind of token (integers), and the cost: what this session spent (agent and
+    judge) and what the cache saved."""
+    from .outcomes import count_outcomes, format_counts
+    st = res.stats
+    graded_errors = sum(1 for r in res.records if r.error is None and any(g.error for g in r.grades.values()))
+    reused = getattr(st, "reused", 0)
+    head = (f"run {res.run_dir.path}: {len(res.records)} samples recorded ({st.skipped} already done, "
+            f"{st.cache_hits} from cache" + (f", {reused} reused (temperature 0)" if reused else "") + "): "
+            f"{format_counts(count_outcomes(res.records))}; {graded_errors} grading error"
+            f"{'' if graded_errors == 1 else 's'}; {st.retries} retries")
+    tokens = (f"tokens {st.input_tokens:,} input, {st.output_tokens:,} output, {st.cache_read_tokens:,} cache read, "
+              f"{st.cache_write_tokens:,} cache write")
+    judge = getattr(st, "judge_cost_usd", 0.0)
+    unpriced = getattr(st, "cost_unknown", 0) and not st.cost_usd
+    cost = (st.cost_text() if unpriced else f"spent {st.cost_text()}") + (f" (judge ${judge:.4f})" if judge else "")
+    saved = getattr(st, "saved_usd", 0.0)
+    if saved:
+        cost += f", ${saved:.4f} saved by the cache"
+    return f"{head}; {tokens}; {cost}"
+
+
+def print_outcome(res: RunResult, report_paths: list[Path], file=None) -> None:
+    """The run's account on stderr: :func:`summary_line`, the runner's notes, INCOMPLETE with the reason, the
+    report paths."""
+    out = file or sys.stderr
+    print(f"harness: {summary_line(res)}", file=out)
+    for n in res.notes:
+        print(f"harness: note: {n}", file=out)
+    if not res.complete:
+        print(f"harness: run INCOMPLETE: {res.reason}", file=out)
+    for p in report_paths:
+        print(f"harness: report: {p}", file=out)
