@@ -312,3 +312,22 @@ def test_labels_for_a_missing_review_and_unknown_split_ids_are_errors(tiny):
     args.labels_agreement = True
     with pytest.raises(HarnessError, match="do not apply"):
         cli(args)
+
+
+def test_format_bias_is_the_grader_gap_beyond_the_human_gap():
+    from harness.graders.calibrate import format_bias
+
+    def rows(case, style, human, grader):
+        return [{"case": case, "style": style, "human": h, "grader": g} for h, g in zip(human, grader)]
+
+    # the human credits 4/4 in both forms; the grader 4/4 free-form and 3/4 in the formatted review: +25 points
+    rs = rows("c1", "r1", [1, 1, 1, 1], [1, 1, 1, 1]) + rows("c1", "r6", [1, 1, 1, 1], [1, 1, 1, 0])
+    # a case with only one of the two styles is left out
+    rs += rows("c2", "r1", [1, 0], [0, 0])
+    fb = format_bias(rs)
+    assert fb["cases"] == 1 and fb["pairs"] == {"r1": 4, "r6": 4}
+    assert fb["bias_points"] == pytest.approx(25.0)
+    # a real difference in the reviews, read alike by the grader, is no bias
+    same = rows("c1", "r1", [1, 1, 1, 1], [1, 1, 1, 1]) + rows("c1", "r6", [1, 1, 1, 0], [1, 1, 1, 0])
+    assert format_bias(same)["bias_points"] == pytest.approx(0.0)
+    assert format_bias(rows("c1", "r1", [1], [1])) is None

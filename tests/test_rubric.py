@@ -496,3 +496,58 @@ def test_a_heading_naming_a_traps_diagnosis_at_its_place_flags_it(case, grader):
     assert "bcrypt-ok" not in grader.grade(case, praised).flagged_ids()
     denied = "# Review\n\n## 1. No password hash problem in `hash_password` (app.py:30)\n\nChecked the cost.\n"
     assert "bcrypt-ok" not in grader.grade(case, denied).flagged_ids()
+
+
+DESIGN_MD = """# Order events design
+
+## 5. Flow
+
+### 5.1 Confirm
+
+The order service commits the order, then publishes order.confirmed.
+If the publish fails it logs the error and answers 200.
+
+### 5.2 Stock
+
+The inventory service consumes order.confirmed.
+"""
+
+DESIGN_CASE = """\
+id: mini-design
+title: Mini design
+kind: design
+request: Review DESIGN.md please.
+files: [DESIGN.md]
+findings:
+  - id: dual-write
+    title: Publish after commit without an outbox
+    severity: high
+    category: reliability
+    location: {file: DESIGN.md, lines: [7, 8], symbol: order.confirmed}
+    keywords: [dual write, outbox, lost events]
+    anchors: [order.confirmed]
+    rubric: Says that the order is committed and the event published separately, so a failed publish loses the
+      event; asks for a transactional outbox.
+traps: []
+"""
+
+
+@pytest.fixture(scope="module")
+def design_case(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cases") / "mini-design"
+    d.mkdir()
+    (d / "DESIGN.md").write_text(DESIGN_MD, encoding="utf-8")
+    (d / "case.yaml").write_text(DESIGN_CASE, encoding="utf-8")
+    return load_case(d)
+
+
+def test_a_bare_dotted_section_number_names_the_documents_section(design_case, grader):
+    assert "dual-write" in found(grader.grade(design_case, "## Findings\n\n- 5.1: this is a dual write; add an "
+                                                           "outbox so no event is lost.\n"))
+    assert "dual-write" in found(grader.grade(design_case, "## 指摘\n\n- **5.1 の COMMIT 後 publish** は dual write "
+                                                           "です。outbox にすべき。\n"))
+    # a version, a quantity or a longer number is no section
+    for text in ("- Spring 5.1 has a dual write problem; use an outbox.\n", "- A 5.1 s dual write window; use an "
+                 "outbox.\n", "- Release 2.5.1.3 dual write; use an outbox.\n"):
+        assert "dual-write" not in found(grader.grade(design_case, "## Findings\n\n" + text)), text
+

@@ -209,6 +209,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         return out
 
     overall = summary(rows, trows)
+    bias = format_bias(rows)
     if not rows and not trows:
         raise HarnessError("no labelled review was graded (empty split or no reviews/r*.md)", file=root)
     return {
@@ -219,6 +220,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         "by_style": group("style"),
         "by_language": group("language"),
         "by_case": group("case"),
+        "format_bias": bias,
         "case_fingerprints": fps,
         "disagreements": disagreements,
         "errors": errors,
@@ -227,6 +229,35 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
 
 
 _LABEL_KEYS = {"language", "found", "traps_flagged", "extra_issues", "notes"}
+
+# the two review forms whose recall the grading issue (#12) compares: thorough free-form reviews and reviews in the
+# agent prompt's own output format (PROTOCOL.md's styles 1 and 6)
+FREE_FORM_STYLE, FORMATTED_STYLE = "r1", "r6"
+
+
+def format_bias(rows: list[dict], a: str = FREE_FORM_STYLE, b: str = FORMATTED_STYLE) -> dict[str, Any] | None:
+    """How much more the grader credits one review form than another, beyond what the human credits.
+
+    Over the cases that have reviews of both styles ``a`` and ``b``: the share of (review, finding) pairs the grader
+    credits in each style and the share the human credits, and ``bias = (grader_a - grader_b) - (human_a -
+    human_b)`` in points (0-100). Issue #12's target: |bias| <= 2 points. A grader that misreads one form (a
+    findings table, the prompt's own headings) shows as a bias; a real difference between the reviews does not.
+
+    Args:
+        rows: per (review, finding) pairs with ``case``, ``style``, ``human``, ``grader`` (calibrate's rows).
+
+    Returns:
+        ``{"styles": [a, b], "cases": int, "pairs": {a: int, b: int}, "grader_recall": {a: float, b: float},
+        "human_recall": {a: float, b: float}, "bias_points": float}`` or None when no case has both styles.
+    """
+    cases = {r["case"] for r in rows if r["style"] == a} & {r["case"] for r in rows if r["style"] == b}
+    if not cases:
+        return None
+    sel = {st: [r for r in rows if r["style"] == st and r["case"] in cases] for st in (a, b)}
+    g = {st: sum(r["grader"] for r in rs) / len(rs) for st, rs in sel.items()}
+    h = {st: sum(r["human"] for r in rs) / len(rs) for st, rs in sel.items()}
+    return {"styles": [a, b], "cases": len(cases), "pairs": {st: len(rs) for st, rs in sel.items()},
+            "grader_recall": g, "human_recall": h, "bias_points": 100 * ((g[a] - g[b]) - (h[a] - h[b]))}
 
 
 def _check_label(lab, labels_file: Path, review: str, finding_ids: list[str], trap_ids: list[str]) -> None:
@@ -457,6 +488,13 @@ def print_report(res: dict[str, Any], console=None) -> None:
                   "agree on beyond chance); read the agreement there.", style="dim")
     if res.get("extra_issues_mae") is not None:
         console.print(f"extra_issues: mean absolute error {res['extra_issues_mae']:.2f} per review")
+    fb = res.get("format_bias")
+    if fb:
+        a, b = fb["styles"]
+        console.print(f"format bias ({STYLES.get(a, a)} {a} vs {STYLES.get(b, b)} {b}, {fb['cases']} cases): grader "
+                      f"credits {100 * fb['grader_recall'][a]:.1f}% vs {100 * fb['grader_recall'][b]:.1f}%, human "
+                      f"{100 * fb['human_recall'][a]:.1f}% vs {100 * fb['human_recall'][b]:.1f}%: bias "
+                      f"{fb['bias_points']:+.1f} points (target within ±2)")
     if res["disagreements"]:
         d = Table(title=f"Disagreements ({len(res['disagreements'])})", show_lines=True)
         for col in ("case", "review", "kind", "id", "human", "grader", "evidence"):

@@ -265,6 +265,10 @@ _SECTION_RE = re.compile(r"(?:§\s*|section\s*|sec\.\s*|セクション\s*|第)(
 # regex engine does not try every digit of the review
 _SECTION_NO_CH_RE = re.compile(r"(?:§\s*|section\s*|sec\.\s*|セクション\s*|第)(?P<a>\d{1,2}(?:\.\d{1,2})*)(?P<b>)")
 _CODE_SPAN_RE = re.compile(r"`([^`\n]{2,200})`")
+# "5.3" alone: not inside a longer number or word ("v5.3", "5.3.1", "1.5.3"), not a quantity ("5.3 秒", "5.3%",
+# "5.3gb", "5.3 ms")
+_BARE_SECTION_RE = re.compile(r"(?<![0-9a-z._/-])(\d{1,2}\.\d{1,2})(?![0-9a-z.%_/-])(?!\s*(?:秒|分|時間|倍|円|件|個|回|"
+                              r"ms\b|s\b|gb\b|mb\b|kb\b|%|x\b))")
 _MD_HEAD_RE = re.compile(r"^(#{1,6})\s+(?:§\s*)?(\d{1,2}(?:\.\d{1,2})*)[.):]?\s", re.M)
 _WORDCH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _ASCII_BYTES = bytes(range(128))
@@ -445,6 +449,8 @@ class _Compiled:
                         end = text.count("\n", 0, pos2)
                         break
                 self.sections.setdefault(num, []).append((p, start, end))
+
+        self.dotted_sections = frozenset(k for k in self.sections if "." in k)
 
         # ---- terms
         phrases: dict[str, list[_Phrase]] = {}    # first token -> phrases starting with it
@@ -1140,6 +1146,21 @@ class _Review:
                 num = m.group("a") or m.group("b")
                 i = self._fitem(m.start())
                 for fp, a, b in comp.sections.get(num, ()):
+                    for t in comp.targets:
+                        if fp == t.file and a <= t.hi and b >= t.lo:
+                            self._mark(i, t.n, P_SECTION)
+        if comp.dotted_sections and "." in F:
+            # a bare "5.3" names the document's section 5.3 when the case has one (not a version, a decimal with
+            # a unit, nor part of a longer number): "5.3「キャンセルが先に届くことはない」は成り立ちません"
+            for m in _BARE_SECTION_RE.finditer(F):
+                num = m.group(1)
+                if num not in comp.dotted_sections:
+                    continue
+                w = re.search(r"([a-z][a-z0-9]*)\s?$", F[max(0, m.start() - 24):m.start()])
+                if w and w.group(1) not in _MARK_TOKENS:
+                    continue  # ... nor the version of a named thing ("spring 5.1", "python3.11")
+                i = self._fitem(m.start())
+                for fp, a, b in comp.sections[num]:
                     for t in comp.targets:
                         if fp == t.file and a <= t.hi and b >= t.lo:
                             self._mark(i, t.n, P_SECTION)
