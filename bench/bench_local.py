@@ -63,7 +63,7 @@ def bare_pass(engine, cases, system: str, gen, n_ctx: int) -> dict:
     import threading
 
     from harness.message import render_request
-    engine._reset()
+    engine.reset()
     perf_reset(engine)
     out, in_model = {}, 0.0
     gc.collect()
@@ -85,7 +85,7 @@ def bare_pass(engine, cases, system: str, gen, n_ctx: int) -> dict:
 
 def harness_pass(cfg, cases, prompt, model, run_dir: Path) -> dict:
     from harness.runner import RunOptions, execute
-    model.engine._reset()
+    model.engine.reset()
     perf_reset(model.engine)
     opts = RunOptions(cases=cases, prompts=[prompt], models=[LOCAL], epochs=1, run_dir=run_dir,
                       graders=["deterministic"], progress=False)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.fakeserver import FakeServer, _flatten_text, default_responder  # noqa: E402
+from harness.testing.fakeserver import FakeServer, flatten_text, default_responder  # noqa: E402
 
 
 def reviews_responder(per_case: int = 40, seed: int = 7):
@@ -50,7 +50,7 @@ def reviews_responder(per_case: int = 40, seed: int = 7):
 
     def respond(body: dict):
         msgs = body.get("messages") or []
-        text = _flatten_text(msgs[0].get("content")) if msgs and isinstance(msgs[0], dict) else ""
+        text = flatten_text(msgs[0].get("content")) if msgs and isinstance(msgs[0], dict) else ""
         case = by_hash.get(hashlib.sha256(text.encode()).hexdigest())
         if case is None:
             case = next((c for first, c in firsts if first and first in text), None)

@@ -17,7 +17,7 @@ Frames (built by :func:`load_run`, one call reads the run once):
 counted separately — an errored sample is never scored as a review that found nothing.
 
 Case metadata (severity, category of each finding) comes from ``cases.json`` in the run directory (written by the
-runner and by :func:`harness.synthetic.write_synthetic_run`; format in :func:`case_payload`), else from the
+runner and by :func:`harness.testing.synthetic.write_synthetic_run`; format in :func:`case_payload`), else from the
 suite's :class:`~harness.cases.Case` objects when given, else from the verdicts alone (severity and category
 ``unknown``, weight 1).
 

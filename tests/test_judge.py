@@ -7,7 +7,7 @@ import pytest
 from harness.cases import load_case
 from harness.config import load_config
 from harness.errors import ConfigError
-from harness.fakeserver import FakeServer, Reply, ScriptedResponder
+from harness.testing.fakeserver import FakeServer, Reply, ScriptedResponder
 from harness.graders.judge import JudgeGrader, quote_supported, reply_schema
 
 from .conftest import ROOT
@@ -181,7 +181,7 @@ def test_fenced_json_is_read():
 
 def test_unsupported_request_shape_is_not_retried(case):
     # a server that rejects json_schema and json_object alike: two requests, then a grader error (not 7 retries)
-    from harness.fakellama import FakeLlamaServer
+    from harness.testing.fakellama import FakeLlamaServer
 
     with FakeLlamaServer(json_schema=False, responder=lambda body: "not JSON at all") as srv:
         cfg = load_config(ROOT, {"retry_backoff_base_s": 0.001, "retry_backoff_max_s": 0.01})

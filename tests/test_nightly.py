@@ -17,7 +17,7 @@ from harness.models.base import Completion, ModelSpec, Usage
 from harness.planning import Choices
 from harness.records import SUMMARY, RunDir
 from harness.report.nightly import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, NightlyRun, nightly
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 from .conftest import write_case
 

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from harness.errors import ModelError
-from harness.fakellama import FakeLlamaServer
+from harness.testing.fakellama import FakeLlamaServer
 from harness.models.base import GenerationConfig, ModelSpec
 from harness.models.openai_model import OpenAICompatModel, context_from_message, locality, map_exception
 

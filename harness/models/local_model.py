@@ -102,7 +102,8 @@ class Engine:
             self._current = event
             self.ctx.cancel = bool(event is not None and event.is_set())
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
+        """Forget the KV cache and the tokens it held: the next prompt is evaluated from its first token."""
         self.ctx.kv_cache_clear()
         self.cached = []
 
@@ -126,7 +127,7 @@ class Engine:
             self.ctx.memory_seq_rm(0, keep, -1)
             self.cached = self.cached[:keep]
         else:
-            self._reset()
+            self.reset()
         try:
             for start, end in ((0, head), (head, len(tokens))):
                 for i in range(max(start, keep), end, N_BATCH):
@@ -134,7 +135,7 @@ class Engine:
                     self._decode(chunk, i)
                     self.cached.extend(chunk)
         except BaseException:
-            self._reset()
+            self.reset()
             raise
         return len(tokens) - keep
 
@@ -187,7 +188,7 @@ class Engine:
                 self.cached.append(tok)
                 pos += 1
         except BaseException:
-            self._reset()
+            self.reset()
             raise
         return (self.vocab.detokenize(out) if text is None else text), len(out), reason
 
