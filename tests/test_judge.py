@@ -131,9 +131,9 @@ def test_the_judge_cache_key_names_the_server(case, monkeypatch):
     j = JudgeGrader("anthropic/claude-sonnet-4-5", cfg=load_config(ROOT))
     system, user = j.render(case, REVIEW)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
-    a = j._key(case, system, user)
+    a = j.cache_key(case, system, user)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
-    assert j._key(case, system, user) != a
+    assert j.cache_key(case, system, user) != a
 
 
 def test_local_model_cannot_judge():
@@ -173,7 +173,7 @@ def test_ambiguous_verdicts_are_judge_errors_not_last_wins(case, monkeypatch, mu
 
 
 def test_fenced_json_is_read():
-    from harness.graders.judge import strip_fence
+    from harness.models.openai_model import strip_fence
     assert strip_fence('```json\n{"a": 1}\n```') == '{"a": 1}'
     assert strip_fence('  ```\n{"a": 1}\n```\n') == '{"a": 1}'
     assert strip_fence('{"a": 1}') == '{"a": 1}'

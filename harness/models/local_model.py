@@ -20,7 +20,7 @@ import time
 from functools import lru_cache
 
 from ..errors import ModelError
-from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
+from .base import Completion, GenerationConfig, Message, ModelSpec, StructuredOutput, Usage
 from .local_weights import GGUF_NAME, gguf_path  # noqa: F401 - gguf_path is re-exported for callers and tests
 
 N_BATCH = 512
@@ -248,7 +248,17 @@ class LocalModel:
                           usage=Usage(input_tokens=len(tokens), output_tokens=n_out),
                           model=GGUF_NAME.removesuffix(".gguf"))
 
-    async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
+                       output: StructuredOutput | None = None) -> Completion:
+        """One completion on llama.cpp, off the event loop; cancelling the task stops generation within a token.
+
+        Raises:
+            ModelError: kind ``unsupported`` when ``output`` asks for structured output (a 135M model cannot
+                follow a schema); the engine's failures (``context_length``, ``cancelled``, ``server``).
+        """
+        if output is not None:
+            raise ModelError("the embedded model cannot answer in a JSON schema (structured output); use "
+                             "anthropic/<id> or openai/<model>@<url>", kind="unsupported")
         event = threading.Event()
         try:
             return await asyncio.to_thread(self._generate_sync, system, messages, config, event)
