@@ -32,6 +32,7 @@ import pytest
 
 from .config import load_config
 from .errors import HarnessError
+from .graders.registry import NAMES as GRADER_NAMES
 from .planning import Choices, build_options
 
 # harness.verdicts (pandas, scipy) is imported where a verdict is made, after the run: loading the plugin and
@@ -54,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--cases-dir", default=None, help="the suite's folder (default [tool.harness] cases_dir)")
     g.addoption("--run-dir", default=None, help="run directory; an existing one is resumed")
     g.addoption("--baseline", default=None, help="baseline run directory to compare against (a,b,c: several runs pooled)")
-    g.addoption("--grader", action="append", default=None, choices=["deterministic", "judge"],
+    g.addoption("--grader", action="append", default=None, choices=GRADER_NAMES,
                 help="who grades the reviews (repeatable; default deterministic): the rubric grader, offline, or "
                 "an LLM judge (needs --judge-model)")
     g.addoption("--judge-model", default=None, help="model of the LLM judge, e.g. anthropic/claude-haiku-4-5")

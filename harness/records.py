@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -287,9 +287,6 @@ class RunDir:
     def lock(self) -> "RunLock":
         """Hold the run for this process: a second writer gets RecordError instead of interleaving records."""
         return RunLock(self.path / ".lock")
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.path / SUMMARY, summary)
 
 
 class RunLock:

@@ -46,11 +46,12 @@ import pandas as pd
 
 from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
 from .errors import HarnessError, RecordError
+from .graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES
 from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
 DEFAULT_WEIGHTS: dict[str, float] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
-GRADERS = ("deterministic", "judge")
+GRADERS = NAMES   # the registered graders (harness.graders.registry)
 KEYS = ["run", "sample_id", "prompt_version", "prompt_fingerprint", "model", "variant", "case", "kind", "tags",
         "epoch"]
 OK, ERROR, GRADER_ERROR, UNGRADED = "ok", "error", "grader_error", "ungraded"
@@ -115,10 +116,10 @@ def _choose_grader(records: list[SampleRecord], grader: str | None) -> tuple[str
     present = list(dict.fromkeys(g for r in records for g in r.grades))
     if grader:
         return grader, present
-    for g in ("deterministic", *present):
+    for g in (DEFAULT_GRADER, *present):
         if g in present:
             return g, present
-    return "deterministic", present
+    return DEFAULT_GRADER, present
 
 
 def _status(rec: SampleRecord, grader: str) -> tuple[str, str | None]:
@@ -399,9 +400,6 @@ def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
 
 # ------------------------------------------------------------------------------------------------ reductions
 
-def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"] == OK]
-
 
 def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, names: tuple[str, str, str],
                   epochs: int | None = None) -> pd.DataFrame:
@@ -612,7 +610,7 @@ class Agreement:
     disagreements: pd.DataFrame
 
 
-def grader_agreement(res: RunResults, a: str = "deterministic", b: str = "judge") -> Agreement | None:
+def grader_agreement(res: RunResults, a: str = DEFAULT_GRADER, b: str = MODEL_GRADER) -> Agreement | None:
     """Compare two graders' finding verdicts on every sample both graded without error; None when fewer than one
     such sample exists (e.g. no judge ran)."""
     rows = []

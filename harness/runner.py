@@ -26,7 +26,7 @@ from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
-from .graders.registry import create_graders
+from .graders.registry import DEFAULT_GRADER, create_graders, is_async
 from .limiter import AdaptiveLimiter, initial_limit
 from .message import render_request, request_fingerprint
 from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec
@@ -112,7 +112,7 @@ class RunOptions:
     run_dir: Path | None = None
     resume: bool = False
     batch: bool = False
-    graders: list[str] = field(default_factory=lambda: ["deterministic"])
+    graders: list[str] = field(default_factory=lambda: [DEFAULT_GRADER])
     judge_model: str | None = None
     progress: bool = True
     generation: GenerationConfig | None = None
@@ -179,7 +179,7 @@ class Runner:
         grades = {}
         for g in self.graders:
             try:
-                if hasattr(g, "agrade"):
+                if is_async(g):
                     grades[g.name] = await g.agrade(case, review)
                 else:
                     # off the event loop: the deterministic grader's semantic stage spends tens of ms per review
@@ -423,8 +423,8 @@ class Runner:
             self.stats.judge_calls += g.calls
             self.stats.judge_retries += g.retries
             self.stats.retries += g.retries
-            if g.retries:
-                self.stats.retries_by_kind["judge"] = self.stats.retries_by_kind.get("judge", 0) + g.retries
+            if g.retries:   # counted under the grader's name ("judge")
+                self.stats.retries_by_kind[g.grader] = self.stats.retries_by_kind.get(g.grader, 0) + g.retries
             self.stats.judge_cost_usd += g.cost_usd or 0.0
             self.stats.cost_usd += g.cost_usd or 0.0
             self.stats.input_tokens += g.usage.get("input_tokens", 0)

@@ -60,6 +60,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .graders.registry import DEFAULT_GRADER
 from .stats import (ALPHA, IMPROVED, POWER, REGRESSED, PairedComparison, holm, min_sign_flip_p, paired_difference,
                     rate_drop_pvalue, reduce_counts, verdict_of)
 
@@ -450,7 +451,7 @@ def case_verdicts(res: Any, *, min_recall: float = 0.5, max_critical_missed: int
     return out
 
 
-def judge_case(case: Any, records: list, *, grader: str = "deterministic", min_recall: float = 0.5,
+def judge_case(case: Any, records: list, *, grader: str = DEFAULT_GRADER, min_recall: float = 0.5,
                max_critical_missed: int = 0, reducer: str = "mean",
                severity_weights: dict[str, float] | None = None) -> CaseVerdict:
     """:func:`case_verdicts` of one case's sample records (one variant), through the same results table

@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
+from ..graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES as GRADER_NAMES
 from ..results import (OK, Agreement, RunResults, VariantSummary, grader_agreement, load_run, per_case, per_finding,
                        per_trap, summarize)
 from ..results import pool_results
@@ -125,7 +126,7 @@ def _one_variant(res: RunResults, variant: str | None, role: str) -> str:
 def _common_grader(present: list[set[str]], grader: str | None) -> str:
     if grader:
         return grader
-    for g in ("deterministic", "judge"):
+    for g in GRADER_NAMES:   # in the registry's order: the default grader first
         if all(g in p for p in present):
             return g
     common = set.intersection(*present)
@@ -292,7 +293,7 @@ def _epoch_counts(base: RunResults, cand: RunResults, bv: str, cv: str, paired: 
 
 
 def _agreement(res: RunResults) -> Agreement | None:
-    return grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+    return grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
 
 
 def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame

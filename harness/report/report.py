@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..cases import CATEGORIES, KINDS, SEVERITIES
 from ..config import HarnessConfig, load_config
+from ..graders.registry import DEFAULT_GRADER, MODEL_GRADER, needs_model
 from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run,
                        outcome_counts, per_case, per_finding, per_trap, summarize)
 from ..textio import atomic_write_text
@@ -119,7 +120,7 @@ def grader_calibration(config: HarnessConfig, res: RunResults):
         except Exception:  # noqa: BLE001 - no project around the run: the record stays missing
             pass
     return calibration_status(record, res.grader, case_fps=fps,
-                              judge_model=config.judge_model if res.grader == "judge" else None)
+                              judge_model=config.judge_model if needs_model([res.grader]) else None)
 
 
 def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: HarnessConfig | None = None,
@@ -143,7 +144,7 @@ def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: 
     summaries = summarize(res, pf, pt)
     variants = [s.variant for s in summaries]
     bds = {by: pivot_breakdown(pf, by, variants) for by in ("category", "severity", "kind")}
-    agreement = grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+    agreement = grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
     cal = grader_calibration(config, res)
     rep = RunReport(res=res, summaries=summaries, per_finding=pf, per_trap=pt, per_case=pc, breakdowns=bds,
                     agreement=agreement, warnings=run_warnings(res, summaries) + cal.stale, calibration=cal.text)
