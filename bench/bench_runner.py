@@ -49,7 +49,7 @@ MAX_TOKENS = 2048
 
 def _workload(samples: int):
     from common import load_suite_and_prompt
-    from harness.message import render_request
+    from harness.request import render_request
     suite, prompt, cfg = load_suite_and_prompt()
     epochs = max(1, samples // len(suite))
     return suite, prompt, cfg, epochs, {c.id: render_request(c) for c in suite}

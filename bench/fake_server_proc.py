@@ -31,7 +31,7 @@ from harness.testing.fakeserver import FakeServer, flatten_text, default_respond
 def reviews_responder(per_case: int = 40, seed: int = 7):
     from harness.cases import load_suite
     from harness.config import load_config
-    from harness.message import render_request
+    from harness.request import render_request
     from reviews import generate_review
 
     cfg = load_config(Path(__file__).resolve().parents[1])

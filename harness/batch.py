@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from .cache import ResponseCache, cache_key
 from .errors import ModelError
-from .message import render_request
+from .request import render_request
 from .models.base import BatchModel, Completion, GenerationConfig, ModelSpec
 from .records import SampleRecord, utcnow
 from .retry import RetryPolicy, call_with_retries, with_deadline
@@ -101,7 +101,7 @@ async def run_batch(runner: BatchHost, model: BatchModel, samples: list, *, poll
                     max_poll_s: float = 60.0) -> None:
     """Run ``samples`` on ``model`` through one batch, appending a record per sample.
 
-    Polls with exponential backoff from ``poll_s`` (default ``[tool.harness] batch_poll_s`` or 2 s) up to
+    Polls with exponential backoff (× 1.5) from ``poll_s`` seconds (default 2) up to
     ``max_poll_s``. Per-item errors become sample errors; a failure of the batch API itself becomes an error on
     every sample still pending.
     """

@@ -17,7 +17,7 @@ from .models.base import ModelSpec
 from .config import generation_for
 from .models.pricing import estimate_cost
 from .runner import RunOptions, plan_samples
-from .message import render_request
+from .request import render_request
 
 
 def _rel(p: Path | str, root: Path) -> str:

@@ -28,7 +28,7 @@ from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
 from .graders.registry import DEFAULT_GRADER, create_graders, is_async
 from .limiter import AdaptiveLimiter, initial_limit
-from .message import render_request, request_fingerprint
+from .request import render_request, request_fingerprint
 from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec
 from .models.pricing import cost_usd, estimate_cost
 from .models.registry import create_model

@@ -24,7 +24,7 @@ from harness.cases import load_suite
 from harness.cli import main as cli_main
 from harness.config import load_config
 from harness.testing.fakeserver import FakeServer
-from harness.message import render_request
+from harness.request import render_request
 from harness.models.anthropic_model import system_blocks
 from harness.models.base import GenerationConfig, ModelSpec
 from harness.planning import Choices, build_options

@@ -20,7 +20,7 @@ import tomllib
 from harness.cases import load_suite
 from harness.testing.fakeserver import FakeServer, default_responder
 from harness.graders.rubric import DeterministicGrader
-from harness.message import render_request
+from harness.request import render_request
 from harness.records import RunDir
 
 from .conftest import ROOT

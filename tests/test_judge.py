@@ -136,6 +136,22 @@ def test_the_judge_cache_key_names_the_server(case, monkeypatch):
     assert j.cache_key(case, system, user) != a
 
 
+def test_judge_verdicts_live_in_the_judge_namespace_and_replay_only_never_calls(case, monkeypatch, tmp_path):
+    """One cache (harness/cache.py): the judge's entries under <cache root>/judge; in replay-only mode a miss
+    is a grader error and no request is sent, a hit is served."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())])) as server:
+        g = judge(server, monkeypatch, cache_mode="replay-only").grade(case, REVIEW)
+        assert server.requests == 0 and g.error and "cache miss in replay-only mode" in g.error
+        judge(server, monkeypatch).grade(case, REVIEW)              # cache_mode use: asks once, stores
+        assert server.requests == 1
+        replayed = judge(server, monkeypatch, cache_mode="replay-only").grade(case, REVIEW)
+        assert server.requests == 1
+    assert replayed.error is None and replayed.found_ids() == {"sqli"} and replayed.calls == 0
+    entries = list((tmp_path / "cache").rglob("*.json"))
+    assert len(entries) == 1 and entries[0].relative_to(tmp_path / "cache").parts[0] == "judge"
+
+
 def test_local_model_cannot_judge():
     with pytest.raises(ConfigError, match="cannot act as a judge"):
         JudgeGrader("local/smollm2-135m")

@@ -204,7 +204,7 @@ class FullCostModel(ScriptedModel):
 def test_budget_counts_samples_waiting_for_a_slot_and_is_never_exceeded(suite, tmp_path, concurrency):
     import re
     from harness.models.base import GenerationConfig
-    from harness.message import render_request
+    from harness.request import render_request
     from harness.models.pricing import estimate_cost
     gen = GenerationConfig(temperature=0.7, max_tokens=400)
     spec = ModelSpec.parse("anthropic/claude-sonnet-4-5")

@@ -25,7 +25,7 @@ import pandas as pd
 from ..cases import CATEGORIES, KINDS, SEVERITIES
 from ..config import HarnessConfig, load_config
 from ..graders.registry import DEFAULT_GRADER, MODEL_GRADER, needs_model
-from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run,
+from ..results import (Agreement, ResultsTable, VariantSummary, breakdown, grader_agreement, load_run,
                        outcome_counts, per_case, per_finding, per_trap, summarize)
 from ..textio import atomic_write_text
 from . import charts
@@ -40,7 +40,7 @@ ORDER = {"severity": list(SEVERITIES), "category": list(CATEGORIES), "kind": lis
 class RunReport:
     """Everything a single-run report shows (frames from :mod:`harness.results`, plus charts as SVG strings)."""
 
-    res: RunResults
+    res: ResultsTable
     summaries: list[VariantSummary]
     per_finding: pd.DataFrame
     per_trap: pd.DataFrame
@@ -74,7 +74,7 @@ def pivot_breakdown(pf: pd.DataFrame, by: str, variants: list[str]) -> list[dict
     return rows
 
 
-def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
+def run_warnings(res: ResultsTable, summaries: list[VariantSummary]) -> list[str]:
     """Loud notes about a run: incomplete status, errored or ungraded samples, read problems."""
     out = []
     m = res.manifest
@@ -105,7 +105,7 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     return out + list(res.warnings)
 
 
-def grader_calibration(config: HarnessConfig, res: RunResults):
+def grader_calibration(config: HarnessConfig, res: ResultsTable):
     """The grader's recorded agreement with human labels, and warnings when it no longer applies to this run's
     grader or cases (:func:`harness.graders.record.calibration_status`)."""
     from ..config import find_root, load_config
@@ -218,7 +218,7 @@ def context(rep: RunReport, *, samples: bool = False, cases: Iterable[str] | Non
     }
 
 
-def truncated_graded(res: RunResults) -> dict[str, int]:
+def truncated_graded(res: ResultsTable) -> dict[str, int]:
     """``{variant: n}`` of samples cut at max_tokens that were graded anyway (``grade_truncated``): flagged in
     the report, since their recall under-states what the full review would have found."""
     s = res.samples
