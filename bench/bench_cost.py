@@ -9,7 +9,7 @@ without (``cache_system=False``). The fake server accounts prompt caching as the
 written on first use (``cache_creation_input_tokens``) and read by later requests
 (``cache_read_input_tokens``) — and reports usage per request.
 Costs are computed from those usages with the harness's own price table (``[tool.harness.prices]``) and
-:func:`harness.runner.cost_usd`, input tokens alone (output tokens priced at zero) and in total.
+:func:`harness.models.pricing.cost_usd`, input tokens alone (output tokens priced at zero) and in total.
 
 Caveat: the fake server counts tokens as characters ÷ 4. The agent prompt is Japanese, for which that
 undercounts (the real tokenizer gives it ~4,000 tokens, the fake ~730), so the real saving is larger than the
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.05)
     a = ap.parse_args(argv)
     from harness.models.base import ModelSpec
-    from harness.runner import cost_usd
+    from harness.models.pricing import cost_usd
     suite, prompt, cfg = load_suite_and_prompt()
     model_name = a.model or cfg.anthropic_model
     spec = ModelSpec.parse(model_name)

@@ -3,7 +3,7 @@
     python bench/bench_dashboard_scale.py [--cases 400] [--nights 365] [--profile]
 
 Set-up (not timed). A real run of ``--cases`` synthetic cases × 3 epochs is written once
-(:func:`harness.synthetic.write_synthetic_run`, short reviews) and summarised as ``harness nightly`` does
+(:func:`harness.testing.synthetic.write_synthetic_run`, short reviews) and summarised as ``harness nightly`` does
 (:func:`harness.history.write_run_summary`). Every night is then a run directory whose ``samples.jsonl`` and
 ``cases.json`` are hard links to that run's (so the summaries' source stamps stay valid) with its own
 ``run.json`` (run id, dates) and its own ``summary.json``: the template's, with each finding's found count redrawn
@@ -38,9 +38,9 @@ from common import RESULTS, Bench, work_dir  # noqa: E402
 def write_history(root: Path, n_cases: int, nights: int, seed: int = 0) -> list[str]:
     """The synthetic history described in the module docs; returns the run ids, oldest first."""
     from harness.config import load_config
-    from harness.history import SUMMARY, _stamp, write_run_summary
+    from harness.history import SUMMARY, source_stamp, write_run_summary
     from harness.records import MANIFEST, SAMPLES, RunDir
-    from harness.synthetic import make_cases, write_synthetic_run
+    from harness.testing.synthetic import make_cases, write_synthetic_run
 
     cfg = load_config(Path(__file__).resolve().parents[1])
     tmpl = root.parent / "template-run"
@@ -90,7 +90,7 @@ def write_history(root: Path, n_cases: int, nights: int, seed: int = 0) -> list[
             half = ((rec["hi"] or new) - (rec["lo"] or new)) / 2
             rec.update(value=new, lo=max(0.0, new - half), hi=min(1.0, new + half))
         s["run"].update(run_id=rid, started_at=m.started_at, ended_at=m.ended_at)
-        s["sources"] = {**s["sources"], MANIFEST: _stamp(d / MANIFEST)}
+        s["sources"] = {**s["sources"], MANIFEST: source_stamp(d / MANIFEST)}
         (d / SUMMARY).write_text(json.dumps(s), encoding="utf-8")
         ids.append(rid)
     return ids

@@ -7,7 +7,7 @@ Every night pair goes through :func:`harness.verdicts.decide_summaries`, the fun
 dashboard call on run summaries (and ``harness compare`` / ``pytest evals`` call through
 :func:`harness.verdicts.decide` on the same per-finding table). Each pair draws a new suite — 25 cases with 3–10
 findings, case and finding difficulty at random (logit sd 1 each, mean recall 0.6), ~13 % critical findings — and
-two nights on it (:func:`harness.synthetic.simulate_suite`, :func:`harness.synthetic.simulate_night`). A "D-point
+two nights on it (:func:`harness.testing.synthetic.simulate_suite`, :func:`harness.testing.synthetic.simulate_night`). A "D-point
 change" shifts every found probability so the suite's true recall changes by exactly D points.
 
 Figures: false alarms (verdict *regressed* on unchanged nights) with 1 and 3 epochs, with and without 20 % errored
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import Bench  # noqa: E402
 
 from harness.stats import clustered_mean, wilson  # noqa: E402
-from harness.synthetic import shift_for_recall_change, simulate_night, simulate_suite  # noqa: E402
+from harness.testing.synthetic import shift_for_recall_change, simulate_night, simulate_suite  # noqa: E402
 from harness.verdicts import IMPROVED, REGRESSED, decide_summaries  # noqa: E402
 
 

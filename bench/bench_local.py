@@ -62,8 +62,8 @@ def perf_reset(engine) -> None:
 def bare_pass(engine, cases, system: str, gen, n_ctx: int) -> dict:
     import threading
 
-    from harness.message import render_request
-    engine._reset()
+    from harness.request import render_request
+    engine.reset()
     perf_reset(engine)
     out, in_model = {}, 0.0
     gc.collect()
@@ -85,7 +85,7 @@ def bare_pass(engine, cases, system: str, gen, n_ctx: int) -> dict:
 
 def harness_pass(cfg, cases, prompt, model, run_dir: Path) -> dict:
     from harness.runner import RunOptions, execute
-    model.engine._reset()
+    model.engine.reset()
     perf_reset(model.engine)
     opts = RunOptions(cases=cases, prompts=[prompt], models=[LOCAL], epochs=1, run_dir=run_dir,
                       graders=["deterministic"], progress=False)
@@ -122,7 +122,7 @@ def pick_cases(suite, a) -> tuple[list, str]:
         if missing:
             raise SystemExit(f"unknown case ids: {', '.join(missing)}")
         return [by[i] for i in ids], f"{len(ids)} chosen cases"
-    from harness.message import render_request
+    from harness.request import render_request
     smoke = [c for c in suite if "smoke" in c.tags]
     others = sorted((c for c in suite if "smoke" not in c.tags), key=lambda c: len(render_request(c)))
     chosen = smoke + others[: a.extra]
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             b.add("local_kv_speedup", "  KV reuse speed-up per case", off_s / on_s, "×")
     # the full suite, estimated from the measured rates, when only a subset ran
     if not a.full and pr and gr:
-        from harness.message import render_request
+        from harness.request import render_request
         sys_tokens = m_on.engine.prompt_tokens(prompt.body, [{"role": "user", "content": ""}])[1]
         est = est_off = 0.0
         fits = 0

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.cases import load_suite  # noqa: E402
 from harness.config import load_config  # noqa: E402
-from harness.fakellama import FakeLlamaServer  # noqa: E402
+from harness.testing.fakellama import FakeLlamaServer  # noqa: E402
 from harness.prompts import parse_prompt  # noqa: E402
 from harness.runner import RunOptions, execute  # noqa: E402
 

@@ -4,7 +4,7 @@
     python bench/bench_report.py --cold          # also time the first dashboard build, before any summary.json
     python bench/bench_report.py --profile       # cProfile both builds and print hot spots
 
-Set-up (not timed): ``harness.synthetic.write_synthetic_run`` writes
+Set-up (not timed): ``harness.testing.synthetic.write_synthetic_run`` writes
 
 * one run of 200 synthetic cases × 50 epochs = 10,000 samples, each with a ~3 KB review (like real reviews, so
   ``samples.jsonl`` has a real run's size, ~45 MB);
@@ -60,7 +60,7 @@ def no_fsync():
 
 def review_text(case: dict, epoch: int, found: list, flagged: list) -> str:
     """The synthetic run's default review, padded with filler to ~3 KB as real reviews are."""
-    from harness.synthetic import default_review
+    from harness.testing.synthetic import default_review
     rng = random.Random(f"{case['id']}:{epoch}")
     text = default_review(case, epoch, found, flagged)
     parts = [text]
@@ -73,7 +73,7 @@ def review_text(case: dict, epoch: int, found: list, flagged: list) -> str:
 
 
 def write_report_run(path: Path, cases: int, epochs: int) -> Path:
-    from harness.synthetic import write_synthetic_run
+    from harness.testing.synthetic import write_synthetic_run
     with no_fsync():
         return write_synthetic_run(path, cases=cases, epochs=epochs, review=review_text, seed=11,
                                    run_id="bench-report-10k")
@@ -83,7 +83,7 @@ def _night(args: tuple) -> str:
     root, i, nights, cases = args
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from harness.records import RunDir
-    from harness.synthetic import write_synthetic_run
+    from harness.testing.synthetic import write_synthetic_run
     day = datetime(2025, 1, 1, 2, 0, tzinfo=timezone.utc) + timedelta(days=i)
     run_id = "nightly-" + day.strftime("%Y%m%d")
     # recall drifts slowly (+-3 points) and steps down 8 points for the last 60 nights

@@ -6,7 +6,7 @@
 
 The workload: the suite's 25 cases × 20 epochs = 500 samples, the configured agent prompt as the system prompt,
 temperature 1.0 (so every epoch is a distinct request), max_tokens 2048, against the loopback fake Messages API
-(``harness.fakeserver.FakeServer``) with a fixed 200 ms latency, answering each request with a realistic review
+(``harness.testing.fakeserver.FakeServer``) with a fixed 200 ms latency, answering each request with a realistic review
 of its case (2–12 KB of markdown, see ``reviews.py``). Three clients run it:
 
 * ``bare``    — the floor: ``anthropic.AsyncAnthropic`` + ``asyncio.Semaphore(50)`` + ``messages.create``,
@@ -49,7 +49,7 @@ MAX_TOKENS = 2048
 
 def _workload(samples: int):
     from common import load_suite_and_prompt
-    from harness.message import render_request
+    from harness.request import render_request
     suite, prompt, cfg = load_suite_and_prompt()
     epochs = max(1, samples // len(suite))
     return suite, prompt, cfg, epochs, {c.id: render_request(c) for c in suite}

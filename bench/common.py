@@ -233,7 +233,7 @@ def proc_cpu_s(pid: int) -> float:
 
 
 class ServerProcess:
-    """The loopback fake Messages API (:class:`harness.fakeserver.FakeServer`) in its own process.
+    """The loopback fake Messages API (:class:`harness.testing.fakeserver.FakeServer`) in its own process.
 
     Why a process: ``FakeServer`` serves from a thread of the process that starts it, so in-process it would
     share the GIL with the client being measured: the server's JSON parsing and SSE writing would then run

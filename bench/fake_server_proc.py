@@ -25,13 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.fakeserver import FakeServer, _flatten_text, default_responder  # noqa: E402
+from harness.testing.fakeserver import FakeServer, flatten_text, default_responder  # noqa: E402
 
 
 def reviews_responder(per_case: int = 40, seed: int = 7):
     from harness.cases import load_suite
     from harness.config import load_config
-    from harness.message import render_request
+    from harness.request import render_request
     from reviews import generate_review
 
     cfg = load_config(Path(__file__).resolve().parents[1])
@@ -50,7 +50,7 @@ def reviews_responder(per_case: int = 40, seed: int = 7):
 
     def respond(body: dict):
         msgs = body.get("messages") or []
-        text = _flatten_text(msgs[0].get("content")) if msgs and isinstance(msgs[0], dict) else ""
+        text = flatten_text(msgs[0].get("content")) if msgs and isinstance(msgs[0], dict) else ""
         case = by_hash.get(hashlib.sha256(text.encode()).hexdigest())
         if case is None:
             case = next((c for first, c in firsts if first and first in text), None)

@@ -71,7 +71,7 @@ def labelled_run(path: Path, label: str, reviews: tuple[str, ...], seed: int) ->
 def nights(root: Path) -> Path:
     """30 synthetic nights (3 epochs, 12 cases), recall 10 points lower from night 25 on."""
     from harness.records import RunDir
-    from harness.synthetic import make_cases, write_synthetic_run
+    from harness.testing.synthetic import make_cases, write_synthetic_run
     cases = make_cases(12, seed=7)
     for n in range(1, 31):
         p = write_synthetic_run(root / f"night-{n:02d}", cases=cases, epochs=3, seed=n, run_id=f"night-{n:02d}",

@@ -15,6 +15,7 @@ import sys
 from .errors import HarnessError
 from .exitcodes import ExitCode
 from .options import NIGHTLY, RUN, add_cli_options
+from .graders.registry import DEFAULT_GRADER, NAMES as GRADER_NAMES
 
 
 # command name -> (module, function, help, argument builder)
@@ -47,14 +48,14 @@ def _build() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="(re-)grade a run directory")
     p.add_argument("run_dir", help="the run directory")
-    p.add_argument("--grader", action="append", dest="graders", choices=["deterministic", "judge"],
+    p.add_argument("--grader", action="append", dest="graders", choices=GRADER_NAMES,
                    help="grader to run (repeatable; default [tool.harness] graders)")
     p.add_argument("--judge-model", help="model of the LLM judge")
     p.set_defaults(target=("harness.commands", "cmd_grade"))
 
     p = sub.add_parser("calibrate", help="measure a grader against human labels")
     p.add_argument("path", nargs="?", help="labelled folder (default: [tool.harness] labelled_dir, 'labelled')")
-    p.add_argument("--grader", default="deterministic", choices=["deterministic", "judge"],
+    p.add_argument("--grader", default=DEFAULT_GRADER, choices=GRADER_NAMES,
                    help="the grader to measure (default deterministic)")
     p.add_argument("--judge-model", help="model of the LLM judge")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
@@ -72,7 +73,7 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="the run directory (reports/runs/<run>)")
     p.add_argument("--out", help="folder for report.md and report.html, or a path ending in .md/.html "
                    "(default <reports_dir>/<run folder name>/)")
-    p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
+    p.add_argument("--grader", choices=GRADER_NAMES, help="whose verdicts to score")
     p.add_argument("--case", action="append", dest="cases", metavar="ID",
                    help="the sample view shows only this case, with every sample of it (repeatable)")
     p.set_defaults(target=("harness.report.report", "cli"))
@@ -83,7 +84,7 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for compare.md and compare.html, or a path ending in .md/.html")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when the verdict is regressed (3 when the candidate run is incomplete)")
-    p.add_argument("--grader", choices=["deterministic", "judge"], help="whose verdicts to score")
+    p.add_argument("--grader", choices=GRADER_NAMES, help="whose verdicts to score")
     p.set_defaults(target=("harness.report.compare", "cli"))
 
     p = sub.add_parser("dashboard", help="build the nightly dashboard over a runs root")

@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
 def cmd_grade(args) -> int:
     """``harness grade RUN_DIR``: re-grade every successful sample with the chosen graders, rewrite atomically."""
     from .cases import load_suite
-    from .graders.registry import create_graders
+    from .graders.registry import create_graders, is_async
     from .records import RunDir
     cfg = load_config(getattr(args, "root", None))
     rd = RunDir.open(args.run_dir)
@@ -80,7 +80,7 @@ def cmd_grade(args) -> int:
                 print(f"harness: skipping {r.case}: the case changed or is gone since the run", file=sys.stderr)
                 continue
             for g in graders:
-                r.grades[g.name] = await g.agrade(case, r.review) if hasattr(g, "agrade") else g.grade(case, r.review)
+                r.grades[g.name] = await g.agrade(case, r.review) if is_async(g) else g.grade(case, r.review)
             n += 1
         return n
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .models.base import GenerationConfig
+from .models.base import GenerationConfig, ModelSpec
 
 
 class Price(BaseModel):
@@ -177,3 +177,12 @@ def unknown_key_message(loc: list[str], data: dict[str, Any]) -> str:
     if close:
         return f"unknown key {loc[-1]!r}; did you mean {' or '.join(repr(c) for c in close)}?"
     return f"unknown key {loc[-1]!r}; expected one of: {', '.join(sorted(known))}"
+
+
+def generation_for(cfg: HarnessConfig, model: ModelSpec, override: GenerationConfig | None) -> GenerationConfig:
+    """The sampling settings of a request to ``model``: ``override`` (``--temperature``/``--max-tokens`` given),
+    else ``[tool.harness.local_generation]`` for the embedded model, else ``[tool.harness.generation]``."""
+    if override is not None:
+        return override
+    return cfg.local_generation if model.provider == "local" else cfg.generation
+

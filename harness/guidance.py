@@ -14,8 +14,10 @@ from typing import Iterable
 
 from .config import HarnessConfig
 from .models.base import ModelSpec
-from .runner import RunOptions, estimate_cost, generation_for, plan_samples
-from .message import render_request
+from .config import generation_for
+from .models.pricing import estimate_cost
+from .runner import RunOptions, plan_samples
+from .request import render_request
 
 
 def _rel(p: Path | str, root: Path) -> str:
@@ -107,7 +109,7 @@ class Plan:
 
 def plan(cfg: HarnessConfig, opts: RunOptions) -> Plan:
     """The plan of a run: every sample :func:`harness.runner.plan_samples` makes, and its estimated cost
-    (:func:`harness.runner.estimate_cost`, the estimate ``--max-cost`` uses). Sends nothing."""
+    (:func:`harness.models.pricing.estimate_cost`, the estimate ``--max-cost`` uses). Sends nothing."""
     samples = plan_samples(opts.cases, opts.prompts, opts.models, opts.epochs)
     per_model: dict[str, int] = {}
     cost: dict[str, float | None] = {}

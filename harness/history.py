@@ -102,7 +102,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _stamp(path: Path) -> dict | None:
+def source_stamp(path: Path) -> dict | None:
     """``{size, mtime_ns, sha256}`` of a source file, None when absent."""
     try:
         st = path.stat()
@@ -153,7 +153,7 @@ def compute_run_summary(run_dir: str | Path, *, grader: str | None = None, reduc
         RecordError: not a run directory, invalid ``cases.json``. HarnessError: unknown reducer.
     """
     run_dir = Path(run_dir)
-    stamps = {name: _stamp(run_dir / name) for name in SOURCES}   # before reading: a later change looks stale
+    stamps = {name: source_stamp(run_dir / name) for name in SOURCES}   # before reading: a later change looks stale
     manifest = RunDir.open(run_dir).manifest
     grader, reducer, weights = _params(manifest.config or {}, grader, reducer, severity_weights)
     res = load_run(run_dir, grader=grader, severity_weights=weights, reducer=reducer)

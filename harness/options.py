@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-GRADER_NAMES = ("deterministic", "judge")
+from .graders.registry import NAMES as GRADER_NAMES
 CACHE_MODES = ("use", "refresh", "off", "replay-only")
 PYTEST_PREFIX = "harness_"    # pytest dest of field f: harness_<f> (option --harness-<flag>)
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from .cases import Case, load_suite, select_cases
 from .config import HarnessConfig
+from .graders.registry import needs_model
 from .models.base import GenerationConfig, ModelSpec
 from .prompts import load_prompt
 from .records import RunDir
@@ -155,7 +156,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     epochs = ch.epochs if ch.epochs is not None else (manifest.epochs if manifest else None) or cfg.epochs
     if epochs < 1:
         raise ConfigError(f"expected a whole number of epochs >= 1, got {epochs}", field="--epochs")
-    if "judge" in (ch.graders or cfg.graders) and not (ch.judge_model or cfg.judge_model):
+    if needs_model(ch.graders or cfg.graders) and not (ch.judge_model or cfg.judge_model):
         if ch.graders:
             raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",
                               field="--grader")

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 
 from .errors import ConfigError, ModelError
+from .graders.registry import MODEL_GRADER, needs_model
 from .models.base import ModelSpec
 
 TIMEOUT_S = 15.0          # one check; a server this slow will fail the run's own requests with a clear error
@@ -63,7 +64,7 @@ def model_sources(cfg, opts) -> list[ModelUse]:
         else:
             src = "--model" + (" (or the resumed run's run.json)" if opts.resume else "")
         out.append(ModelUse(m, "agent", src))
-    if "judge" in opts.graders and opts.judge_model:
+    if needs_model(opts.graders) and opts.judge_model:
         src = ("[tool.harness] judge_model" if cfg.judge_model and opts.judge_model == cfg.judge_model
                else "--judge-model")
         out.append(ModelUse(opts.judge_model, "judge", src))
@@ -161,9 +162,9 @@ def judge_failed_everywhere(records, graders) -> str | None:
     Args:
         records: the run's :class:`~harness.records.SampleRecord` list; graders: the run's grader names.
     """
-    if "judge" not in graders:
+    if MODEL_GRADER not in graders:
         return None
-    graded = [r.grades.get("judge") for r in records if r.error is None and r.review is not None]
+    graded = [r.grades.get(MODEL_GRADER) for r in records if r.error is None and r.review is not None]
     graded = [g for g in graded if g is not None]
     if not graded or any(g.error is None for g in graded):
         return None

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -165,7 +165,7 @@ def git_commit(cwd: str | Path = ".") -> str | None:
 
 
 @dataclass
-class ReadResult:
+class RecordsRead:
     """What :meth:`RunDir.read_samples` found: valid records (last record per sample id wins), and problems."""
 
     records: list[SampleRecord]
@@ -224,7 +224,7 @@ class RunDir:
     def write_manifest(self) -> None:
         atomic_write_json(self.path / MANIFEST, self.manifest.model_dump(mode="json"))
 
-    def repair(self) -> ReadResult:
+    def repair(self) -> RecordsRead:
         """Drop a torn last line (crash mid-append) so later appends start on a clean line; returns what was read."""
         res = self.read_samples()
         if res.torn_tail or res.bad_lines:
@@ -254,11 +254,11 @@ class RunDir:
         from .textio import atomic_write_text
         atomic_write_text(self.samples_path, data)
 
-    def read_samples(self) -> ReadResult:
+    def read_samples(self) -> RecordsRead:
         """Read and validate every record. A last line without its newline, or not valid JSON, is a torn tail
         (reported, dropped); an invalid line elsewhere is reported in ``bad_lines`` and dropped."""
         if not self.samples_path.exists():
-            return ReadResult(records=[])
+            return RecordsRead(records=[])
         raw = self.samples_path.read_bytes()
         lines = raw.split(b"\n")
         complete_last = raw.endswith(b"\n")
@@ -282,14 +282,11 @@ class RunDir:
             if is_last and not complete_last:
                 torn = True  # whole JSON but no newline: keep it, and repair() rewrites the file cleanly
             by_id[rec.sample_id] = rec
-        return ReadResult(records=list(by_id.values()), torn_tail=torn, bad_lines=bad)
+        return RecordsRead(records=list(by_id.values()), torn_tail=torn, bad_lines=bad)
 
     def lock(self) -> "RunLock":
         """Hold the run for this process: a second writer gets RecordError instead of interleaving records."""
         return RunLock(self.path / ".lock")
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.path / SUMMARY, summary)
 
 
 class RunLock:

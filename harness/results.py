@@ -17,7 +17,7 @@ Frames (built by :func:`load_run`, one call reads the run once):
 counted separately — an errored sample is never scored as a review that found nothing.
 
 Case metadata (severity, category of each finding) comes from ``cases.json`` in the run directory (written by the
-runner and by :func:`harness.synthetic.write_synthetic_run`; format in :func:`case_payload`), else from the
+runner and by :func:`harness.testing.synthetic.write_synthetic_run`; format in :func:`case_payload`), else from the
 suite's :class:`~harness.cases.Case` objects when given, else from the verdicts alone (severity and category
 ``unknown``, weight 1).
 
@@ -46,11 +46,12 @@ import pandas as pd
 
 from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
 from .errors import HarnessError, RecordError
+from .graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES
 from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord
 from .stats import NAN_ESTIMATE, Estimate, clustered_mean, cohen_kappa, reduce_counts, wilson
 DEFAULT_WEIGHTS: dict[str, float] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
-GRADERS = ("deterministic", "judge")
+GRADERS = NAMES   # the registered graders (harness.graders.registry)
 KEYS = ["run", "sample_id", "prompt_version", "prompt_fingerprint", "model", "variant", "case", "kind", "tags",
         "epoch"]
 OK, ERROR, GRADER_ERROR, UNGRADED = "ok", "error", "grader_error", "ungraded"
@@ -62,7 +63,7 @@ OK, ERROR, GRADER_ERROR, UNGRADED = "ok", "error", "grader_error", "ungraded"
 # ------------------------------------------------------------------------------------------------- loading
 
 @dataclass
-class RunResults:
+class ResultsTable:
     """A loaded run: manifest, case metadata, the three frames, and what was odd about it.
 
     ``grader`` is the grader whose verdicts fill ``found``/``flagged``; ``graders_present`` lists every grader
@@ -115,10 +116,10 @@ def _choose_grader(records: list[SampleRecord], grader: str | None) -> tuple[str
     present = list(dict.fromkeys(g for r in records for g in r.grades))
     if grader:
         return grader, present
-    for g in ("deterministic", *present):
+    for g in (DEFAULT_GRADER, *present):
         if g in present:
             return g, present
-    return "deterministic", present
+    return DEFAULT_GRADER, present
 
 
 def _status(rec: SampleRecord, grader: str) -> tuple[str, str | None]:
@@ -163,7 +164,7 @@ def _fallback_meta(rec: SampleRecord) -> dict:
 
 
 def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[Any] | None = None,
-             severity_weights: Mapping[str, float] | None = None, reducer: str = "mean") -> RunResults:
+             severity_weights: Mapping[str, float] | None = None, reducer: str = "mean") -> ResultsTable:
     """Read a run directory into frames.
 
     Args:
@@ -175,7 +176,7 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
             weigh 1.
         reducer: how epochs reduce per finding/trap: ``mean`` | ``pass@k`` | ``majority``.
     Returns:
-        A :class:`RunResults`.
+        A :class:`ResultsTable`.
     Raises:
         RecordError: not a run directory, or an invalid ``cases.json``.
         HarnessError: unknown reducer.
@@ -207,7 +208,7 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
 def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], *, grader: str | None = None,
                          reducer: str = "mean", severity_weights: Mapping[str, float] | None = None,
                          path: Path | None = None, manifest: RunManifest | None = None,
-                         warnings: list[str] | None = None) -> RunResults:
+                         warnings: list[str] | None = None) -> ResultsTable:
     """The results table of sample records already in memory (what :func:`load_run` does after reading a run
     directory). ``meta``: case metadata by id (:func:`case_payload`); ``manifest``: None makes a stub (run id
     ``in-memory``, epochs = the largest epoch count of a case). Same frames, same reducer, same statuses as
@@ -319,15 +320,15 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
     samples = pd.DataFrame(srows)
     if samples.empty:
         samples = pd.DataFrame(columns=KEYS + ["status", "outcome", "error", "grader_error", "review", "recall"])
-    return RunResults(path=path, manifest=manifest, grader=chosen, reducer=reducer, severity_weights=weights,
+    return ResultsTable(path=path, manifest=manifest, grader=chosen, reducer=reducer, severity_weights=weights,
                       cases=meta, findings=findings, traps=traps, samples=samples, records=records,
                       graders_present=present, warnings=_dedupe(warnings))
 
 
-def pool_results(runs: list[RunResults]) -> RunResults:
+def pool_results(runs: list[ResultsTable]) -> ResultsTable:
     """One baseline from several runs of the same variant(s) (e.g. several nights): their frames concatenated, so
     every per-finding count sums over all their successful epochs (:func:`per_finding`), while the reducer keeps
-    the k of one run (:attr:`RunResults.epochs_per_run`, from the first run). The pooled run id is the ids joined
+    the k of one run (:attr:`ResultsTable.epochs_per_run`, from the first run). The pooled run id is the ids joined
     with ``+``; ``pooled`` lists them. A single run is returned as is.
 
     Raises:
@@ -346,7 +347,7 @@ def pool_results(runs: list[RunResults]) -> RunResults:
     cases = {}
     for r in runs:
         cases.update(r.cases)
-    return RunResults(path=first.path, manifest=manifest, grader=first.grader, reducer=first.reducer,
+    return ResultsTable(path=first.path, manifest=manifest, grader=first.grader, reducer=first.reducer,
                       severity_weights=first.severity_weights, cases=cases,
                       findings=pd.concat([r.findings for r in runs], ignore_index=True),
                       traps=pd.concat([r.traps for r in runs], ignore_index=True),
@@ -399,9 +400,6 @@ def to_parquet(df: pd.DataFrame, path: str | Path) -> Path:
 
 # ------------------------------------------------------------------------------------------------ reductions
 
-def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"] == OK]
-
 
 def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, names: tuple[str, str, str],
                   epochs: int | None = None) -> pd.DataFrame:
@@ -424,7 +422,7 @@ def _reduce_items(df: pd.DataFrame, cols: list[str], flag: str, reducer: str, na
     return out
 
 
-def per_finding(res: RunResults) -> pd.DataFrame:
+def per_finding(res: ResultsTable) -> pd.DataFrame:
     """Per (variant, case, finding) over the ``ok`` epochs: n_epochs, n_found, found_rate (raw fraction), score
     (reduced with ``res.reducer``, see :func:`harness.stats.reduce_epochs`), Wilson 95 % interval of found_rate
     (lo, hi), and the finding's metadata. Findings with no ok epoch have n_epochs 0 and NaN rates."""
@@ -434,14 +432,14 @@ def per_finding(res: RunResults) -> pd.DataFrame:
                          res.epochs_per_run)
 
 
-def per_trap(res: RunResults) -> pd.DataFrame:
+def per_trap(res: ResultsTable) -> pd.DataFrame:
     """Per (variant, case, trap): n_epochs, n_flagged, flagged_rate, score (reduced), Wilson lo/hi."""
     cols = ["variant", "prompt_version", "model", "case", "kind", "trap", "title"]
     return _reduce_items(res.traps, cols, "flagged", res.reducer, ("n_epochs", "n_flagged", "flagged_rate"),
                          res.epochs_per_run)
 
 
-def per_case(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None) -> pd.DataFrame:
+def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (variant, case), reduced over epochs.
 
     Columns: variant, case, kind, tags, title, n_samples, n_ok, n_errors, n_grader_errors, n_findings, recall,
@@ -523,7 +521,7 @@ class VariantSummary:
     latency_p95_s: float
 
 
-def summarize(res: RunResults, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None
+def summarize(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None
               ) -> list[VariantSummary]:
     """Suite metrics per variant (prompt version × model) with clustered 95 % intervals (clusters = cases)."""
     pf = per_finding(res) if pf is None else pf
@@ -612,7 +610,7 @@ class Agreement:
     disagreements: pd.DataFrame
 
 
-def grader_agreement(res: RunResults, a: str = "deterministic", b: str = "judge") -> Agreement | None:
+def grader_agreement(res: ResultsTable, a: str = DEFAULT_GRADER, b: str = MODEL_GRADER) -> Agreement | None:
     """Compare two graders' finding verdicts on every sample both graded without error; None when fewer than one
     such sample exists (e.g. no judge ran)."""
     rows = []

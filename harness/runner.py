@@ -24,12 +24,13 @@ from typing import Callable
 from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
-from .config import HarnessConfig
+from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
-from .graders.registry import create_graders
+from .graders.registry import DEFAULT_GRADER, create_graders, is_async
 from .limiter import AdaptiveLimiter, initial_limit
-from .message import render_request, request_fingerprint
-from .models.base import Completion, GenerationConfig, Model, ModelSpec
+from .request import render_request, request_fingerprint
+from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec
+from .models.pricing import cost_usd, estimate_cost
 from .models.registry import create_model
 from .prompts import PromptVersion
 from .outcomes import ERROR_KIND, classify, count_outcomes, describe, outcome_of
@@ -37,7 +38,7 @@ from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, Sampl
                       sample_id, utcnow)
 from .casemeta import write_cases_json
 from .textsafe import safe_obj, safe_text
-from .retry import RetryPolicy, backoff_delay, call_with_retries, with_deadline  # noqa: F401 - backoff_delay re-exported
+from .retry import RetryPolicy, call_with_retries, with_deadline
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
 
@@ -111,7 +112,7 @@ class RunOptions:
     run_dir: Path | None = None
     resume: bool = False
     batch: bool = False
-    graders: list[str] = field(default_factory=lambda: ["deterministic"])
+    graders: list[str] = field(default_factory=lambda: [DEFAULT_GRADER])
     judge_model: str | None = None
     progress: bool = True
     generation: GenerationConfig | None = None
@@ -131,40 +132,11 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
-def cost_usd(cfg: HarnessConfig, model: ModelSpec, usage: dict, *, batch: bool = False) -> float | None:
-    """Dollar cost of one sample from the ``[tool.harness.prices]`` table (USD per million tokens), halved for
-    Message Batches (Anthropic's published batch discount). None when the model has no price (local, openai)."""
-    if model.provider != "anthropic":
-        return 0.0 if model.provider == "local" else None
-    price = cfg.price_for(model.model)
-    if price is None:
-        return None
-    c = (usage.get("input_tokens", 0) * price.input + usage.get("output_tokens", 0) * price.output
-         + usage.get("cache_creation_input_tokens", 0) * price.cache_write
-         + usage.get("cache_read_input_tokens", 0) * price.cache_read) / 1e6
-    return c / 2 if batch else c
-
-
 def grade_truncated(cfg: HarnessConfig, spec: ModelSpec) -> bool:
     """Whether a reply cut at max_tokens is graded (and flagged): ``[tool.harness] grade_truncated`` when set;
     unset, only on the embedded model, whose small ``local_generation.max_tokens`` (160) keeps the offline run
     fast and so cuts nearly every review — its scores show the harness working, not a prompt's quality."""
     return cfg.grade_truncated if cfg.grade_truncated is not None else spec.provider == "local"
-
-
-def estimate_cost(cfg: HarnessConfig, model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
-    """Upper-bound estimate of one sample's cost before it runs: input at ~3 characters per token (Japanese
-    text is denser than English's ~4), uncached, plus ``max_tokens`` of output."""
-    price = cfg.price_for(model.model) if model.provider == "anthropic" else None
-    if price is None:
-        return 0.0
-    return ((len(system) + len(message)) / 3 * price.input + max_tokens * price.output) / 1e6
-
-
-def generation_for(cfg: HarnessConfig, model: ModelSpec, override: GenerationConfig | None) -> GenerationConfig:
-    if override is not None:
-        return override
-    return cfg.local_generation if model.provider == "local" else cfg.generation
 
 
 class Runner:
@@ -207,7 +179,7 @@ class Runner:
         grades = {}
         for g in self.graders:
             try:
-                if hasattr(g, "agrade"):
+                if is_async(g):
                     grades[g.name] = await g.agrade(case, review)
                 else:
                     # off the event loop: the deterministic grader's semantic stage spends tens of ms per review
@@ -220,8 +192,23 @@ class Runner:
                 grades[g.name] = SampleGrade(grader=g.name, error=f"{type(exc).__name__}: {exc}")
         return grades
 
-    def _record(self, s: Sample, spec: ModelSpec, model: Model | None, gen: GenerationConfig, system: str,
-                messages: list[dict], started: str) -> SampleRecord:
+    @property
+    def run_path(self) -> Path:
+        """The run directory's folder."""
+        return self.rd.path
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of the plan (temperature-0 epochs of a case share one request when more than one)."""
+        return self.opts.epochs
+
+    def generation(self, spec: ModelSpec) -> GenerationConfig:
+        """The sampling settings of this run's requests to ``spec`` (:func:`harness.config.generation_for`)."""
+        return generation_for(self.cfg, spec, self.opts.generation)
+
+    def new_record(self, s: Sample, spec: ModelSpec, model: Model | None, gen: GenerationConfig, system: str,
+                   messages: list[dict], started: str) -> SampleRecord:
+        """The record of sample ``s`` before it is sent (``started``: ISO time); :meth:`finish` completes it."""
         return SampleRecord(sample_id=s.id, case=s.case.id, case_fingerprint=s.case.fingerprint, kind=s.case.kind,
                             tags=s.case.tags, prompt_version=s.prompt.label, prompt_fingerprint=s.prompt.fingerprint,
                             model=s.model, epoch=s.epoch, request_fingerprint=request_fingerprint(system, messages),
@@ -270,7 +257,7 @@ class Runner:
             return None, e
         await limiter.on_success()
         comp = self.received(comp)
-        self._cache_put(key, comp)
+        self.cache_put(key, comp)
         return comp, None
 
     @staticmethod
@@ -288,7 +275,7 @@ class Runner:
         extra["text_replaced"] = int(extra.get("text_replaced", 0)) + n
         return dataclasses.replace(comp, text=text, extra=extra, model=model, stop_reason=stop)
 
-    def _cache_put(self, key: str, comp: Completion) -> None:
+    def cache_put(self, key: str, comp: Completion) -> None:
         """Store an answer; a cache that cannot be written costs a later re-request, never this run (noted)."""
         try:
             self.cache.put(key, comp)
@@ -317,7 +304,7 @@ class Runner:
         system = s.prompt.body
         message = render_request(s.case)
         messages = [{"role": "user", "content": message}]
-        rec = self._record(s, spec, model, gen, system, messages, utcnow())
+        rec = self.new_record(s, spec, model, gen, system, messages, utcnow())
         key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
         comp: Completion | None = None
         err: ModelError | None = None
@@ -436,8 +423,8 @@ class Runner:
             self.stats.judge_calls += g.calls
             self.stats.judge_retries += g.retries
             self.stats.retries += g.retries
-            if g.retries:
-                self.stats.retries_by_kind["judge"] = self.stats.retries_by_kind.get("judge", 0) + g.retries
+            if g.retries:   # counted under the grader's name ("judge")
+                self.stats.retries_by_kind[g.grader] = self.stats.retries_by_kind.get(g.grader, 0) + g.retries
             self.stats.judge_cost_usd += g.cost_usd or 0.0
             self.stats.cost_usd += g.cost_usd or 0.0
             self.stats.input_tokens += g.usage.get("input_tokens", 0)
@@ -477,7 +464,7 @@ class Runner:
         for name, group in by_model.items():
             model = self.model_factory(name)
             try:
-                if self.opts.batch and model.spec.provider == "anthropic":
+                if self.opts.batch and isinstance(model, BatchModel):
                     from .batch import run_batch
                     await run_batch(self, model, group)
                     continue

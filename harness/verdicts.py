@@ -42,7 +42,7 @@ critical findings; the recall test then carries the gate.
 
 Exit codes (:func:`exit_code`): 1 regressed; else 3 when the candidate run is incomplete (errors, budget); else 0.
 
-The per-case pass (:func:`case_verdicts`, :func:`judge_case`)
+The per-case pass (:func:`case_verdicts`, :func:`case_verdict`)
 --------------------------------------------------------------
 Read from the same results table as the reports (``per_finding``/``per_trap`` of :mod:`harness.results`, the
 configured reducer over successful epochs): recall = mean finding score ≥ ``min_recall``; a finding is *missed*
@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from .exitcodes import ExitCode
+from .graders.registry import DEFAULT_GRADER
 from .stats import (ALPHA, IMPROVED, POWER, REGRESSED, PairedComparison, holm, min_sign_flip_p, paired_difference,
                     rate_drop_pvalue, reduce_counts, verdict_of)
 
@@ -412,7 +413,7 @@ def case_verdicts(res: Any, *, min_recall: float = 0.5, max_critical_missed: int
     """Per-case pass/fail of every (variant, case) of a results table (module docs).
 
     Args:
-        res: a :class:`harness.results.RunResults` (reducer and grader as configured).
+        res: a :class:`harness.results.ResultsTable` (reducer and grader as configured).
         min_recall, max_critical_missed: the ``[tool.harness]`` thresholds.
         cases: :class:`harness.cases.Case` objects by id, attached to the verdicts (for :func:`explain`); the
             case id string otherwise.
@@ -450,7 +451,7 @@ def case_verdicts(res: Any, *, min_recall: float = 0.5, max_critical_missed: int
     return out
 
 
-def judge_case(case: Any, records: list, *, grader: str = "deterministic", min_recall: float = 0.5,
+def case_verdict(case: Any, records: list, *, grader: str = DEFAULT_GRADER, min_recall: float = 0.5,
                max_critical_missed: int = 0, reducer: str = "mean",
                severity_weights: dict[str, float] | None = None) -> CaseVerdict:
     """:func:`case_verdicts` of one case's sample records (one variant), through the same results table

@@ -123,8 +123,8 @@ def popen_child(args: list[str], env: dict, *, cwd: Path | None = None) -> subpr
 
 
 def server_fingerprint(system: str, message: str, model_id: str = MODEL_ID) -> str:
-    """The fake server's request fingerprint of one harness request (see harness.fakeserver.fingerprint)."""
-    from harness.fakeserver import fingerprint
+    """The fake server's request fingerprint of one harness request (see harness.testing.fakeserver.fingerprint)."""
+    from harness.testing.fakeserver import fingerprint
     from harness.models.anthropic_model import system_blocks
     return fingerprint({"model": model_id, "system": system_blocks(system),
                         "messages": [{"role": "user", "content": message}]})

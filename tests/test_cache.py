@@ -64,3 +64,40 @@ def test_concurrent_writers_do_not_corrupt(tmp_path):
         got = c.get(cache_key(SPEC, None, GenerationConfig(), f"s{i}", [], 0))
         assert got is not None and got.text == f"t{i}" * 500
     assert c.corrupt == 0 and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_namespaces_keep_agent_and_judge_entries_apart(tmp_path):
+    from harness.cache import DiskCache
+    agent = ResponseCache(tmp_path, "use")
+    judge = DiskCache(tmp_path, "use", "judge")
+    agent.put(key(), COMP)
+    assert judge.read(key()) is None                    # one key, two namespaces: no collision
+    judge.write(key(), {"reply": {"findings": []}})
+    assert agent.get(key()).text == "review" and judge.read(key())["reply"] == {"findings": []}
+    assert (tmp_path / "agent" / key()[:2] / f"{key()}.json").is_file()
+    assert (tmp_path / "judge" / key()[:2] / f"{key()}.json").is_file()
+    moved = DiskCache(tmp_path, "use", "judge", folder=tmp_path / "elsewhere")
+    assert moved.read(key()) is None and moved.path(key()).is_relative_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="unknown cache namespace 'batches'"):
+        DiskCache(tmp_path, "use", "batches")
+
+
+def test_agent_entries_written_before_namespacing_are_still_read(tmp_path):
+    import json
+    legacy = tmp_path / key()[:2] / f"{key()}.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"key": key(), "text": "old review", "usage": Usage(1, 1, 0, 0).as_dict(),
+                                  "stop_reason": "end_turn", "latency_s": 0.1}), encoding="utf-8")
+    assert ResponseCache(tmp_path, "use").get(key()).text == "old review"
+    from harness.cache import DiskCache
+    assert DiskCache(tmp_path, "use", "judge").read(key()) is None   # only the agent namespace looks there
+
+
+def test_replay_only_miss_names_the_namespace(tmp_path):
+    from harness.cache import DiskCache
+    with pytest.raises(ModelError, match="judge key") as ei:
+        DiskCache(tmp_path, "replay-only", "judge").read(key())
+    assert ei.value.kind == "cache_miss"
+    c = DiskCache(tmp_path, "replay-only", "judge")
+    c.write(key(), {"reply": {}})                        # replay-only never writes
+    assert not any(tmp_path.rglob("*.json"))

@@ -262,7 +262,7 @@ def test_leave_cases_out_fits_on_other_cases():
 def test_calibrate_the_judge_on_a_labelled_folder(tiny, monkeypatch, tmp_path, capsys):
     """`harness calibrate --grader judge --judge-model M` against a loopback Messages API: every review is
     judged once and compared with the labels like any grader."""
-    from harness.fakeserver import FakeServer, Reply, ScriptedResponder
+    from harness.testing.fakeserver import FakeServer, Reply, ScriptedResponder
     reply = {"findings": [{"id": "sqli", "verdict": "found", "quote": "SQL injection", "reason": "pinned"},
                           {"id": "no-timeout", "verdict": "missed", "quote": "", "reason": "absent"}],
              "traps": [{"id": "bcrypt", "verdict": "not_flagged", "quote": "", "reason": "not reported"}],

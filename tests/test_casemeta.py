@@ -54,7 +54,7 @@ def test_harness_run_reaches_its_first_request_without_the_report_stack(tmp_path
     project = write_project(tmp_path / "proj", 2)
     out = _child(f"""
         import json, os, sys
-        from harness.fakeserver import FakeServer, default_responder
+        from harness.testing.fakeserver import FakeServer, default_responder
         seen = []
 
         def responder(body):         # runs in this process: what is imported when the first request arrives

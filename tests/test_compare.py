@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.records import RunDir
 from harness.report.compare import compare_runs, render_compare_html, render_markdown, write_compare_report
 from harness.stats import IMPROVED, NO_CHANGE, REGRESSED
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 from harness.verdicts import INCONCLUSIVE
 
 from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium

@@ -23,8 +23,8 @@ from harness.cache import ResponseCache, cache_key
 from harness.cases import load_suite
 from harness.cli import main as cli_main
 from harness.config import load_config
-from harness.fakeserver import FakeServer
-from harness.message import render_request
+from harness.testing.fakeserver import FakeServer
+from harness.request import render_request
 from harness.models.anthropic_model import system_blocks
 from harness.models.base import GenerationConfig, ModelSpec
 from harness.planning import Choices, build_options
@@ -315,7 +315,8 @@ def test_a_corrupt_cache_entry_is_a_miss_not_an_answer(tmp_path):
     cache = ResponseCache(tmp_path / "c")
     comp = Completion(text="t" * 200, usage=Usage(1, 2), stop_reason="end_turn", latency_s=0.1)
     cache.put("ab" + "0" * 62, comp)
-    path = tmp_path / "c" / "ab" / ("ab" + "0" * 62 + ".json")
+    path = cache.store.path("ab" + "0" * 62)
+    assert path == tmp_path / "c" / "agent" / "ab" / ("ab" + "0" * 62 + ".json")
     whole = path.read_bytes()
     for cut in (0, 1, len(whole) // 2, len(whole) - 3):
         path.write_bytes(whole[:cut])

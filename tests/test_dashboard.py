@@ -14,7 +14,7 @@ from harness.history import load_history
 from harness.records import RunDir
 from harness.report.dashboard import build_dashboard
 from harness.report.dashboard_analysis import flakiness, pair_variants
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium
 

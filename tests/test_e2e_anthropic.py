@@ -18,9 +18,9 @@ import sys
 import tomllib
 
 from harness.cases import load_suite
-from harness.fakeserver import FakeServer, default_responder
+from harness.testing.fakeserver import FakeServer, default_responder
 from harness.graders.rubric import DeterministicGrader
-from harness.message import render_request
+from harness.request import render_request
 from harness.records import RunDir
 
 from .conftest import ROOT
@@ -50,7 +50,7 @@ def _pick_cases():
 
 
 def test_pytest_evals_against_the_fake_server(tmp_path):
-    from harness.fakeserver import Reply
+    from harness.testing.fakeserver import Reply
     passing, failing, erroring, truncating = _pick_cases()
     texts = {render_request(c): c for c in (passing, failing, erroring, truncating)}
 

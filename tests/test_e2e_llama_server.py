@@ -55,7 +55,7 @@ def _prompt_tokens(gguf) -> int:
     from llama_cpp import Llama
 
     from harness.cases import load_suite
-    from harness.message import render_request
+    from harness.request import render_request
     from harness.prompts import load_prompt
     case = next(c for c in load_suite(ROOT / "cases") if c.id == CASE)
     system = load_prompt(V1, root=ROOT).body

@@ -8,7 +8,7 @@ import concurrent.futures
 import httpx
 import pytest
 
-from harness.fakellama import FakeLlamaServer
+from harness.testing.fakellama import FakeLlamaServer
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50}
 

@@ -1,4 +1,4 @@
-"""Tests of harness.fakeserver, driven through the real anthropic and openai SDKs over loopback HTTP."""
+"""Tests of harness.testing.fakeserver, driven through the real anthropic and openai SDKs over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx2
 import openai
 import pytest
 
-from harness.fakeserver import (
+from harness.testing.fakeserver import (
     FAULT_KINDS,
     FakeServer,
     FaultPlan,

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.cli import main as cli_main
-from harness.fakeserver import FakeServer, Reply
+from harness.testing.fakeserver import FakeServer, Reply
 from harness.outcomes import OUTCOMES
 from harness.records import RunDir
 from harness.textsafe import REPLACEMENT

@@ -16,7 +16,7 @@ import pytest
 from harness.cases import load_suite
 from harness.cli import main as cli_main
 from harness.config import load_config
-from harness.fakeserver import FakeServer, FaultPlan
+from harness.testing.fakeserver import FakeServer, FaultPlan
 from harness.models.base import GenerationConfig
 from harness.prompts import load_prompt
 from harness.records import RunDir
@@ -264,7 +264,7 @@ def test_text_blocks_join_as_paragraphs_tool_use_is_kept_and_empty_replies_are_n
     """Three cases, three replies: two text blocks (an item boundary between them must survive); text plus a
     tool_use block (kept on the record); only a thinking block cut at max_tokens (no review: an empty_review
     outcome, paid for, never graded)."""
-    from harness.fakeserver import Reply
+    from harness.testing.fakeserver import Reply
     replies = {
         0: Reply(content=[{"type": "text", "text": "## Findings\n- first point"},
                           {"type": "text", "text": "- second point"}]),

@@ -3,14 +3,14 @@ nightly`` calls (:func:`harness.verdicts.decide_summaries` on summary variant en
 1 and 3 epochs, with and without 20 % errored samples. The same simulation, bigger, is ``bench/bench_gate.py``.
 
 Each night pair draws a new suite (25 cases with 3–10 findings, case and finding difficulty at random, ~13 %
-critical findings) and two nights of the same prompt on it (:func:`harness.synthetic.simulate_night`)."""
+critical findings) and two nights of the same prompt on it (:func:`harness.testing.synthetic.simulate_night`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.synthetic import shift_for_recall_change, simulate_night, simulate_suite
+from harness.testing.synthetic import shift_for_recall_change, simulate_night, simulate_suite
 from harness.verdicts import INCONCLUSIVE, REGRESSED, decide_summaries
 
 NIGHTS = 150          # per setting; 4 settings ≈ 15 s on a loaded 2-core machine

@@ -10,10 +10,10 @@ from harness.cli import _build, main
 from harness.config import load_config
 from harness.errors import ConfigError
 from harness.guidance import next_steps, other_prompt, plan, plan_lines
-from harness.message import render_request
+from harness.request import render_request
 from harness.models.base import ModelSpec
 from harness.planning import Choices, build_options
-from harness.runner import estimate_cost
+from harness.models.pricing import estimate_cost
 
 from .conftest import ROOT
 

@@ -14,7 +14,7 @@ from harness import history as H
 from harness.errors import HarnessError
 from harness.records import SUMMARY, RunDir
 from harness.results import load_run, per_finding, per_trap, summarize
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 CASES = make_cases(8, findings_per_case=(2, 4), n_clean=1, seed=5)
 
@@ -222,7 +222,7 @@ def test_list_frames_match_a_row_by_row_build(tmp_path):
 
     from harness.config import load_config
     from harness.history import load_history
-    from harness.synthetic import make_cases, write_synthetic_run
+    from harness.testing.synthetic import make_cases, write_synthetic_run
     cases = make_cases(6, seed=1)
     for i in range(4):
         write_synthetic_run(tmp_path / "runs" / f"n{i}", cases=cases if i != 2 else make_cases(3, seed=9), epochs=2,

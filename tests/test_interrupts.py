@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli_main
-from harness.fakeserver import FakeServer
+from harness.testing.fakeserver import FakeServer
 from harness.models.anthropic_model import AnthropicModel
 from harness.records import RunDir
 

@@ -7,7 +7,7 @@ import pytest
 from harness.cases import load_case
 from harness.config import load_config
 from harness.errors import ConfigError
-from harness.fakeserver import FakeServer, Reply, ScriptedResponder
+from harness.testing.fakeserver import FakeServer, Reply, ScriptedResponder
 from harness.graders.judge import JudgeGrader, quote_supported, reply_schema
 
 from .conftest import ROOT
@@ -131,9 +131,25 @@ def test_the_judge_cache_key_names_the_server(case, monkeypatch):
     j = JudgeGrader("anthropic/claude-sonnet-4-5", cfg=load_config(ROOT))
     system, user = j.render(case, REVIEW)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
-    a = j._key(case, system, user)
+    a = j.cache_key(case, system, user)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
-    assert j._key(case, system, user) != a
+    assert j.cache_key(case, system, user) != a
+
+
+def test_judge_verdicts_live_in_the_judge_namespace_and_replay_only_never_calls(case, monkeypatch, tmp_path):
+    """One cache (harness/cache.py): the judge's entries under <cache root>/judge; in replay-only mode a miss
+    is a grader error and no request is sent, a hit is served."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())])) as server:
+        g = judge(server, monkeypatch, cache_mode="replay-only").grade(case, REVIEW)
+        assert server.requests == 0 and g.error and "cache miss in replay-only mode" in g.error
+        judge(server, monkeypatch).grade(case, REVIEW)              # cache_mode use: asks once, stores
+        assert server.requests == 1
+        replayed = judge(server, monkeypatch, cache_mode="replay-only").grade(case, REVIEW)
+        assert server.requests == 1
+    assert replayed.error is None and replayed.found_ids() == {"sqli"} and replayed.calls == 0
+    entries = list((tmp_path / "cache").rglob("*.json"))
+    assert len(entries) == 1 and entries[0].relative_to(tmp_path / "cache").parts[0] == "judge"
 
 
 def test_local_model_cannot_judge():
@@ -173,7 +189,7 @@ def test_ambiguous_verdicts_are_judge_errors_not_last_wins(case, monkeypatch, mu
 
 
 def test_fenced_json_is_read():
-    from harness.graders.judge import strip_fence
+    from harness.models.openai_model import strip_fence
     assert strip_fence('```json\n{"a": 1}\n```') == '{"a": 1}'
     assert strip_fence('  ```\n{"a": 1}\n```\n') == '{"a": 1}'
     assert strip_fence('{"a": 1}') == '{"a": 1}'
@@ -181,7 +197,7 @@ def test_fenced_json_is_read():
 
 def test_unsupported_request_shape_is_not_retried(case):
     # a server that rejects json_schema and json_object alike: two requests, then a grader error (not 7 retries)
-    from harness.fakellama import FakeLlamaServer
+    from harness.testing.fakellama import FakeLlamaServer
 
     with FakeLlamaServer(json_schema=False, responder=lambda body: "not JSON at all") as srv:
         cfg = load_config(ROOT, {"retry_backoff_base_s": 0.001, "retry_backoff_max_s": 0.01})

@@ -38,7 +38,7 @@ def test_prompt_is_the_models_chat_template(model):
 
 def test_generates_counts_tokens_and_reuses_the_system_prompt(model):
     with model.engine.lock:
-        model.engine._reset()
+        model.engine.reset()
     a = _gen(model, SYSTEM, CASE_A, max_tokens=8)
     first_eval = model.last_prompt_eval
     b = _gen(model, SYSTEM, CASE_B, max_tokens=8)

@@ -11,7 +11,7 @@ import pytest
 from harness.cases import load_suite
 from harness.commands import print_outcome
 from harness.config import load_config
-from harness.fakellama import FakeLlamaServer
+from harness.testing.fakellama import FakeLlamaServer
 from harness.prompts import parse_prompt
 from harness.runner import RunOptions, RunStats, execute
 

@@ -18,7 +18,7 @@ from harness.planning import Choices
 from harness.records import SUMMARY, RunDir
 from harness.exitcodes import ExitCode
 from harness.nightly import NightlyRun, nightly
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 from .conftest import write_case
 

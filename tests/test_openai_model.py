@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from harness.errors import ModelError
-from harness.fakellama import FakeLlamaServer
-from harness.models.base import GenerationConfig, ModelSpec
+from harness.testing.fakellama import FakeLlamaServer
+from harness.models.base import StructuredOutput, GenerationConfig, ModelSpec
 from harness.models.openai_model import OpenAICompatModel, context_from_message, locality, map_exception
 
 SYSTEM = "You review code. " * 100          # ~425 tokens at the fake's 4 characters a token
@@ -131,13 +131,32 @@ def test_json_schema_rejection_is_unsupported_and_not_retried():
         async def go():
             m = model(srv)
             try:
-                await m.generate(SYSTEM, USER, GenerationConfig(),
-                                 response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+                await m._complete(SYSTEM, USER, GenerationConfig(),
+                                  {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
             finally:
                 await m.aclose()
         with pytest.raises(ModelError) as ei:
             asyncio.run(go())
     assert ei.value.kind == "unsupported" and not ei.value.retryable and ei.value.status == 500
+
+
+def test_structured_output_falls_back_to_json_object_once_and_parses_the_answer():
+    schema = {"type": "object", "required": ["verdict"], "properties": {"verdict": {"type": "string"}}}
+    with FakeLlamaServer(json_schema=False, fence_json=True) as srv:
+        async def go():
+            m = model(srv)
+            try:
+                first = await m.generate(SYSTEM, USER, GenerationConfig(), output=StructuredOutput("v", schema))
+                second = await m.generate(SYSTEM, USER, GenerationConfig(), output=StructuredOutput("v", schema))
+                return m, first, second
+            finally:
+                await m.aclose()
+        m, first, second = asyncio.run(go())
+        formats = [b["response_format"]["type"] for b in srv.bodies if b.get("response_format")]
+    # rejected once, then json_object for this request and every later one; the fence is stripped
+    assert formats == ["json_schema", "json_object", "json_object"]
+    assert isinstance(first.data, dict) and isinstance(first.data.get("verdict"), str) and second.data == first.data
+    assert m.structured_output == "json_object" and m.structured_output_source.startswith("detected")
 
 
 def test_timeout_is_silence_the_server_stops_the_abandoned_stream_and_the_deadline_doubles():

@@ -17,7 +17,7 @@ from harness.cli import main
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.exitcodes import ExitCode
-from harness.fakeserver import FakeServer
+from harness.testing.fakeserver import FakeServer
 from harness.planning import Choices
 from harness.records import SUMMARY, RunDir
 

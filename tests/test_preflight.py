@@ -11,7 +11,7 @@ import pytest
 from harness.cli import main as cli_main
 from harness.config import load_config
 from harness.errors import ConfigError
-from harness.fakeserver import FakeServer, default_responder
+from harness.testing.fakeserver import FakeServer, default_responder
 from harness.preflight import ModelUse, check_model, model_sources, preflight
 from harness.records import RunDir
 

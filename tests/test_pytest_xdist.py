@@ -17,7 +17,7 @@ import tomllib
 import pytest
 
 from harness.cases import load_suite
-from harness.fakeserver import FakeServer
+from harness.testing.fakeserver import FakeServer
 from harness.records import RunDir
 
 from .conftest import ROOT

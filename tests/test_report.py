@@ -12,7 +12,7 @@ from harness.config import load_config
 from harness.records import RunDir, RunManifest
 from harness.report.html import SORT_JS, csp, md_text, script_hash
 from harness.report.report import build_run_report, render_markdown, render_report_html, write_report
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 from .browser import OVERFLOW_JS, assert_charts_drawn, open_page, require_chromium
 

@@ -1,4 +1,4 @@
-"""harness.results: loading a run directory into frames, exclusions, metrics, exports; harness.synthetic."""
+"""harness.results: loading a run directory into frames, exclusions, metrics, exports; harness.testing.synthetic."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness import results as R
 from harness.cases import load_case
 from harness.errors import HarnessError, RecordError
 from harness.records import RunDir
-from harness.synthetic import difficulty, make_cases, write_synthetic_run
+from harness.testing.synthetic import difficulty, make_cases, write_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

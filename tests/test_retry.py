@@ -15,7 +15,7 @@ import pytest
 from harness.cases import load_suite
 from harness.config import load_config
 from harness.errors import ModelError
-from harness.fakeserver import FakeServer
+from harness.testing.fakeserver import FakeServer
 from harness.models.base import GenerationConfig
 from harness.prompts import load_prompt
 from harness.records import RunDir

@@ -13,7 +13,9 @@ from harness.errors import ModelError
 from harness.models.base import Completion, ModelSpec, Usage
 from harness.prompts import parse_prompt
 from harness.records import RunDir
-from harness.runner import RunOptions, backoff_delay, cost_usd, execute, plan_samples
+from harness.models.pricing import cost_usd
+from harness.retry import backoff_delay
+from harness.runner import RunOptions, execute, plan_samples
 
 from .conftest import ROOT, write_case
 
@@ -202,7 +204,8 @@ class FullCostModel(ScriptedModel):
 def test_budget_counts_samples_waiting_for_a_slot_and_is_never_exceeded(suite, tmp_path, concurrency):
     import re
     from harness.models.base import GenerationConfig
-    from harness.runner import estimate_cost, render_request
+    from harness.request import render_request
+    from harness.models.pricing import estimate_cost
     gen = GenerationConfig(temperature=0.7, max_tokens=400)
     spec = ModelSpec.parse("anthropic/claude-sonnet-4-5")
     c = cfg(max_cost=0.05, concurrency=concurrency)

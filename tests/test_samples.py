@@ -16,7 +16,7 @@ from harness.records import SampleError, SampleRecord
 from harness.report.compare import compare_runs, write_compare_report
 from harness.report.report import build_run_report, render_report_html, write_report
 from harness.report.samples import LARGE_REVIEW, Span, item_spans, locate, outcome, sample_view, segments
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 
 from .browser import OVERFLOW_JS, open_page, require_chromium
 

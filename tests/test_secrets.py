@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.fakeserver import FakeServer, FaultPlan
+from harness.testing.fakeserver import FakeServer, FaultPlan
 from harness.records import RunDir
 
 from .crash_child import MODEL, harness_env, review_responder, run_child, write_project

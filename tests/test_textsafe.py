@@ -10,7 +10,7 @@ import pytest
 from harness.cases import load_case
 from harness.cli import main as cli_main
 from harness.errors import CaseError
-from harness.fakeserver import FakeServer
+from harness.testing.fakeserver import FakeServer
 from harness.records import RunDir
 from harness.textsafe import REPLACEMENT, find_unsafe, safe_obj, safe_text
 

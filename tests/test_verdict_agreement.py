@@ -17,7 +17,7 @@ from harness.pytest_plugin import baseline_comparison, session_exit_code
 from harness.report.compare import compare_runs
 from harness.report.dashboard import build_dashboard
 from harness.nightly import NightlyRun, nightly
-from harness.synthetic import make_cases, write_synthetic_run
+from harness.testing.synthetic import make_cases, write_synthetic_run
 from harness.verdicts import INCONCLUSIVE, REGRESSED
 
 ROOT = Path(__file__).resolve().parents[1]

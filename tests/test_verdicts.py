@@ -3,7 +3,7 @@
 from harness.cases import load_case
 from harness.graders.base import FindingVerdict, SampleGrade, TrapVerdict
 from harness.records import SampleError, SampleRecord
-from harness.verdicts import explain, judge_case
+from harness.verdicts import explain, case_verdict
 
 from .conftest import write_case
 
@@ -19,8 +19,8 @@ def rec(epoch, found=(), flagged=(), error=None):
 
 def test_pass_and_fail(case_dir):
     case = load_case(case_dir)
-    assert judge_case(case, [rec(0, found={"sqli"})]).passed
-    v = judge_case(case, [rec(0), rec(1, found={"sqli"}), rec(2)])
+    assert case_verdict(case, [rec(0, found={"sqli"})]).passed
+    v = case_verdict(case, [rec(0), rec(1, found={"sqli"}), rec(2)])
     assert not v.passed and v.critical_missed == ["sqli"] and abs(v.recall - 1 / 3) < 1e-9
     msg = explain(v)
     assert "missed [critical] sqli" in msg and "app.py:1-3" in msg and "search_orders" in msg
@@ -28,9 +28,9 @@ def test_pass_and_fail(case_dir):
 
 def test_errors_are_not_failures(case_dir):
     case = load_case(case_dir)
-    v = judge_case(case, [rec(0, error=True)])
+    v = case_verdict(case, [rec(0, error=True)])
     assert v.epochs_graded == 0 and v.errors and v.recall is None
-    v = judge_case(case, [rec(0, error=True), rec(1, found={"sqli"})])
+    v = case_verdict(case, [rec(0, error=True), rec(1, found={"sqli"})])
     assert v.passed and v.epochs_graded == 1
 
 
@@ -43,5 +43,5 @@ def test_control_case_fails_on_flagged_trap(tmp_path):
     r = rec(0, flagged={"get-order-ok"})
     r.grades["deterministic"].findings = []
     r.case = "ctrl"
-    v = judge_case(case, [r])
+    v = case_verdict(case, [r])
     assert not v.passed and "control case" in v.problems[0] and "false positive on trap" in explain(v)

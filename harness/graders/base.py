@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,10 +73,22 @@ class SampleGrade(BaseModel):
         return {t.id for t in self.traps if t.flagged}
 
 
+@runtime_checkable
 class Grader(Protocol):
-    """Synchronous grader: ``grade(case, review) -> SampleGrade``. Must not raise on any review text."""
+    """Synchronous grader: ``grade(case, review) -> SampleGrade``. Must not raise on any review text.
+    The runner calls it on its grading thread (CPU-bound work off the event loop)."""
 
     name: str
 
     def grade(self, case: Case, review: str) -> SampleGrade:
+        ...
+
+
+@runtime_checkable
+class AsyncGrader(Grader, Protocol):
+    """A grader that calls a model (the LLM judge): the runner awaits ``agrade`` on its event loop, so its
+    requests share the run's retries, budget and (on a shared local server) concurrency limit; ``grade`` is its
+    synchronous form for calibration. Model and reply failures become ``SampleGrade.error``, never exceptions."""
+
+    async def agrade(self, case: Case, review: str) -> SampleGrade:
         ...

@@ -18,7 +18,6 @@ Reference: J. Cohen, "A coefficient of agreement for nominal scales", Educationa
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import yaml
 from ..cases import load_case
 from ..errors import HarnessError
 from ..stats import cohen_kappa
+from . import registry
 
 __all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES", "load_split", "label_agreement",
            "leave_cases_out"]
@@ -62,28 +62,20 @@ def agreement_stats(human: list[bool], grader: list[bool]) -> dict[str, Any]:
 
 
 def _make_grader(name: str, judge_model: str | None = None):
-    if name == "deterministic":
-        from .rubric import DeterministicGrader
-        return DeterministicGrader()
-    if name == "judge":
+    """The grader ``name`` from the registry; a grader that calls a model gets the project's config (timeouts,
+    retries, judge cache) when there is one, the deterministic grader its defaults (the calibrated settings).
+
+    Raises:
+        ConfigError: unknown name, a missing grader module, or the judge without a judge model.
+    """
+    cfg = None
+    if registry.info(name).needs_model:
+        from ..config import load_config
         try:
-            mod = importlib.import_module("harness.graders.judge")
-            cls = getattr(mod, "JudgeGrader")
-        except (ImportError, AttributeError):
-            raise HarnessError("the judge grader is not available (harness.graders.judge.JudgeGrader is "
-                               "missing); use --grader deterministic", field="--grader") from None
-        cfg = None
-        try:
-            from ..config import load_config
             cfg = load_config()
         except HarnessError:
             cfg = None
-        model = judge_model or (cfg.judge_model if cfg is not None else None)
-        if not model:
-            raise HarnessError("the judge grader needs a model: pass --judge-model or set [tool.harness] "
-                               "judge_model", field="--judge-model")
-        return cls(model, cfg=cfg)
-    raise HarnessError(f"unknown grader {name!r}; expected deterministic or judge", field="--grader")
+    return registry.create_grader(name, cfg=cfg, judge_model=judge_model)
 
 
 def _review_sort_key(p: Path):
@@ -552,7 +544,7 @@ def cli(args) -> int:
             atomic_write_json(args.json_out, res)
         return 0
     judge_model = getattr(args, "judge_model", None)
-    grader = _make_grader(getattr(args, "grader", None) or "deterministic", judge_model)
+    grader = _make_grader(getattr(args, "grader", None) or registry.DEFAULT_GRADER, judge_model)
     suite = None
     if not (p / "case.yaml").is_file() and not any(p.rglob("case.yaml")):
         from ..cases import load_suite
@@ -577,7 +569,7 @@ def cli(args) -> int:
     res["split"] = split
     folds = getattr(args, "folds", None)
     if folds:
-        if getattr(grader, "name", "") != "deterministic":
+        if getattr(grader, "name", "") != registry.DEFAULT_GRADER:
             raise HarnessError("--leave-cases-out fits the deterministic grader's thresholds", field="--grader")
         res["leave_cases_out"] = leave_cases_out(p, suite=suite, folds=folds, cases=None if split == "all" else
                                                  set().union(*load_split(p).values()))

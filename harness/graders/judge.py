@@ -24,10 +24,12 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
+from ..cache import DiskCache
 from ..cases import Case
 from ..errors import ConfigError, ModelError
-from ..models.base import ModelSpec
-from ..textio import atomic_write_json
+from ..models.base import GenerationConfig, ModelSpec, StructuredOutput
+from ..models.pricing import cost_usd
+from ..retry import RetryPolicy, call_with_retries, with_deadline
 from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
 
 TEMPLATE_VERSION = "2"
@@ -38,13 +40,6 @@ USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "c
 def _add_usage(spend: dict, usage: dict) -> None:
     for k in USAGE_KEYS:
         spend[k] = int(spend.get(k, 0)) + int(usage.get(k, 0) or 0)
-
-
-def strip_fence(text: str) -> str:
-    """The JSON inside a reply wrapped in a markdown fence (```json ... ```), as some OpenAI-compatible servers
-    send even in JSON-schema mode; other text unchanged."""
-    m = re.match(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", text or "", re.S)
-    return m.group(1) if m else (text or "")
 
 
 class _FindingOut(BaseModel):
@@ -79,13 +74,6 @@ def reply_schema() -> dict:
             "properties": {"findings": {"type": "array", "items": item(["found", "missed"])},
                            "traps": {"type": "array", "items": item(["flagged", "not_flagged"])},
                            "extra_issues": {"type": "integer", "minimum": 0}}}
-
-
-def strip_fence(text: str) -> str:
-    """The JSON inside a markdown code fence (```json ... ```), which small models add even in JSON mode; the
-    text itself when it has no fence."""
-    m = re.match(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", text, re.S)
-    return m.group(1) if m else text
 
 
 def normalise_ws(text: str) -> str:
@@ -138,19 +126,17 @@ class JudgeGrader:
         self.env = template_env(cfg.path(tdir) if cfg is not None and tdir else tdir)
         self._model = model_obj
         self._injected = model_obj is not None
-        cache_root = None
-        if cfg is not None:
-            cache_root = Path(cfg.judge_cache_dir) if cfg.judge_cache_dir else cfg.resolved_cache_dir() / "judge"
-        self.cache_dir = cache_root if cfg is None or cfg.cache_mode != "off" else None
+        # the "judge" namespace of the one disk cache (harness/cache.py: keys, modes); none without a config
+        self.cache = (DiskCache(cfg.resolved_cache_dir(), cfg.cache_mode, "judge",
+                                folder=cfg.path(cfg.judge_cache_dir) if cfg.judge_cache_dir else None)
+                      if cfg is not None else None)
         self.rng = random.Random(0)
-        # OpenAI-compatible servers: "json_schema" until the server rejects it as unsupported, then "json_object"
-        self.structured_output = "json_schema"
-        self._structured_detected = False
         # set by the runner when the judge shares a local server with the agent: its requests take turns with
         # the agent's under one concurrency limit instead of queueing in the server behind them
         self.limiter = None
 
-    def _model_client(self):
+    def model(self):
+        """The judge's model (:class:`~harness.models.base.Model`), created on first use unless injected."""
         if self._model is None:
             from ..models.registry import create_model
             cfg = self.cfg
@@ -164,18 +150,14 @@ class JudgeGrader:
         one, the structured-output mode in use and whether it was detected (a rejection of json_schema)."""
         if self.spec.provider != "openai":
             return {"model": self.spec.name, "structured_output": "tool_use"}
-        facts = {"model": self.spec.name, "structured_output": self.structured_output,
-                 "structured_output_source": "detected: the server rejected json_schema" if self._structured_detected
-                 else "default (accepted)"}
-        server = getattr(self._model, "server", None)
+        model = self._model
+        facts = {"model": self.spec.name,
+                 "structured_output": getattr(model, "structured_output", "json_schema"),
+                 "structured_output_source": getattr(model, "structured_output_source", "default (accepted)")}
+        server = getattr(model, "server", None)
         if server is not None:
             facts.update({k: v for k, v in server.as_dict().items() if k in ("n_ctx", "n_ctx_source", "slots")})
         return facts
-
-    def _response_format(self, schema: dict) -> dict:
-        if self.structured_output == "json_schema":
-            return {"type": "json_schema", "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": True}}
-        return {"type": "json_object", "schema": schema}
 
     def render(self, case: Case, review: str) -> tuple[str, str]:
         """(system, user) texts of the judge request."""
@@ -184,9 +166,10 @@ class JudgeGrader:
                                                                  review=review)
         return system, user
 
-    def _key(self, case: Case, system: str, user: str) -> str:
-        # the server answering is part of the key (another base URL may be another model behind the same name);
-        # left out when unset so that keys made before it was added still hit
+    def cache_key(self, case: Case, system: str, user: str) -> str:
+        """sha256 hex of the judge's request: template version, judge model, the case's fingerprint, the rendered
+        system and user texts, and the server answering when set (another base URL may be another model behind
+        the same name; left out when unset so that keys made before it was added still hit)."""
         base = self.spec.base_url or (os.environ.get("ANTHROPIC_BASE_URL") if self.spec.provider == "anthropic"
                                       else None)
         parts = [TEMPLATE_VERSION, self.spec.name, case.fingerprint, system, user] + ([base] if base else [])
@@ -201,60 +184,25 @@ class JudgeGrader:
             ModelError: the call failed (classified; retryable or not), or the judge refused (not retryable).
             MalformedReply: the answer arrived but holds no usable verdicts.
         """
-        model = self._model_client()
-        schema = reply_schema()
-        if self.spec.provider == "anthropic":
-            from ..models.anthropic_model import checked_message, map_exception
+        model = self.model()
+        output = StructuredOutput(TOOL_NAME, reply_schema(), "Record one verdict per finding and per trap.")
+        gen = GenerationConfig(temperature=0.0, max_tokens=4096)
+        messages = [{"role": "user", "content": user}]
+        if self.limiter is None:
+            comp = await model.generate(system, messages, gen, output=output)
+        else:
+            await self.limiter.acquire()
             try:
-                msg = checked_message(await model.client.messages.create(
-                    model=self.spec.model, max_tokens=4096, system=system, extra_body={"temperature": 0.0},
-                    messages=[{"role": "user", "content": user}],
-                    tools=[{"name": TOOL_NAME, "description": "Record one verdict per finding and per trap.",
-                            "input_schema": schema}],
-                    tool_choice={"type": "tool", "name": TOOL_NAME}))
-            except ModelError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise map_exception(exc) from None
-            u = msg.usage
-            _add_usage(spend, {k: getattr(u, k, 0) or 0 for k in USAGE_KEYS})
-            if msg.stop_reason == "refusal":
-                raise ModelError("the judge refused to grade (stop_reason 'refusal')", kind="refused")
-            blocks = [b for b in msg.content if getattr(b, "type", "") == "tool_use" and b.name == TOOL_NAME]
-            if not blocks:
-                raise MalformedReply(f"no {TOOL_NAME} tool call (stop_reason={msg.stop_reason})")
-            return blocks[0].input if isinstance(blocks[0].input, dict) else json.loads(blocks[0].input)
-        from ..models.base import GenerationConfig
-        while True:
-            try:
-                comp = await self._generate(model, system, user, GenerationConfig(temperature=0.0, max_tokens=4096),
-                                            schema)
-                break
-            except ModelError as e:
-                if e.kind != "unsupported" or self.structured_output != "json_schema":
-                    raise
-                # the server cannot do json_schema (llama-cpp-python: 500 "Input should be 'text' or
-                # 'json_object'"): ask the same schema through json_object, now and for the rest of the run
-                self.structured_output, self._structured_detected = "json_object", True
+                comp = await model.generate(system, messages, gen, output=output)
+            finally:
+                await self.limiter.release()
         _add_usage(spend, comp.usage.as_dict())
         if comp.stop_reason in ("refusal", "content_filter"):
-            raise ModelError(f"the judge refused to grade (finish_reason {comp.stop_reason!r})", kind="refused")
-        try:
-            return json.loads(strip_fence(comp.text))
-        except json.JSONDecodeError as e:
-            raise MalformedReply(f"reply is not JSON: {e}") from None
-
-    async def _generate(self, model, system: str, user: str, gen, schema: dict):
-        # the format is chosen once the request may go: a rejection seen while waiting applies to it
-        if self.limiter is None:
-            return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=self._response_format(schema))
-        await self.limiter.acquire()
-        try:
-            return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=self._response_format(schema))
-        finally:
-            await self.limiter.release()
+            raise ModelError(f"the judge refused to grade (stop reason {comp.stop_reason!r})", kind="refused")
+        if comp.data is None:
+            raise MalformedReply(f"no {TOOL_NAME} object in the reply (stop reason {comp.stop_reason!r}; it "
+                                 f"begins {comp.text[:60]!r})")
+        return comp.data
 
     @staticmethod
     def parse(case: Case, review: str, data: dict) -> SampleGrade:
@@ -304,8 +252,7 @@ class JudgeGrader:
                                            evidence=ev))
         return grade
 
-    def _policy(self):
-        from ..retry import RetryPolicy
+    def _policy(self) -> RetryPolicy:
         if self.cfg is not None:
             return RetryPolicy.from_config(self.cfg)
         return RetryPolicy(max_retries=self.max_retries, base_s=self.backoff[0], cap_s=self.backoff[1])
@@ -315,7 +262,6 @@ class JudgeGrader:
         grade.calls, grade.retries = spend["calls"], spend["retries"]
         grade.usage = {k: int(spend.get(k, 0)) for k in USAGE_KEYS if spend.get(k)}
         if grade.calls and self.cfg is not None:
-            from ..runner import cost_usd
             grade.cost_usd = cost_usd(self.cfg, self.spec, grade.usage)
         elif grade.calls == 0:
             grade.cost_usd = 0.0
@@ -328,17 +274,20 @@ class JudgeGrader:
         retry-after honoured, retries counted); a malformed reply is asked again up to ``max_malformed`` times; a
         refusal is not asked again. The grade carries what it spent (``calls``, ``retries``, ``usage``,
         ``cost_usd``); a grade read from the judge cache spent nothing."""
-        from ..retry import call_with_retries, with_deadline
         system, user = self.render(case, review)
-        key = self._key(case, system, user)
+        key = self.cache_key(case, system, user)
         spend: dict = {"calls": 0, "retries": 0}
-        cache_file = self.cache_dir / key[:2] / f"{key}.json" if self.cache_dir else None
-        if cache_file is not None and cache_file.is_file() and self.cfg is not None and self.cfg.cache_mode != "refresh":
+        if self.cache is not None:
             try:
-                return self._spent(self.parse(case, review, json.loads(cache_file.read_text(encoding="utf-8"))["reply"]),
-                                   spend)
-            except (ValueError, KeyError, MalformedReply):
-                pass
+                entry = self.cache.read(key)
+            except ModelError as e:   # replay-only: a judge that must not be called has no verdict to give
+                return self._spent(SampleGrade(grader="judge", error=f"judge call failed: {e.message}"), spend)
+            if entry is not None:
+                try:
+                    return self._spent(self.parse(case, review, entry["reply"]), spend)
+                except (KeyError, TypeError, MalformedReply):
+                    self.cache.hits -= 1
+                    self.cache.corrupt += 1   # written by an older judge: asked again
         policy = self._policy()
 
         async def attempt(_n: int):
@@ -370,9 +319,9 @@ class JudgeGrader:
                     return self._spent(SampleGrade(grader="judge", error=f"malformed judge reply after {malformed} "
                                                    f"attempts: {e}"), spend)
                 continue
-            if cache_file is not None and self.cfg is not None and self.cfg.cache_mode != "replay-only":
+            if self.cache is not None:
                 try:
-                    atomic_write_json(cache_file, {"key": key, "reply": got})
+                    self.cache.write(key, {"reply": got})
                 except OSError:
                     pass   # an unwritable judge cache costs a later re-request, never this grade
             return self._spent(grade, spend)
@@ -387,7 +336,12 @@ class JudgeGrader:
     def grade(self, case: Case, review: str) -> SampleGrade:
         """Synchronous wrapper of :meth:`agrade` (for calibration and re-grading outside an event loop).
         An async client cannot outlive its event loop, so a fresh one is made for each call (unless injected)."""
-        if self._model is not None and not getattr(self, "_injected", False):
+        if self._model is not None and not self._injected:
+            # what the old client's server taught (json_schema rejected) outlives the client
+            learnt = {a: getattr(self._model, a) for a in ("structured_output", "structured_output_source")
+                      if hasattr(self._model, a)}
             self._model = None
+            for attr, value in learnt.items():
+                setattr(self.model(), attr, value)
         from ..aio import run_sync
         return run_sync(lambda: self.agrade(case, review))

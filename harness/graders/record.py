@@ -21,11 +21,6 @@ from ..errors import HarnessError
 
 __all__ = ["grader_fingerprint", "write_record", "read_record", "CalibrationStatus", "calibration_status"]
 
-# what decides the deterministic grader's verdicts: its modules (the judge: its module and templates)
-_SOURCES = {
-    "deterministic": ["rubric.py", "semantic.py", "lexicon.py", "textnorm.py", "items.py"],
-    "judge": ["judge.py", "templates/judge_system.md.j2", "templates/judge_user.md.j2"],
-}
 
 
 def grader_fingerprint(name: str, *, judge_model: str | None = None) -> str:
@@ -33,7 +28,9 @@ def grader_fingerprint(name: str, *, judge_model: str | None = None) -> str:
     stage can run and, for the judge, the judge model id. Changes whenever the grader could grade differently."""
     here = Path(__file__).parent
     h = hashlib.sha256(name.encode())
-    for rel in _SOURCES.get(name, []):
+    # what decides a grader's verdicts: its registered source files (harness.graders.registry)
+    from .registry import GRADERS
+    for rel in (GRADERS[name].sources if name in GRADERS else ()):
         p = here / rel
         h.update(rel.encode())
         h.update(p.read_bytes() if p.is_file() else b"-")

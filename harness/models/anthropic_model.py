@@ -7,13 +7,15 @@ the runner retries, so that it can count every retry and lower concurrency on 42
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 
 import anthropic
 
 from ..errors import ModelError
-from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
+from .base import BatchItem, Completion, GenerationConfig, Message, ModelSpec, StructuredOutput, Usage
 from .errors_map import classify_text_body, from_error_body, map_sdk_exception
 
 
@@ -91,6 +93,21 @@ def checked_message(msg):
     return msg
 
 
+def _tool_input(comp: Completion, name: str) -> dict | None:
+    """The input of the first call of tool ``name`` in ``comp`` (a JSON object), None when there is none."""
+    for use in comp.extra.get("tool_use", []):
+        if use.get("name") != name:
+            continue
+        data = use.get("input")
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                return None
+        return data if isinstance(data, dict) else None
+    return None
+
+
 def map_exception(exc: BaseException) -> ModelError:
     """Classify an anthropic SDK exception (or a transport/parse failure) as a ModelError."""
     return map_sdk_exception(exc, anthropic, env="ANTHROPIC_API_KEY")
@@ -114,8 +131,19 @@ class AnthropicModel:
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0,
                                                timeout=timeout_s)
 
-    async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
+                       output: StructuredOutput | None = None) -> Completion:
+        """One Messages API request. With ``output``, the model is made to call the tool ``output.name`` (forced
+        tool use) and ``Completion.data`` is that call's input (None when the answer holds no such call).
+
+        Raises:
+            ModelError: classified by :func:`map_exception` (a malformed 200 included, as a retryable fault).
+        """
         params = request_params(self.spec, system, messages, config, self.cache_system)
+        if output is not None:
+            params["tools"] = [{"name": output.name, "description": output.description or output.name,
+                                "input_schema": output.schema}]
+            params["tool_choice"] = {"type": "tool", "name": output.name}
         # Sampling parameters travel in the JSON body: anthropic SDK 2.x no longer accepts them as keyword
         # arguments of messages.create (TypeError), while every SDK version merges ``extra_body``.
         extra = {k: params.pop(k) for k in ("temperature", "top_p") if k in params}
@@ -123,11 +151,71 @@ class AnthropicModel:
         try:
             msg = await self.client.messages.create(**params, extra_body=extra or None)
             # inside the try: a body that is not a message is a classified, retryable fault, not a traceback
-            return completion_from_message(checked_message(msg), time.perf_counter() - t0)
+            comp = completion_from_message(checked_message(msg), time.perf_counter() - t0)
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified ModelError
             raise map_exception(exc) from None
+        if output is None:
+            return comp
+        return dataclasses.replace(comp, data=_tool_input(comp, output.name))
+
+    def batch_request(self, system: str, messages: list[Message], config: GenerationConfig) -> dict:
+        """The Messages API parameters :meth:`generate` would send, as one Message Batches item's ``params``."""
+        return request_params(self.spec, system, messages, config, self.cache_system)
+
+    async def batch_submit(self, requests: list[tuple[str, dict]]) -> str:
+        """Create a message batch of ``[(custom_id, params), ...]``; returns its id.
+
+        Raises:
+            ModelError: classified (:func:`map_exception`).
+        """
+        try:
+            batch = await self.client.messages.batches.create(
+                requests=[{"custom_id": cid, "params": params} for cid, params in requests])
+            return batch.id
+        except Exception as exc:  # noqa: BLE001
+            raise map_exception(exc) from None
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        """Whether the batch's processing has ended (its results can be downloaded).
+
+        Raises:
+            ModelError: classified (:func:`map_exception`).
+        """
+        try:
+            b = await self.client.messages.batches.retrieve(batch_id)
+        except Exception as exc:  # noqa: BLE001
+            raise map_exception(exc) from None
+        return b.processing_status == "ended"
+
+    async def batch_results(self, batch_id: str) -> list[BatchItem]:
+        """Every result of an ended batch, in the order the server sends them. A succeeded item whose message
+        is malformed becomes that item's error, never the whole download's.
+
+        Raises:
+            ModelError: the download failed (classified; malformed JSONL is ``malformed_response``, retryable).
+        """
+        try:
+            raw = [item async for item in await self.client.messages.batches.results(batch_id)]
+        except Exception as exc:  # noqa: BLE001
+            raise map_exception(exc) from None
+        items = []
+        for item in raw:
+            r = item.result
+            if r.type == "succeeded":
+                try:
+                    items.append(BatchItem(item.custom_id, completion=completion_from_message(
+                        checked_message(r.message), 0.0)))
+                except Exception as exc:  # noqa: BLE001 - a malformed item is this sample's error
+                    items.append(BatchItem(item.custom_id, error=exc if isinstance(exc, ModelError)
+                                           else map_exception(exc)))
+            else:
+                detail = getattr(getattr(r, "error", None), "error", None)
+                msg = getattr(detail, "message", None) or r.type
+                items.append(BatchItem(item.custom_id, error=ModelError(f"batch item {r.type}: {msg}",
+                                                                        kind=f"batch_{r.type}")))
+        return items
 
     async def aclose(self) -> None:
         await self.client.close()

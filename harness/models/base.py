@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 
 
 class GenerationConfig(BaseModel):
@@ -43,7 +43,11 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """One model answer: ``text``, ``usage``, ``stop_reason`` (provider's word), ``latency_s`` (seconds, wall)."""
+    """One model answer: ``text``, ``usage``, ``stop_reason`` (provider's word), ``latency_s`` (seconds, wall).
+
+    ``data`` is the JSON object of a structured-output request (:class:`StructuredOutput`), None when none was
+    asked or the model gave none (then ``text`` holds what it said instead). It is never cached with the answer:
+    only the agent's free-text answers go to the response cache."""
 
     text: str
     usage: Usage
@@ -51,6 +55,32 @@ class Completion:
     latency_s: float
     model: str = ""
     extra: dict = field(default_factory=dict)
+    data: dict | None = None
+
+
+@dataclass(frozen=True)
+class StructuredOutput:
+    """Ask a model for one JSON object matching ``schema`` (a JSON schema without ``$defs``) instead of free text.
+
+    Anthropic answers through a forced tool call named ``name``; OpenAI-compatible servers through the
+    ``json_schema`` response format, or ``json_object`` with the schema where the server rejects ``json_schema``
+    (llama-cpp-python). The embedded model cannot follow a schema (ModelError, kind ``unsupported``)."""
+
+    name: str
+    schema: dict
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One result of a message batch: the answer of request ``custom_id``, or why it has none.
+
+    Exactly one of ``completion`` and ``error`` is set. ``completion.latency_s`` is 0: a batch has no per-request
+    latency (the batch path records the time it waited)."""
+
+    custom_id: str
+    completion: Completion | None = None
+    error: ModelError | None = None
 
 
 @dataclass(frozen=True)
@@ -102,12 +132,41 @@ Message = dict  # {"role": "user"|"assistant", "content": str}
 @runtime_checkable
 class Model(Protocol):
     """A chat model. Implementations raise :class:`harness.errors.ModelError` (with ``retryable`` set) on failure
-    and never retry on their own: the runner owns retries so it can count them and adapt concurrency."""
+    and never retry on their own: callers retry through :mod:`harness.retry` so they can count retries and adapt
+    concurrency.
+
+    ``base_url`` is the server answering (None: the provider's default); it is part of the response cache key.
+    ``generate(..., output=StructuredOutput(...))`` asks for a JSON object (``Completion.data``) instead of text.
+    """
 
     spec: ModelSpec
+    base_url: str | None
 
-    async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
+                       output: StructuredOutput | None = None) -> Completion:
         ...
 
     async def aclose(self) -> None:
+        ...
+
+
+@runtime_checkable
+class BatchModel(Model, Protocol):
+    """A model that also takes requests in batches (Anthropic's Message Batches API: half price, answered within
+    24 hours). Every method raises a classified ModelError on failure (retryable or not) and never retries.
+
+    ``batch_request`` builds one request's parameters (what :meth:`generate` would send); ``batch_submit`` sends
+    ``[(custom_id, params), ...]`` and returns the batch id; ``batch_ended`` polls it; ``batch_results``
+    downloads every result (a download cut short returns fewer items: the caller checks and retries)."""
+
+    def batch_request(self, system: str, messages: list[Message], config: GenerationConfig) -> dict:
+        ...
+
+    async def batch_submit(self, requests: list[tuple[str, dict]]) -> str:
+        ...
+
+    async def batch_ended(self, batch_id: str) -> bool:
+        ...
+
+    async def batch_results(self, batch_id: str) -> list[BatchItem]:
         ...

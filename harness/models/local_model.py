@@ -20,7 +20,7 @@ import time
 from functools import lru_cache
 
 from ..errors import ModelError
-from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
+from .base import Completion, GenerationConfig, Message, ModelSpec, StructuredOutput, Usage
 from .local_weights import GGUF_NAME, gguf_path  # noqa: F401 - gguf_path is re-exported for callers and tests
 
 N_BATCH = 512
@@ -102,7 +102,8 @@ class Engine:
             self._current = event
             self.ctx.cancel = bool(event is not None and event.is_set())
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
+        """Forget the KV cache and the tokens it held: the next prompt is evaluated from its first token."""
         self.ctx.kv_cache_clear()
         self.cached = []
 
@@ -126,7 +127,7 @@ class Engine:
             self.ctx.memory_seq_rm(0, keep, -1)
             self.cached = self.cached[:keep]
         else:
-            self._reset()
+            self.reset()
         try:
             for start, end in ((0, head), (head, len(tokens))):
                 for i in range(max(start, keep), end, N_BATCH):
@@ -134,7 +135,7 @@ class Engine:
                     self._decode(chunk, i)
                     self.cached.extend(chunk)
         except BaseException:
-            self._reset()
+            self.reset()
             raise
         return len(tokens) - keep
 
@@ -187,7 +188,7 @@ class Engine:
                 self.cached.append(tok)
                 pos += 1
         except BaseException:
-            self._reset()
+            self.reset()
             raise
         return (self.vocab.detokenize(out) if text is None else text), len(out), reason
 
@@ -247,7 +248,17 @@ class LocalModel:
                           usage=Usage(input_tokens=len(tokens), output_tokens=n_out),
                           model=GGUF_NAME.removesuffix(".gguf"))
 
-    async def generate(self, system: str, messages: list[Message], config: GenerationConfig) -> Completion:
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
+                       output: StructuredOutput | None = None) -> Completion:
+        """One completion on llama.cpp, off the event loop; cancelling the task stops generation within a token.
+
+        Raises:
+            ModelError: kind ``unsupported`` when ``output`` asks for structured output (a 135M model cannot
+                follow a schema); the engine's failures (``context_length``, ``cancelled``, ``server``).
+        """
+        if output is not None:
+            raise ModelError("the embedded model cannot answer in a JSON schema (structured output); use "
+                             "anthropic/<id> or openai/<model>@<url>", kind="unsupported")
         event = threading.Event()
         try:
             return await asyncio.to_thread(self._generate_sync, system, messages, config, event)

@@ -9,7 +9,9 @@ keeps the answer in :class:`ServerInfo`, which the runner records in the run's m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
+import json
 import os
 import re
 import time
@@ -20,7 +22,7 @@ import httpx
 import openai
 
 from ..errors import ModelError
-from .base import Completion, GenerationConfig, Message, ModelSpec, Usage
+from .base import Completion, GenerationConfig, Message, ModelSpec, StructuredOutput, Usage
 from .errors_map import classify_text_body, map_sdk_exception, short
 
 # Tokens the chat template adds around each message (llama.cpp's ChatML-like templates add 3-5), and a margin
@@ -118,6 +120,22 @@ def context_from_message(message: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def strip_fence(text: str) -> str:
+    """The JSON inside a markdown code fence (```json ... ```), which small models and some servers add even in
+    JSON-schema mode; the text itself when it has no fence."""
+    m = re.match(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", text or "", re.S)
+    return m.group(1) if m else (text or "")
+
+
+def json_object(text: str) -> dict | None:
+    """``text`` (fenced or not) parsed as one JSON object; None when it is not one."""
+    try:
+        data = json.loads(strip_fence(text))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class OpenAICompatModel:
     """Chat completions via ``openai.AsyncOpenAI`` at ``spec.base_url``; key from ``OPENAI_API_KEY`` (optional).
 
@@ -147,6 +165,10 @@ class OpenAICompatModel:
         self._probed = False
         self._probe_lock = asyncio.Lock()
         self._after_timeout = False
+        # structured output: "json_schema" until the server rejects it as unsupported, then "json_object" with
+        # the schema (llama.cpp's servers accept that), for the rest of this model's life
+        self.structured_output = "json_schema"
+        self.structured_output_source = "default (accepted)"
 
     @property
     def is_local(self) -> bool:
@@ -271,17 +293,45 @@ class OpenAICompatModel:
                 await asyncio.sleep(0.25)
         return time.perf_counter() - t0
 
-    async def generate(self, system: str, messages: list[Message], config: GenerationConfig,
-                       response_format: dict | None = None) -> Completion:
+    def _response_format(self, output: StructuredOutput) -> dict:
+        if self.structured_output == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": output.name, "schema": output.schema,
+                                                           "strict": True}}
+        return {"type": "json_object", "schema": output.schema}
+
+    async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
+                       output: StructuredOutput | None = None) -> Completion:
         """One chat completion; streamed from a local server (see :meth:`_streamed`). ``latency_s`` runs from
         sending to the answer; ``extra`` holds ``queue_s`` (time waited for the server's slot after a timeout),
         ``max_tokens_sent`` and the fitting facts, ``server_s`` when the server reports its timings (llama.cpp),
         and ``usage_counted`` when the server sent no token counts.
 
+        With ``output``, the request carries a ``json_schema`` response format; a server that rejects it as
+        unsupported (kind ``unsupported``) is asked again at once with ``json_object`` + the schema, and every
+        later request uses that (``structured_output``, recorded in the run's manifest). ``Completion.data`` is
+        the answer parsed as a JSON object (a markdown fence stripped), None when it is not one.
+
         Raises:
             ModelError: see :func:`map_exception`; kind ``timeout`` when the deadline passed: for a local server
                 with no byte of the answer (token or ping) for that long, for a remote one with no answer.
         """
+        if output is None:
+            return await self._complete(system, messages, config, None)
+        while True:
+            fmt = self._response_format(output)
+            try:
+                comp = await self._complete(system, messages, config, fmt)
+                break
+            except ModelError as e:
+                if e.kind != "unsupported" or fmt["type"] != "json_schema":
+                    raise
+                # llama-cpp-python: 500 "Input should be 'text' or 'json_object'"
+                self.structured_output = "json_object"
+                self.structured_output_source = "detected: the server rejected json_schema"
+        return dataclasses.replace(comp, data=json_object(comp.text))
+
+    async def _complete(self, system: str, messages: list[Message], config: GenerationConfig,
+                        response_format: dict | None) -> Completion:
         await self.probe()
         queue_s = 0.0
         if self._after_timeout:

@@ -40,7 +40,8 @@ import pandas as pd
 from ..config import HarnessConfig, load_config
 from ..errors import HarnessError
 from ..exitcodes import ExitCode
-from ..results import (OK, Agreement, RunResults, VariantSummary, grader_agreement, load_run, per_case, per_finding,
+from ..graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES as GRADER_NAMES
+from ..results import (OK, Agreement, ResultsTable, VariantSummary, grader_agreement, load_run, per_case, per_finding,
                        per_trap, summarize)
 from ..results import pool_results
 from ..stats import IMPROVED, REGRESSED, PairedComparison, classify_flips, paired_difference
@@ -71,8 +72,8 @@ class MetricRow:
 class Comparison:
     """Everything a comparison report shows. ``loud`` warnings (suite mismatch, unpaired cases/epochs) lead."""
 
-    base: RunResults
-    cand: RunResults
+    base: ResultsTable
+    cand: ResultsTable
     base_summary: VariantSummary
     cand_summary: VariantSummary
     headline: PairedComparison
@@ -111,7 +112,7 @@ def _only(df: pd.DataFrame, variant: str) -> pd.DataFrame:
     return df[df["variant"] == variant]
 
 
-def _one_variant(res: RunResults, variant: str | None, role: str) -> str:
+def _one_variant(res: ResultsTable, variant: str | None, role: str) -> str:
     vs = res.variants
     if variant:
         if variant not in vs:
@@ -126,7 +127,7 @@ def _one_variant(res: RunResults, variant: str | None, role: str) -> str:
 def _common_grader(present: list[set[str]], grader: str | None) -> str:
     if grader:
         return grader
-    for g in ("deterministic", "judge"):
+    for g in GRADER_NAMES:   # in the registry's order: the default grader first
         if all(g in p for p in present):
             return g
     common = set.intersection(*present)
@@ -275,7 +276,7 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     return cmp
 
 
-def _epoch_counts(base: RunResults, cand: RunResults, bv: str, cv: str, paired: pd.DataFrame) -> pd.DataFrame:
+def _epoch_counts(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, paired: pd.DataFrame) -> pd.DataFrame:
     """Per (run, case, epoch) successful sample: paired findings found and paired findings of the case (the
     within-run epoch noise behind :func:`harness.verdicts.power_advice`)."""
     keys = set(zip(paired["case"], paired["finding"]))
@@ -292,11 +293,11 @@ def _epoch_counts(base: RunResults, cand: RunResults, bv: str, cv: str, paired: 
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["run", "case", "n_found", "n_items"])
 
 
-def _agreement(res: RunResults) -> Agreement | None:
-    return grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+def _agreement(res: ResultsTable) -> Agreement | None:
+    return grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
 
 
-def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame
+def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pairs: pd.DataFrame
                        ) -> tuple[list[str], list[str]]:
     loud, soft = [], []
     mb, mc = base.manifest, cand.manifest
@@ -349,13 +350,13 @@ def _mismatch_warnings(base: RunResults, cand: RunResults, bv: str, cv: str, pai
     return loud, soft
 
 
-def _paired_cases(base: RunResults, cand: RunResults, bv: str, cv: str, pf_b, pf_c, pt_b, pt_c,
+def _paired_cases(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pf_b, pf_c, pt_b, pt_c,
                   pairs: pd.DataFrame) -> pd.DataFrame:
     cb = per_case(base, pf_b, pt_b)
     cc = per_case(cand, pf_c, pt_c)
     cb, cc = cb[cb["variant"] == bv], cc[cc["variant"] == cv]
 
-    def per_sample(res: RunResults, v: str) -> pd.DataFrame:
+    def per_sample(res: ResultsTable, v: str) -> pd.DataFrame:
         s = res.samples[res.samples["variant"] == v]
         return s.groupby("case").agg(cost_per_sample=("cost_usd", "mean"), tokens_per_sample=("total_tokens", "mean"),
                                      latency_s_=("latency_s", "mean")).reset_index()
@@ -379,7 +380,7 @@ def _paired_cases(base: RunResults, cand: RunResults, bv: str, cv: str, pf_b, pf
     return m.sort_values(["recall_diff", "case"], kind="stable", na_position="last").reset_index(drop=True)
 
 
-def _excerpts(res: RunResults, variant: str, wanted: set[tuple[str, str]], *, frame: str = "findings",
+def _excerpts(res: ResultsTable, variant: str, wanted: set[tuple[str, str]], *, frame: str = "findings",
               item: str = "finding", flag: str = "found") -> dict[tuple[str, str, bool], dict]:
     """For each wanted (case, item), the first ok epoch where it was found (flagged, for traps) and where it was
     not: epoch, the grader's quote, the review text and the sample's element id in the side-by-side view."""
@@ -412,7 +413,7 @@ def trap_flips(pt_b: pd.DataFrame, pt_c: pd.DataFrame) -> pd.DataFrame:
     return m[m["flip"] != ""].reset_index(drop=True)
 
 
-def _flip_rows(base: RunResults, cand: RunResults, bv: str, cv: str, pairs: pd.DataFrame,
+def _flip_rows(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pairs: pd.DataFrame,
                traps: pd.DataFrame | None = None) -> list[dict]:
     """Flips, worst first: lost findings by severity, then new trap false alarms, then gained findings, then
     trap false alarms that went away. Each row: kind (finding|trap), case, finding (the item id), title,

@@ -115,10 +115,6 @@ class Dashboard:
                for r in c.to_dict("records") if r["flakiness"] >= FLAKY]
         return sorted(out, key=lambda t: -t[2])
 
-    @property
-    def comparisons(self) -> list[Any]:
-        return [v.comparison for v in self.views if v.comparison is not None]
-
 
 # ------------------------------------------------------------------------------------------- resolving runs
 

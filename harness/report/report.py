@@ -25,7 +25,8 @@ import pandas as pd
 from ..cases import CATEGORIES, KINDS, SEVERITIES
 from ..config import HarnessConfig, load_config
 from ..exitcodes import ExitCode
-from ..results import (Agreement, RunResults, VariantSummary, breakdown, grader_agreement, load_run,
+from ..graders.registry import DEFAULT_GRADER, MODEL_GRADER, needs_model
+from ..results import (Agreement, ResultsTable, VariantSummary, breakdown, grader_agreement, load_run,
                        outcome_counts, per_case, per_finding, per_trap, summarize)
 from ..textio import atomic_write_text
 from . import charts
@@ -40,7 +41,7 @@ ORDER = {"severity": list(SEVERITIES), "category": list(CATEGORIES), "kind": lis
 class RunReport:
     """Everything a single-run report shows (frames from :mod:`harness.results`, plus charts as SVG strings)."""
 
-    res: RunResults
+    res: ResultsTable
     summaries: list[VariantSummary]
     per_finding: pd.DataFrame
     per_trap: pd.DataFrame
@@ -74,7 +75,7 @@ def pivot_breakdown(pf: pd.DataFrame, by: str, variants: list[str]) -> list[dict
     return rows
 
 
-def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
+def run_warnings(res: ResultsTable, summaries: list[VariantSummary]) -> list[str]:
     """Loud notes about a run: incomplete status, errored or ungraded samples, read problems."""
     out = []
     m = res.manifest
@@ -105,7 +106,7 @@ def run_warnings(res: RunResults, summaries: list[VariantSummary]) -> list[str]:
     return out + list(res.warnings)
 
 
-def grader_calibration(config: HarnessConfig, res: RunResults):
+def grader_calibration(config: HarnessConfig, res: ResultsTable):
     """The grader's recorded agreement with human labels, and warnings when it no longer applies to this run's
     grader or cases (:func:`harness.graders.record.calibration_status`)."""
     from ..config import find_root, load_config
@@ -120,7 +121,7 @@ def grader_calibration(config: HarnessConfig, res: RunResults):
         except Exception:  # noqa: BLE001 - no project around the run: the record stays missing
             pass
     return calibration_status(record, res.grader, case_fps=fps,
-                              judge_model=config.judge_model if res.grader == "judge" else None)
+                              judge_model=config.judge_model if needs_model([res.grader]) else None)
 
 
 def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: HarnessConfig | None = None,
@@ -144,7 +145,7 @@ def build_run_report(run_dir: str | Path, *, grader: str | None = None, config: 
     summaries = summarize(res, pf, pt)
     variants = [s.variant for s in summaries]
     bds = {by: pivot_breakdown(pf, by, variants) for by in ("category", "severity", "kind")}
-    agreement = grader_agreement(res) if {"deterministic", "judge"} <= set(res.graders_present) else None
+    agreement = grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
     cal = grader_calibration(config, res)
     rep = RunReport(res=res, summaries=summaries, per_finding=pf, per_trap=pt, per_case=pc, breakdowns=bds,
                     agreement=agreement, warnings=run_warnings(res, summaries) + cal.stale, calibration=cal.text)
@@ -218,7 +219,7 @@ def context(rep: RunReport, *, samples: bool = False, cases: Iterable[str] | Non
     }
 
 
-def truncated_graded(res: RunResults) -> dict[str, int]:
+def truncated_graded(res: ResultsTable) -> dict[str, int]:
     """``{variant: n}`` of samples cut at max_tokens that were graded anyway (``grade_truncated``): flagged in
     the report, since their recall under-states what the full review would have found."""
     s = res.samples

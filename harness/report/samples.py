@@ -204,7 +204,7 @@ def sample_view(rec: SampleRecord, grader: str, case: dict | None, *, prefix: st
 def case_views(res: Any, *, variants: Iterable[str] | None = None, prefix: str = "s",
                cases: Iterable[str] | None = None, limit: int | None = MAX_SAMPLES) -> list[dict]:
     """The run's samples grouped by case, in the run's case order: ``[{case, title, kind, n_samples, samples:
-    [sample_view ... by variant then epoch]}]``. ``res`` is a :class:`harness.results.RunResults`.
+    [sample_view ... by variant then epoch]}]``. ``res`` is a :class:`harness.results.ResultsTable`.
 
     Args:
         variants: only these variants (``v1 · model`` labels).

@@ -27,10 +27,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .cases import CATEGORIES, KINDS, SEVERITIES
-from .graders.base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
-from .records import ModelInfo, PromptInfo, RunDir, RunManifest, SampleError, SampleRecord, sample_id, utcnow
-from .results import write_cases_json
+from ..cases import CATEGORIES, KINDS, SEVERITIES
+from ..graders.base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
+from ..records import ModelInfo, PromptInfo, RunDir, RunManifest, SampleError, SampleRecord, sample_id, utcnow
+from ..results import write_cases_json
 
 ProbSpec = float | Mapping[Any, float] | Callable[[dict, dict, int], float]
 ReviewFn = Callable[[dict, int, list[dict], list[dict]], str]
@@ -318,7 +318,7 @@ def simulate_night(rng: np.random.Generator, suite: dict, *, epochs: int = 3, er
     issue-13 model; 0.5 makes the findings of one review correlated).
     Returns ``{"variant", "counts": {"epochs"}, "findings": [{case, finding, severity, n_epochs, n_found,
     score}]}``."""
-    from .stats import reduce_counts
+    from ..stats import reduce_counts
     n_cases = suite["n_cases"]
     ci = suite["case_index"]
     p = np.clip(suite["p"] + shift, 0, 1)

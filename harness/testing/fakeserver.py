@@ -44,7 +44,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ModuleNotFoundError as e:  # an optional dependency: say which extra brings it
+    raise ModuleNotFoundError(f"{__name__} needs aiohttp: pip install 'harness[testing]' "
+                              "(from a checkout: pip install -e '.[testing]')", name=e.name) from e
 
 __all__ = [
     "FAULT_KINDS",
@@ -132,19 +136,19 @@ def fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(key).encode("utf-8")).hexdigest()
 
 
-def _flatten_text(obj: Any) -> str:
+def flatten_text(obj: Any) -> str:
     """The text an estimate of tokens is based on: strings as they are, blocks by their text or JSON."""
     if obj is None:
         return ""
     if isinstance(obj, str):
         return obj
     if isinstance(obj, (list, tuple)):
-        return "".join(_flatten_text(x) for x in obj)
+        return "".join(flatten_text(x) for x in obj)
     if isinstance(obj, dict):
         if isinstance(obj.get("text"), str):
             return obj["text"]
         if "content" in obj:
-            return _flatten_text(obj["content"])
+            return flatten_text(obj["content"])
         if "input" in obj:
             return _canonical(obj["input"])
         return _canonical({k: v for k, v in obj.items() if k != "cache_control"})
@@ -153,7 +157,7 @@ def _flatten_text(obj: Any) -> str:
 
 def estimate_tokens(obj: Any) -> int:
     """A deterministic token estimate: ``len(text) // 4`` (at least 1 for non-empty text, 0 for nothing)."""
-    text = _flatten_text(obj)
+    text = flatten_text(obj)
     return max(1, len(text) // 4) if text else 0
 
 
@@ -230,7 +234,7 @@ _FILE_RE = re.compile(
 
 
 def _request_text(body: Mapping[str, Any]) -> str:
-    return _flatten_text(body.get("system")) + "\n" + _flatten_text(body.get("messages"))
+    return flatten_text(body.get("system")) + "\n" + flatten_text(body.get("messages"))
 
 
 def _forced_tool(body: Mapping[str, Any]) -> dict | None:

@@ -1,7 +1,7 @@
 """The user message: request, then each artifact fenced under its path."""
 
 from harness.cases import load_case
-from harness.message import render_request, request_fingerprint
+from harness.request import render_request, request_fingerprint
 
 from .conftest import write_case
 

@@ -8,7 +8,7 @@ What it reproduces (each switchable), from llama.cpp's server and llama-cpp-pyth
   anyway (``abandoned``), unless the client left before its turn came (``dropped``); a streamed one is stopped at
   the next token (``cancelled``). Streaming answers one token (4 characters) a chunk; the "llama-cpp-python"
   flavour sends its headers at once and a ping comment every ``ping_s`` while computing, and no usage chunk.
-* **a small context** (``n_ctx`` tokens; a token is 4 characters, as :func:`harness.fakeserver.estimate_tokens`,
+* **a small context** (``n_ctx`` tokens; a token is 4 characters, as :func:`harness.testing.fakeserver.estimate_tokens`,
   plus ``TEMPLATE_TOKENS`` per message for the chat template). A prompt longer than the context is a 400. A prompt
   that fits but leaves less than ``max_tokens``: ``overflow="lower"`` lowers the limit silently and cuts the
   answer with ``finish_reason: "length"`` (llama-cpp-python), ``"error500"`` answers HTTP 500 "llama_decode
@@ -34,7 +34,11 @@ import threading
 import time
 from typing import Any, Callable
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ModuleNotFoundError as e:  # an optional dependency: say which extra brings it
+    raise ModuleNotFoundError(f"{__name__} needs aiohttp: pip install 'harness[testing]' "
+                              "(from a checkout: pip install -e '.[testing]')", name=e.name) from e
 
 from .fakeserver import default_responder, estimate_tokens, schema_instance
 
@@ -61,7 +65,7 @@ class FakeLlamaServer:
         fence_json: wrap JSON answers in a markdown ```json fence.
         reply_tokens: if set, review answers are padded to this many tokens (then cut at the allowed limit).
         flavour: which info endpoints exist: "llama-server", "llama-cpp-python" or "ollama".
-        responder: ``(body) -> str | dict``; default :func:`harness.fakeserver.default_responder`.
+        responder: ``(body) -> str | dict``; default :func:`harness.testing.fakeserver.default_responder`.
         ping_s: for a streamed request to the "llama-cpp-python" flavour, the interval of the SSE comment lines
             sent while computing (sse-starlette's pings; 15 s in the real server). The other flavours send nothing
             before the first token.
