@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 import sys
+import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
@@ -31,13 +34,23 @@ __all__ = ["GradingPool"]
 _WORKER: dict = {}
 
 
-def _init(graders: list, cases: dict) -> None:
+def _init(graders: list, cases: dict, parent: int) -> None:
     # Ctrl-C and SIGTERM reach the whole process group: the parent decides how the run ends and shuts the
     # worker down; the worker must not die first with a traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER["graders"] = graders
     _WORKER["cases"] = cases
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="harness-grade-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed outright (SIGKILL, out of memory) cannot stop its worker, and the worker would live on
+    # holding the parent's stdout and stderr open (whoever waits for their end would wait for ever): it ends
+    # itself within 0.2 s of the parent.
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(0)
 
 
 def _warm() -> None:
@@ -105,7 +118,7 @@ class GradingPool:
         sys.stderr.flush()
         try:
             self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=_init, initargs=(self.graders, self._cases))
+                                                initializer=_init, initargs=(self.graders, self._cases, os.getpid()))
             self._process.submit(_warm)
             if self._preload:
                 self._process.submit(_preload, self._preload)
