@@ -39,6 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import MODEL, Bench, ServerProcess, child_env, loadavg, median, run_child, table, work_dir  # noqa: E402
 
+# inspect-ai where bench/setup_tools.sh installs it (a venv beside the project's), else this interpreter's
+INSPECT_PY = next((str(p) for p in [Path(__file__).resolve().parent / ".venv-inspect" / "bin" / "python"]
+                   if p.is_file()), None)
 VARIANTS = ("bare", "harness", "semantic", "thread", "inspect")
 TEMPERATURE = 1.0
 MAX_TOKENS = 2048
@@ -190,7 +193,8 @@ def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: st
         args += ["--profile-out", profile]
     if variant == "inspect" and a.inspect_streaming:
         args += ["--inspect-streaming"]
-    res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600)
+    res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600,
+                           python=INSPECT_PY if variant == "inspect" and INSPECT_PY else None)
     st = srv.stats()
     res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"], load1=load[0] if load else None,
                server_streamed=st["streamed"], server_max_inflight=st["max_inflight"],
@@ -231,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     variants = ["bare", "harness"] + (["thread"] if a.thread_ab else [])
     if not a.no_inspect:
         try:
-            import inspect_ai  # noqa: F401
+            if not INSPECT_PY:
+                import inspect_ai  # noqa: F401
             variants.append("inspect")
         except ImportError:
-            print("   inspect-ai is not installed (pip install inspect-ai): figure 2 skipped", flush=True)
+            print("   inspect-ai is not installed (sh bench/setup_tools.sh inspect, or pip install inspect-ai): "
+                  "figure 2 skipped", flush=True)
     b = Bench("runner", f"Runner overhead: {a.samples} samples, {a.latency * 1000:.0f} ms latency, "
                         f"concurrency {a.concurrency} ({', '.join(variants)}; {a.rounds} rounds)")
     ideal = a.samples * a.latency / a.concurrency

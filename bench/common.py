@@ -350,10 +350,12 @@ def run_cmd(cmd: list[str], *, env: dict | None = None, cwd: Path | str | None =
     return "".join(out_chunks), usage
 
 
-def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900) -> tuple[dict, dict]:
-    """Run ``python <args>`` whose last stdout line is a JSON object; returns (that object, rusage dict with
-    ``maxrss_mib``, ``cpu_s``, ``wall_s`` of the child). The child's stderr passes through."""
-    text, usage = run_cmd([sys.executable, *args], env=env, timeout=timeout)
+def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900,
+              python: str | None = None) -> tuple[dict, dict]:
+    """Run ``python <args>`` (this interpreter unless ``python``) whose last stdout line is a JSON object;
+    returns (that object, rusage dict with ``maxrss_mib``, ``cpu_s``, ``wall_s`` of the child). The child's
+    stderr passes through."""
+    text, usage = run_cmd([python or sys.executable, *args], env=env, timeout=timeout)
     last = next((ln for ln in reversed(text.splitlines()) if ln.startswith("{")), None)
     if usage["returncode"] != 0 or last is None:
         raise RuntimeError(f"child {' '.join(args)} failed (exit {usage['returncode']}):\n{text[-3000:]}")
