@@ -97,7 +97,7 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None, se
     from harness.runner import RunOptions, execute
     if thread:   # grading on a thread of this process, as before harness.grading_pool (the A/B of --thread-ab)
         import harness.grading_pool
-        harness.grading_pool._forkable = lambda graders: False
+        harness.grading_pool._start_method = lambda graders: None
     suite, prompt, cfg, epochs, _ = _workload(samples)
     cfg = cfg.model_copy(update={"cache_mode": "off", "concurrency": concurrency, "semantic_grading": semantic})
     if hasattr(rubric, "_CACHE"):

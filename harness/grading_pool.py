@@ -10,9 +10,12 @@ forked worker the matchers of every case of the run are compiled while the first
 grading uses the other core.
 
 The worker is forked (it inherits the graders, the cases and any test's monkeypatches, nothing is pickled but
-the review text going in and the :class:`~harness.graders.base.SampleGrade` coming back). Where ``fork`` is not
-available (Windows, macOS's default), a grader is not the plain deterministic grader, or a case is unknown to
-the worker, grading runs on one thread instead, as before. A worker that dies (killed, out of memory) is
+the review text going in and the :class:`~harness.graders.base.SampleGrade` coming back). With the semantic
+stage on, grading stays on one thread, as before: the embedding engine's threads do not survive a fork once this
+process has embedded anything (the forked child hangs: measured), a spawned worker would run the user's
+``__main__`` again, and the engine releases the GIL while it computes, which is most of that stage's time. Where
+``fork`` is not available (Windows, macOS's default), a grader is not the plain deterministic grader, or a case
+is unknown to the worker, grading runs on the thread too. A worker that dies (killed, out of memory) is
 replaced by that thread for the rest of the run; the sample it was grading is graded again there.
 """
 
@@ -79,11 +82,17 @@ def _grade(index: int, fingerprint: str, review: str):
     return _WORKER["graders"][index].grade(_WORKER["cases"][fingerprint], review)
 
 
-def _forkable(graders: list) -> bool:
+def _start_method(graders: list) -> str | None:
+    """``fork`` for the plain deterministic grader without an embedding model; None (the thread) otherwise: a
+    grader of another kind has state of its own, and the embedding engine's threads do not survive a fork once
+    this process has embedded anything (the child hangs; measured), while ``spawn`` would run the user's
+    ``__main__`` again in the worker (a script without a main guard would start its run a second time)."""
     if "fork" not in multiprocessing.get_all_start_methods():
-        return False
+        return None
     from .graders.rubric import DeterministicGrader
-    return bool(graders) and all(type(g) is DeterministicGrader for g in graders)
+    if not graders or not all(type(g) is DeterministicGrader for g in graders):
+        return None
+    return None if any(getattr(g, "_embedder", None) is not None for g in graders) else "fork"
 
 
 class GradingPool:
@@ -103,7 +112,8 @@ class GradingPool:
     def __init__(self, graders: list, cases: list, *, processes: bool = True, preload: tuple[str, ...] = ()):
         self.graders = list(graders)
         self._cases = {c.fingerprint: c for c in cases}
-        self._use_process = processes and _forkable(self.graders)
+        self._method = _start_method(self.graders) if processes else None
+        self._use_process = self._method is not None
         self._process: Executor | None = None
         self._thread: ThreadPoolExecutor | None = None
         self.mode = "process" if self._use_process else "thread"
@@ -117,7 +127,7 @@ class GradingPool:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+            self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(self._method),
                                                 initializer=_init, initargs=(self.graders, self._cases, os.getpid()))
             self._process.submit(_warm)
             if self._preload:

