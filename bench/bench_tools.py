@@ -196,7 +196,8 @@ def command(variant: str, tmp: Path, r: int, a, tools: dict) -> tuple[list[str],
                  "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1"}, pf)
     if variant == "inspect":
         ins = tmp / "inspect"
-        return ([*tools["inspect"], "eval", str(ins / "bench_task.py"), "--model", MODEL,
+        # a relative task path: inspect-ai 0.3.285 globs it, and pathlib rejects an absolute pattern
+        return ([*tools["inspect"], "eval", "bench_task.py", "--model", MODEL,
                  "--max-connections", str(a.concurrency), "--temperature", str(TEMPERATURE),
                  "--max-tokens", str(MAX_TOKENS), "--log-dir", str(ins / f"logs-r{r}"), "--display", "none",
                  "--no-log-realtime"],
@@ -276,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
                 if res["exit"] not in (0,) or st["completed"] < n:
                     print(f"   WARNING: {v} did not complete (exit {res['exit']}): {out[-1500:]}", flush=True)
 
+    # a run that failed (exit code other than 0, or 3: `harness run` incomplete for its 17 cut replies) or left
+    # requests unanswered is not a figure
+    for v in variants:
+        bad = [x for x in runs[v] if x["exit"] not in (0, 3) or x["server_completed"] < n]
+        if bad:
+            print(f"   {v}: {len(bad)} of {len(runs[v])} runs failed and are left out of the figures", flush=True)
+        runs[v] = [x for x in runs[v] if x not in bad]
+    variants = [v for v in variants if runs[v]]
     med = {v: median([x["wall_s"] for x in runs[v]]) for v in variants}
     cpu = {v: median([x["cpu_s"] for x in runs[v]]) / n * 1000 for v in variants}
     loads = [x["load1"] for v in variants for x in runs[v] if x["load1"] is not None]
