@@ -192,8 +192,6 @@ class Runner:
         self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
                                  preload=("harness.history",))
         self.keep_pool = False   # _execute keeps the worker for summary.json and closes it itself
-        self._admit: asyncio.Semaphore | None = None   # per model group, in run()
-        self._admitted: set[str] = set()                # sample ids holding an admission place
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         self.cache_errors = 0
         self.notes: list[str] = []
@@ -322,8 +320,6 @@ class Runner:
             self.crashed.append(e)
             if not self.stop_reason:
                 self.stop_reason = f"internal error: {type(e).__name__}: {e}"
-        finally:
-            self._answered(s)
 
     async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
         spec = model.spec
@@ -368,7 +364,6 @@ class Runner:
     async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
                      spec: ModelSpec, batch: bool = False) -> None:
         """Complete a record with its completion (graded) or its error, append it, update the counters."""
-        self._answered(s)   # its answer (or error) is in: the next sample may be admitted while this one grades
         rec.finished_at = utcnow()
         self._reserved.pop(s.id, None)      # its real cost is counted below
         if comp is None:
@@ -429,12 +424,6 @@ class Runner:
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
-
-    def _answered(self, s: Sample) -> None:
-        """Give back the admission place of ``s`` (once; batch runs admit nothing)."""
-        if s.id in self._admitted:
-            self._admitted.discard(s.id)
-            self._admit.release()
 
     def _cannot_record(self, e: OSError) -> None:
         """A record could not be written (full disk, read-only folder): stop at once. No new sample starts, a
@@ -512,20 +501,14 @@ class Runner:
                             g.spec.base_url == model.spec.base_url:
                         g.limiter = limiter
                 pending: set[asyncio.Task] = set()
-                # samples admitted and not answered yet: grading does not hold a place, so a grader slower than
-                # the model (the semantic stage, a loaded machine) no longer holds back the next requests
-                self._admit = asyncio.Semaphore(limit * 2)
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
                         break
-                    await self._admit.acquire()
+                    while len(pending) >= limit * 2:
+                        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     if self.stop_reason:   # set while we waited (a fatal answer, a record that failed)
-                        self._admit.release()
                         break
-                    self._admitted.add(s.id)
-                    task = asyncio.create_task(self._guarded(s, model, limiter))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
+                    pending.add(asyncio.create_task(self._guarded(s, model, limiter)))
                 if pending:
                     await asyncio.gather(*pending)
             finally:
