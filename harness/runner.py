@@ -189,8 +189,13 @@ class Runner:
         self._shared: dict[str, asyncio.Future] = {}
         # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
         from .grading_pool import GradingPool
+        # processes=False: grading stays on one thread. The forked worker took grading off the loop's GIL, but
+        # while a sample holds its admission place until it is graded, the worker's serial queue (matchers
+        # compiled, pandas imported, then the grades) held the next requests back: bench_runner.py --thread-ab,
+        # 2026-12-07, load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change
+        # (see the branch notes), not alone.
         self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
-                                 preload=("harness.history",))
+                                 processes=False, preload=("harness.history",))
         self.keep_pool = False   # _execute keeps the worker for summary.json and closes it itself
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         self.cache_errors = 0
