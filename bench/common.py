@@ -316,11 +316,13 @@ def child_env(base_url: str, cache_dir: str | None = None) -> dict:
     return env
 
 
-def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900) -> tuple[dict, dict]:
-    """Run ``python <args>`` whose last stdout line is a JSON object; returns (that object, rusage dict with
-    ``maxrss_mib``, ``cpu_s``, ``wall_s`` of the child). The child's stderr passes through."""
+def run_cmd(cmd: list[str], *, env: dict | None = None, cwd: Path | str | None = None,
+            timeout: float = 900) -> tuple[str, dict]:
+    """Run ``cmd`` as a whole process; returns (its stdout, rusage dict with ``maxrss_mib``, ``cpu_s`` (user +
+    system, all its threads and the children it waited for), ``wall_s`` from spawn to exit, ``returncode``).
+    The child's stderr passes through. Killed (returncode negative) after ``timeout`` seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd or ROOT)
     out_chunks: list[str] = []
 
     def pump() -> None:
@@ -345,10 +347,18 @@ def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900)
     wall = time.perf_counter() - t0
     usage = {"maxrss_mib": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
              "wall_s": round(wall, 3), "returncode": proc.returncode}
-    text = "".join(out_chunks)
+    return "".join(out_chunks), usage
+
+
+def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900,
+              python: str | None = None) -> tuple[dict, dict]:
+    """Run ``python <args>`` (this interpreter unless ``python``) whose last stdout line is a JSON object;
+    returns (that object, rusage dict with ``maxrss_mib``, ``cpu_s``, ``wall_s`` of the child). The child's
+    stderr passes through."""
+    text, usage = run_cmd([python or sys.executable, *args], env=env, timeout=timeout)
     last = next((ln for ln in reversed(text.splitlines()) if ln.startswith("{")), None)
-    if proc.returncode != 0 or last is None:
-        raise RuntimeError(f"child {' '.join(args)} failed (exit {proc.returncode}):\n{text[-3000:]}")
+    if usage["returncode"] != 0 or last is None:
+        raise RuntimeError(f"child {' '.join(args)} failed (exit {usage['returncode']}):\n{text[-3000:]}")
     return json.loads(last), usage
 
 

@@ -27,6 +27,7 @@ from common import BENCH, RESULTS, ROOT, Figure, fmt_value, loadavg, machine_inf
 
 BENCHES = [  # the embedded model last: it gets what is left of the time budget
     ("runner", "bench_runner.py", "1–2 runner vs bare SDK loop vs inspect-ai"),
+    ("tools", "bench_tools.py", "1c whole processes: harness run vs bare loop, promptfoo, inspect-ai"),
     ("grading", "bench_grading.py", "3 deterministic grading"),
     ("report", "bench_report.py", "4 report and dashboard"),
     ("dashboard_scale", "bench_dashboard_scale.py", "4b dashboard, 400 cases × 365 nights"),
@@ -44,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-local", action="store_true", help="pass --full to bench_local.py")
     a = ap.parse_args(argv)
     only = {x.strip() for x in a.only.split(",")} if a.only else None
+    if not only or "tools" in only:
+        sys.path.insert(0, str(BENCH))
+        from bench_tools import find_inspect, find_promptfoo
+        for name, finder in (("promptfoo", find_promptfoo), ("inspect-ai", find_inspect)):
+            cmd, version, why = finder()
+            print(f"{name}: {version} ({' '.join(cmd)})" if cmd else
+                  f"{name} is ABSENT: {why}; figure 1c runs without it (install: sh bench/setup_tools.sh)", flush=True)
     t_all = time.perf_counter()
     load0 = loadavg()
     ran: list[tuple[str, str, float, int]] = []

@@ -159,17 +159,21 @@ class Runner:
         self._reserved: dict[str, float] = {}   # sample id -> estimated cost admitted by _budget_allows
         # temperature-0 requests of this session by cache key: every epoch of a case reuses the first one's answer
         self._shared: dict[str, asyncio.Future] = {}
-        self._pool = None   # the grading thread, started on first use
+        # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
+        from .grading_pool import GradingPool
+        # processes=False: grading stays on one thread. The forked worker took grading off the loop's GIL, but
+        # while a sample holds its admission place until it is graded, the worker's serial queue (matchers
+        # compiled, pandas imported, then the grades) held the next requests back: bench_runner.py --thread-ab,
+        # 2026-12-07, load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change
+        # (see the branch notes), not alone.
+        self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
+                                 processes=False, preload=("harness.history",))
+        self.keep_pool = False   # _execute keeps the worker for summary.json and closes it itself
+        self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         self.cache_errors = 0
         self.notes: list[str] = []
         self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
         self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
-
-    def _grading_pool(self):
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-grade")
-        return self._pool
 
     def _tick(self) -> None:
         if self.on_progress:
@@ -182,11 +186,9 @@ class Runner:
                 if is_async(g):
                     grades[g.name] = await g.agrade(case, review)
                 else:
-                    # off the event loop: the deterministic grader's semantic stage spends tens of ms per review
-                    # in the embedding model (which releases the GIL); one worker keeps grading in order and
-                    # leaves the other core to the requests in flight
-                    grades[g.name] = await asyncio.get_running_loop().run_in_executor(
-                        self._grading_pool(), g.grade, case, review)
+                    # off the event loop and off its GIL: the grader's Python and regex work in a thread delayed
+                    # every request of a run (harness.grading_pool says by how much)
+                    grades[g.name] = await self._pool.grade(self._pool.graders.index(g), case, review)
             except Exception as exc:  # noqa: BLE001 - a grader failure is recorded, never guessed
                 from .graders.base import SampleGrade
                 grades[g.name] = SampleGrade(grader=g.name, error=f"{type(exc).__name__}: {exc}")
@@ -206,12 +208,26 @@ class Runner:
         """The sampling settings of this run's requests to ``spec`` (:func:`harness.config.generation_for`)."""
         return generation_for(self.cfg, spec, self.opts.generation)
 
+    def _request_of(self, s: Sample) -> tuple[str, str]:
+        """(the user message of ``s``, the request fingerprint of its system prompt and message), made once per
+        case and prompt version: every epoch and model sends the same request, and rendering plus hashing it
+        (~0.5 ms) per sample was work on the event loop that grew with the epochs."""
+        key = (s.case.id, s.case.fingerprint, s.prompt.fingerprint)
+        hit = self._requests.get(key)
+        if hit is None:
+            message = render_request(s.case)
+            hit = self._requests[key] = (message, request_fingerprint(s.prompt.body,
+                                                                      [{"role": "user", "content": message}]))
+        return hit
+
     def new_record(self, s: Sample, spec: ModelSpec, model: Model | None, gen: GenerationConfig, system: str,
-                   messages: list[dict], started: str) -> SampleRecord:
-        """The record of sample ``s`` before it is sent (``started``: ISO time); :meth:`finish` completes it."""
+                   messages: list[dict], started: str, fingerprint: str | None = None) -> SampleRecord:
+        """The record of sample ``s`` before it is sent (``started``: ISO time; ``fingerprint``: the request's, when
+        already computed); :meth:`finish` completes it."""
         return SampleRecord(sample_id=s.id, case=s.case.id, case_fingerprint=s.case.fingerprint, kind=s.case.kind,
                             tags=s.case.tags, prompt_version=s.prompt.label, prompt_fingerprint=s.prompt.fingerprint,
-                            model=s.model, epoch=s.epoch, request_fingerprint=request_fingerprint(system, messages),
+                            model=s.model, epoch=s.epoch,
+                            request_fingerprint=fingerprint or request_fingerprint(system, messages),
                             generation=gen.model_dump(mode="json"), started_at=started)
 
     async def _call_with_retries(self, model: Model, system: str, messages: list[dict], gen: GenerationConfig,
@@ -302,9 +318,9 @@ class Runner:
         spec = model.spec
         gen = generation_for(self.cfg, spec, self.opts.generation)
         system = s.prompt.body
-        message = render_request(s.case)
+        message, fingerprint = self._request_of(s)
         messages = [{"role": "user", "content": message}]
-        rec = self.new_record(s, spec, model, gen, system, messages, utcnow())
+        rec = self.new_record(s, spec, model, gen, system, messages, utcnow(), fingerprint)
         key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
         comp: Completion | None = None
         err: ModelError | None = None
@@ -441,7 +457,7 @@ class Runner:
         if self.cfg.max_cost is None:
             return True
         gen = generation_for(self.cfg, spec, self.opts.generation)
-        est = estimate_cost(self.cfg, spec, s.prompt.body, render_request(s.case), gen.max_tokens)
+        est = estimate_cost(self.cfg, spec, s.prompt.body, self._request_of(s)[0], gen.max_tokens)
         committed = sum(self._reserved.values())
         if self.stats.cost_usd + committed + est > self.cfg.max_cost:
             if not self.stop_reason:
@@ -458,6 +474,8 @@ class Runner:
         """Run ``samples`` (already filtered for resume). Models are created per name, one instance each."""
         self.stats.total += len(samples)
         self._tick()
+        if samples:
+            self._pool.start()   # forked now, before any model, client or request exists in this process
         by_model: dict[str, list[Sample]] = {}
         for s in samples:
             by_model.setdefault(s.model, []).append(s)
@@ -496,9 +514,8 @@ class Runner:
         for g in self.graders:
             if hasattr(g, "server_facts"):
                 self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if not self.keep_pool:
+            self._pool.close()
 
 
 def _run_id() -> str:
@@ -615,6 +632,18 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
+    runner.keep_pool = True   # the grading worker also writes summary.json, then stops
+    try:
+        res = _run_and_finish(cfg, opts, rd, notes, runner, plan, todo)
+    except BaseException:
+        runner._pool.close(cancel=True)   # interrupted or failed: grades not started are not waited for
+        raise
+    runner._pool.close()
+    return res
+
+
+def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
+                    plan: list[Sample], todo: list[Sample]) -> RunResult:
     try:
         with _sigterm_as_interrupt():
             run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
@@ -692,7 +721,7 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
                            "outcomes": count_outcomes(records),
                            "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}
     rd.write_manifest()
-    _write_summary(rd, notes)
+    _write_summary(rd, notes, runner._pool)
     return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
 
 
@@ -738,11 +767,15 @@ def _mark_stopped(rd: RunDir, reason: str) -> None:
         pass
 
 
-def _write_summary(rd: RunDir, notes: list[str]) -> None:
-    """The compact summary.json the dashboard reads. A failure here must not lose the run (the dashboard can
-    rebuild the summary from the records), so it is noted, not raised."""
+def _write_summary(rd: RunDir, notes: list[str], pool=None) -> None:
+    """The compact summary.json the dashboard reads, computed in the grading worker process when there is one
+    (it imported the summary's pandas while the requests were in flight). A failure here must not lose the run
+    (the dashboard can rebuild the summary from the records), so it is noted, not raised."""
     from .history import write_run_summary
     try:
-        write_run_summary(rd.path)
+        if pool is not None:
+            pool.call(write_run_summary, rd.path)
+        else:
+            write_run_summary(rd.path)
     except Exception as e:  # noqa: BLE001
         notes.append(f"summary.json not written ({type(e).__name__}: {e}); the dashboard will rebuild it")
