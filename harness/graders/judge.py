@@ -40,13 +40,6 @@ def _add_usage(spend: dict, usage: dict) -> None:
         spend[k] = int(spend.get(k, 0)) + int(usage.get(k, 0) or 0)
 
 
-def strip_fence(text: str) -> str:
-    """The JSON inside a reply wrapped in a markdown fence (```json ... ```), as some OpenAI-compatible servers
-    send even in JSON-schema mode; other text unchanged."""
-    m = re.match(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", text or "", re.S)
-    return m.group(1) if m else (text or "")
-
-
 class _FindingOut(BaseModel):
     id: str
     verdict: Literal["found", "missed"]
@@ -81,6 +74,52 @@ def reply_schema() -> dict:
                            "extra_issues": {"type": "integer", "minimum": 0}}}
 
 
+# What one verdict of a complete reply takes, from what the judge template asks of it: a verbatim quote of 1-3
+# sentences (a written English sentence averages 15-20 words, ~100 characters) and a one-line reason (a line of
+# at most ~160 characters), at ~4 characters a token for English text (OpenAI's tokenizer guide: "1 token ~= 4
+# chars in English"): quote <= 300 characters ~ 75 tokens, reason <= 160 characters ~ 40 tokens, plus the id,
+# the verdict and the JSON punctuation (~30 tokens). 160 tokens a verdict leaves ~10 % of room.
+JUDGE_TOKENS_PER_ITEM = 160
+# the reply's frame: {"findings": [...], "traps": [...], "extra_issues": n} and the whitespace a model adds
+JUDGE_BASE_TOKENS = 64
+# the string bounds above, enforced by llama.cpp's grammar when the schema is sent as json_object + schema
+QUOTE_MAX_CHARS = 300
+REASON_MAX_CHARS = 160
+
+
+def judge_max_tokens(case: Case, per_item: int = JUDGE_TOKENS_PER_ITEM) -> int:
+    """The judge's ``max_tokens`` for ``case``: ``JUDGE_BASE_TOKENS + per_item x (findings + traps)``.
+
+    ``per_item`` is ``[tool.harness] judge_tokens_per_item`` (default :data:`JUDGE_TOKENS_PER_ITEM`; its
+    derivation is in the comment above it). A reply that needs more is not what the template asks for (a judge
+    repeating itself, quoting whole files): it is cut there and recorded as a judge error instead of being
+    generated for minutes. A server with a small context lowers it further (the agent's fitting).
+    """
+    return JUDGE_BASE_TOKENS + per_item * (len(case.findings) + len(case.traps))
+
+
+def case_schema(case: Case) -> dict:
+    """The reply schema narrowed to ``case``, for servers that turn a schema into a sampling grammar (llama.cpp's
+    ``json_object`` + ``schema``): one entry per finding and per trap, in the case's order (``prefixItems`` of
+    ``const`` ids), quotes and reasons bounded by :data:`QUOTE_MAX_CHARS` / :data:`REASON_MAX_CHARS`. The grammar
+    then cannot produce a duplicate, missing or unknown id, nor an unbounded string, so the reply fits
+    :func:`judge_max_tokens`. Any reply valid under it is valid under :func:`reply_schema`."""
+    def item(item_id: str, verdicts: list[str]) -> dict:
+        return {"type": "object", "additionalProperties": False, "required": ["id", "verdict", "quote", "reason"],
+                "properties": {"id": {"const": item_id}, "verdict": {"type": "string", "enum": verdicts},
+                               "quote": {"type": "string", "maxLength": QUOTE_MAX_CHARS},
+                               "reason": {"type": "string", "maxLength": REASON_MAX_CHARS}}}
+
+    def tuple_of(items: list[dict]) -> dict:
+        return {"type": "array", "prefixItems": items, "items": False, "minItems": len(items),
+                "maxItems": len(items)}
+
+    return {"type": "object", "additionalProperties": False, "required": ["findings", "traps", "extra_issues"],
+            "properties": {"findings": tuple_of([item(f.id, ["found", "missed"]) for f in case.findings]),
+                           "traps": tuple_of([item(t.id, ["flagged", "not_flagged"]) for t in case.traps]),
+                           "extra_issues": {"type": "integer", "minimum": 0}}}
+
+
 def strip_fence(text: str) -> str:
     """The JSON inside a markdown code fence (```json ... ```), which small models add even in JSON mode; the
     text itself when it has no fence."""
@@ -100,6 +139,11 @@ def quote_supported(quote: str, review: str) -> bool:
 
 class MalformedReply(Exception):
     pass
+
+
+class TruncatedReply(Exception):
+    """The judge's reply was cut at its ``max_tokens``: recorded as a judge error, not asked again (at
+    temperature 0 the same request is cut the same way)."""
 
 
 def template_env(templates_dir: str | Path | None = None) -> jinja2.Environment:
@@ -193,21 +237,37 @@ class JudgeGrader:
         raw = json.dumps(parts, ensure_ascii=False)
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-    async def _call(self, system: str, user: str, spend: dict) -> dict:
+    def max_tokens(self, case: Case) -> int:
+        """The ``max_tokens`` asked of the judge for ``case`` (:func:`judge_max_tokens` with ``[tool.harness]
+        judge_tokens_per_item``); an OpenAI-compatible server with a known context may get less (fitted)."""
+        per_item = getattr(self.cfg, "judge_tokens_per_item", None) or JUDGE_TOKENS_PER_ITEM
+        return judge_max_tokens(case, per_item)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the judge is an OpenAI-compatible server on this machine or the private network."""
+        if self.spec.provider != "openai":
+            return False
+        from ..models.openai_model import locality
+        return locality(self.spec.base_url) != "remote"
+
+    async def _call(self, system: str, user: str, spend: dict, case: Case | None = None) -> dict:
         """One judge request; its token usage is added to ``spend`` as soon as the answer arrives (a malformed
-        reply is paid for too).
+        or cut reply is paid for too). ``max_tokens`` is :meth:`max_tokens` of ``case`` (4096 without one).
 
         Raises:
             ModelError: the call failed (classified; retryable or not), or the judge refused (not retryable).
             MalformedReply: the answer arrived but holds no usable verdicts.
+            TruncatedReply: the answer was cut at ``max_tokens`` (stop_reason max_tokens / finish_reason length).
         """
         model = self._model_client()
         schema = reply_schema()
+        wanted = self.max_tokens(case) if case is not None else 4096
         if self.spec.provider == "anthropic":
             from ..models.anthropic_model import checked_message, map_exception
             try:
                 msg = checked_message(await model.client.messages.create(
-                    model=self.spec.model, max_tokens=4096, system=system, extra_body={"temperature": 0.0},
+                    model=self.spec.model, max_tokens=wanted, system=system, extra_body={"temperature": 0.0},
                     messages=[{"role": "user", "content": user}],
                     tools=[{"name": TOOL_NAME, "description": "Record one verdict per finding and per trap.",
                             "input_schema": schema}],
@@ -220,6 +280,9 @@ class JudgeGrader:
             _add_usage(spend, {k: getattr(u, k, 0) or 0 for k in USAGE_KEYS})
             if msg.stop_reason == "refusal":
                 raise ModelError("the judge refused to grade (stop_reason 'refusal')", kind="refused")
+            if msg.stop_reason == "max_tokens":
+                raise TruncatedReply(f"judge reply cut at max_tokens {wanted} (stop_reason 'max_tokens'; "
+                                     f"{self._sizing(case)})")
             blocks = [b for b in msg.content if getattr(b, "type", "") == "tool_use" and b.name == TOOL_NAME]
             if not blocks:
                 raise MalformedReply(f"no {TOOL_NAME} tool call (stop_reason={msg.stop_reason})")
@@ -227,8 +290,8 @@ class JudgeGrader:
         from ..models.base import GenerationConfig
         while True:
             try:
-                comp = await self._generate(model, system, user, GenerationConfig(temperature=0.0, max_tokens=4096),
-                                            schema)
+                comp = await self._generate(model, system, user,
+                                            GenerationConfig(temperature=0.0, max_tokens=wanted), schema, case)
                 break
             except ModelError as e:
                 if e.kind != "unsupported" or self.structured_output != "json_schema":
@@ -239,20 +302,37 @@ class JudgeGrader:
         _add_usage(spend, comp.usage.as_dict())
         if comp.stop_reason in ("refusal", "content_filter"):
             raise ModelError(f"the judge refused to grade (finish_reason {comp.stop_reason!r})", kind="refused")
+        if comp.stop_reason in ("length", "max_tokens"):
+            sent = (comp.extra or {}).get("max_tokens_sent", wanted)
+            fitted = f", fitted to the server's context of {comp.extra['n_ctx']} tokens" if sent < wanted and \
+                (comp.extra or {}).get("n_ctx") else ""
+            raise TruncatedReply(f"judge reply cut at max_tokens {sent} (finish_reason {comp.stop_reason!r}; "
+                                 f"{self._sizing(case)}{fitted})")
         try:
             return json.loads(strip_fence(comp.text))
         except json.JSONDecodeError as e:
             raise MalformedReply(f"reply is not JSON: {e}") from None
 
-    async def _generate(self, model, system: str, user: str, gen, schema: dict):
-        # the format is chosen once the request may go: a rejection seen while waiting applies to it
+    def _sizing(self, case: Case | None) -> str:
+        if case is None:
+            return "no case to size it from"
+        per_item = getattr(self.cfg, "judge_tokens_per_item", None) or JUDGE_TOKENS_PER_ITEM
+        return (f"sized for {len(case.findings)} finding(s) + {len(case.traps)} trap(s): {JUDGE_BASE_TOKENS} + "
+                f"{per_item} each, [tool.harness] judge_tokens_per_item")
+
+    async def _generate(self, model, system: str, user: str, gen, schema: dict, case: Case | None = None):
+        # the format is chosen once the request may go: a rejection seen while waiting applies to it. A server
+        # that takes json_object + schema turns it into a grammar: it gets the schema narrowed to the case
+        def fmt() -> dict:
+            if self.structured_output == "json_object" and case is not None:
+                return self._response_format(case_schema(case))
+            return self._response_format(schema)
+
         if self.limiter is None:
-            return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=self._response_format(schema))
+            return await model.generate(system, [{"role": "user", "content": user}], gen, response_format=fmt())
         await self.limiter.acquire()
         try:
-            return await model.generate(system, [{"role": "user", "content": user}], gen,
-                                        response_format=self._response_format(schema))
+            return await model.generate(system, [{"role": "user", "content": user}], gen, response_format=fmt())
         finally:
             await self.limiter.release()
 
@@ -340,13 +420,16 @@ class JudgeGrader:
             except (ValueError, KeyError, MalformedReply):
                 pass
         policy = self._policy()
+        # a local server's answer is streamed and bounded by its silence (models/openai_model.py), as the agent's
+        # is: a total deadline would cut a slow server's judge mid-answer and ask again from the start
+        deadline = None if self.is_local else policy.deadline_s
 
         async def attempt(_n: int):
             spend["calls"] += 1
             try:
-                return await with_deadline(self._call(system, user, spend), policy.deadline_s)
-            except MalformedReply as e:
-                return e   # not a transport fault: counted below, asked again at most max_malformed times
+                return await with_deadline(self._call(system, user, spend, case), deadline)
+            except (MalformedReply, TruncatedReply) as e:
+                return e   # not a transport fault: handled below
 
         def on_retry(_err: ModelError) -> None:
             spend["retries"] += 1
@@ -360,6 +443,8 @@ class JudgeGrader:
                 if e.kind == "refused":
                     return self._spent(SampleGrade(grader="judge", error=e.message), spend)
                 return self._spent(SampleGrade(grader="judge", error=f"judge call failed: {e.message}"), spend)
+            if isinstance(got, TruncatedReply):
+                return self._spent(SampleGrade(grader="judge", error=f"truncated judge reply: {got}"), spend)
             try:
                 if isinstance(got, MalformedReply):
                     raise got
