@@ -105,6 +105,10 @@ def map_exception(exc: BaseException) -> ModelError:
     return err
 
 
+class _EmptyStream(Exception):
+    """A streamed answer that ended with no chunk at all: no token, no finish_reason."""
+
+
 def _server_seconds(timings: dict) -> float:
     """Compute time from llama.cpp's ``timings`` (prompt_ms + predicted_ms), in seconds."""
     ms = sum(v for k, v in timings.items() if k in ("prompt_ms", "predicted_ms") and isinstance(v, (int, float)))
@@ -303,7 +307,15 @@ class OpenAICompatModel:
         t0 = time.perf_counter()
         try:
             if self.stream:
-                text, finish, usage, model, more = await self._streamed(params, timeout, system, messages)
+                try:
+                    text, finish, usage, model, more = await self._streamed(params, timeout, system, messages)
+                except _EmptyStream:
+                    # llama-cpp-python fails a streamed request after its 200 (a prompt longer than its context
+                    # raises inside the event generator) and closes an empty stream; asked again unstreamed, the
+                    # same request gets the server's own error (400 "maximum context length is N tokens", which
+                    # also teaches the context) or its answer
+                    text, finish, usage, model, more = await self._plain(params, timeout)
+                    more["stream_fallback"] = "the streamed answer ended empty; asked again without streaming"
             else:
                 text, finish, usage, model, more = await self._plain(params, timeout)
         except Exception as exc:  # noqa: BLE001
@@ -391,6 +403,8 @@ class OpenAICompatModel:
                 if c.finish_reason:
                     finish = c.finish_reason
         if finish is None:
+            if not chunks and not parts and usage is None and model is None:
+                raise _EmptyStream()
             raise ModelError("the answer stream ended without a finish_reason (cut off)", kind="malformed_response",
                              retryable=True)
         if usage is not None:
