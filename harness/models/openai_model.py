@@ -313,8 +313,11 @@ class OpenAICompatModel:
                     # llama-cpp-python fails a streamed request after its 200 (a prompt longer than its context
                     # raises inside the event generator) and closes an empty stream; asked again unstreamed, the
                     # same request gets the server's own error (400 "maximum context length is N tokens", which
-                    # also teaches the context) or its answer
-                    text, finish, usage, model, more = await self._plain(params, timeout)
+                    # also teaches the context) or its answer. On a new connection: the server drops the one
+                    # the stream used, and a pooled reuse fails "Server disconnected without sending a response"
+                    async with openai.AsyncOpenAI(base_url=self.base_url, max_retries=0, timeout=self.timeout_s,
+                                                  api_key=os.environ.get("OPENAI_API_KEY") or "none") as fresh:
+                        text, finish, usage, model, more = await self._plain(params, timeout, fresh)
                     more["stream_fallback"] = "the streamed answer ended empty; asked again without streaming"
             else:
                 text, finish, usage, model, more = await self._plain(params, timeout)
@@ -351,8 +354,8 @@ class OpenAICompatModel:
                 err.retryable = True
         return err
 
-    async def _plain(self, params: dict, timeout: httpx.Timeout):
-        resp = await self.client.chat.completions.create(**params, timeout=timeout)
+    async def _plain(self, params: dict, timeout: httpx.Timeout, client: openai.AsyncOpenAI | None = None):
+        resp = await (client or self.client).chat.completions.create(**params, timeout=timeout)
         if isinstance(resp, str):   # a 200 whose body is not JSON (an HTML page from a proxy, an event stream)
             raise classify_text_body(resp, env="OPENAI_API_KEY")
         try:
