@@ -406,7 +406,11 @@ class OpenAICompatModel:
                 if c.finish_reason:
                     finish = c.finish_reason
         if finish is None:
-            if not chunks and not parts and usage is None and model is None:
+            response = getattr(stream, "response", None)
+            ctype = str(getattr(response, "headers", {}).get("content-type", "")) if response is not None else ""
+            if not chunks and usage is None and model is None and ctype.startswith("text/event-stream"):
+                # an event stream with no event (not an HTML page or an error body, which are retried as
+                # malformed 200s)
                 raise _EmptyStream()
             raise ModelError("the answer stream ended without a finish_reason (cut off)", kind="malformed_response",
                              retryable=True)
