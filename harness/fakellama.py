@@ -50,6 +50,16 @@ def _tokens(text: str) -> int:
     return estimate_tokens(text)
 
 
+def _instance(schema):
+    """:func:`harness.fakeserver.schema_instance`, plus tuples (``prefixItems``, as in the judge's schema narrowed
+    to a case): one instance per listed item."""
+    if isinstance(schema, dict) and schema.get("type") == "object" and isinstance(schema.get("properties"), dict):
+        return {k: _instance(v) for k, v in schema["properties"].items()}
+    if isinstance(schema, dict) and isinstance(schema.get("prefixItems"), list):
+        return [_instance(item) for item in schema["prefixItems"]]
+    return schema_instance(schema)
+
+
 class FakeLlamaServer:
     """A fake local OpenAI-compatible server on 127.0.0.1, in a background thread (see the module docstring).
 
@@ -386,7 +396,7 @@ class FakeLlamaServer:
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_object" and isinstance(fmt.get("schema"), dict) and result == \
                 default_responder(body):
-            result = schema_instance(fmt["schema"]) or {}
+            result = _instance(fmt["schema"]) or {}
         if isinstance(result, dict):
             text = json.dumps(result)
             if self.fence_json:
