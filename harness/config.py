@@ -72,6 +72,9 @@ class HarnessConfig(BaseModel):
     judge_model: str | None = None
     judge_cache_dir: str | None = None
     judge_templates_dir: str | None = None
+    # the judge's max_tokens per finding and trap of a case (harness/graders/judge.py judge_max_tokens: 64 + this
+    # x items); a reply cut there is a judge error
+    judge_tokens_per_item: int = Field(160, ge=16)
     graders: list[str] = Field(default_factory=lambda: ["deterministic"])
     # the deterministic grader's semantic stage (sentence embeddings, ~1 s of one core per thorough review);
     # off, grading is ~500x faster and misses findings said in other words (reports say so)

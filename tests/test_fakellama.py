@@ -70,3 +70,21 @@ def test_prompt_plus_max_tokens_over_the_context(overflow, status, finish):
             assert r.json()["usage"]["completion_tokens"] == 200 - 104
         r = post(srv, {**CHAT, "messages": [{"role": "user", "content": "x" * 1000}]})
         assert r.status_code == 400 and "context" in r.text
+
+
+def test_json_object_with_a_tuple_schema_is_answered_with_one_instance_per_item():
+    # the judge's schema narrowed to a case lists its ids as prefixItems of const ids
+    import json
+
+    import httpx
+    schema = {"type": "object", "properties": {"findings": {"type": "array", "prefixItems": [
+        {"type": "object", "properties": {"id": {"const": "a"}, "verdict": {"enum": ["found", "missed"]}}},
+        {"type": "object", "properties": {"id": {"const": "b"}, "verdict": {"enum": ["found", "missed"]}}}],
+        "items": False}, "extra_issues": {"type": "integer", "minimum": 0}}}
+    with FakeLlamaServer(json_schema=False) as srv:
+        r = httpx.post(srv.openai_base_url + "/chat/completions", json={
+            "model": "m", "messages": [{"role": "user", "content": "grade"}],
+            "response_format": {"type": "json_object", "schema": schema}}, timeout=30)
+    reply = json.loads(r.json()["choices"][0]["message"]["content"])
+    assert reply == {"findings": [{"id": "a", "verdict": "found"}, {"id": "b", "verdict": "found"}],
+                     "extra_issues": 0}

@@ -208,3 +208,94 @@ def test_unsupported_request_shape_is_not_retried(case):
     assert kinds[0] == "json_schema" and kinds.count("json_schema") == 1 and set(kinds[1:]) == {"json_object"}
     assert g.error and "malformed judge reply" in g.error
     assert j.server_facts()["structured_output"] == "json_object"
+
+
+# -- max_tokens sized from the case, cut replies, the grammar schema, local deadlines (issue #21) ----------------
+
+def test_max_tokens_is_sized_per_finding_and_trap(case, monkeypatch, tmp_path):
+    from harness.graders.judge import JUDGE_BASE_TOKENS, judge_max_tokens
+    assert judge_max_tokens(case) == JUDGE_BASE_TOKENS + 160 * 2          # one finding, one trap
+    assert judge_max_tokens(case, per_item=50) == JUDGE_BASE_TOKENS + 100
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    with FakeServer(ScriptedResponder([Reply(tool_input=good_reply())])) as server:
+        judge(server, monkeypatch, judge_tokens_per_item=100).grade(case, REVIEW)
+        assert server.received[0].body["max_tokens"] == JUDGE_BASE_TOKENS + 200
+
+
+def test_a_reply_cut_at_max_tokens_is_a_judge_error_after_one_call(case, monkeypatch):
+    cut = Reply(tool_input={"findings": []}, stop_reason="max_tokens")
+    with FakeServer(ScriptedResponder([cut] * 3)) as server:
+        g = judge(server, monkeypatch).grade(case, REVIEW)
+        assert server.requests == 1   # at temperature 0 the same request is cut the same way
+    assert g.error and g.error.startswith("truncated judge reply: judge reply cut at max_tokens 384")
+    assert "1 finding(s) + 1 trap(s)" in g.error and g.findings == [] and g.calls == 1
+
+
+def test_openai_reply_cut_by_length_is_a_judge_error_not_a_pass(case, tmp_path, monkeypatch):
+    # the judge rambles past its bound: finish_reason "length", the JSON is cut; one call, a recorded error
+    from harness.testing.fakellama import FakeLlamaServer
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    long = {**good_reply(), "extra_issues": 0, "findings": [{**good_reply()["findings"][0], "reason": "x " * 2000}]}
+    with FakeLlamaServer(responder=lambda body: long) as srv:
+        g = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=load_config(ROOT)).grade(case, REVIEW)
+        assert srv.started == 1 and srv.bodies[0]["max_tokens"] == 384
+    assert g.error and "truncated judge reply" in g.error and "finish_reason 'length'" in g.error
+
+
+def test_judge_max_tokens_is_fitted_to_a_small_context_and_a_cut_says_so(case, tmp_path, monkeypatch):
+    from harness.testing.fakellama import FakeLlamaServer
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    j = JudgeGrader("openai/j@http://127.0.0.1:1/v1", cfg=load_config(ROOT))
+    system, user = j.render(case, REVIEW)
+    prompt = (len(system) + len(user)) // 4 + 2 * 4   # the fake's count: 4 characters a token + its template
+    with FakeLlamaServer(n_ctx=prompt + 120, responder=lambda body: {**good_reply(), "x": "y" * 2000}) as srv:
+        g = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=load_config(ROOT)).grade(case, REVIEW)
+        sent = srv.bodies[0]["max_tokens"]
+    assert sent < 384 and prompt + sent <= prompt + 120   # fitted from /props n_ctx, not the sized 384
+    assert g.error and f"cut at max_tokens {sent}" in g.error and "fitted to the server's context" in g.error
+
+
+def test_json_object_servers_get_the_schema_narrowed_to_the_case(case, tmp_path, monkeypatch):
+    import jsonschema
+
+    from harness.testing.fakellama import FakeLlamaServer
+    from harness.graders.judge import case_schema
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    schema = case_schema(case)
+    jsonschema.validate(good_reply(), schema)
+    jsonschema.validate(good_reply(), reply_schema())
+    for bad in ({**good_reply(), "findings": good_reply()["findings"] * 2},            # duplicate id
+                {**good_reply(), "traps": []},                                        # missing id
+                {**good_reply(), "findings": [{**good_reply()["findings"][0], "id": "other"}]},
+                {**good_reply(), "findings": [{**good_reply()["findings"][0], "quote": "q" * 301}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    with FakeLlamaServer(json_schema=False, flavour="llama-cpp-python", responder=lambda body: good_reply()) as srv:
+        g = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=load_config(ROOT)).grade(case, REVIEW)
+        fmts = [b["response_format"] for b in srv.bodies]
+    assert g.error is None and g.found_ids() == {"sqli"}
+    assert [f["type"] for f in fmts] == ["json_schema", "json_object"] and fmts[1]["schema"] == schema
+
+
+def test_the_case_schema_compiles_to_a_llama_cpp_grammar(case):
+    """llama-cpp-python turns json_object's schema into a GBNF grammar; the narrowed schema must compile (an
+    unsupported keyword would fall back to any JSON, or fail the request). Needs the llamacpp-server extra."""
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    import json
+
+    from harness.graders.judge import case_schema
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(case_schema(case)))
+    assert '"\\"sqli\\""' in gbnf and '"\\"get-order-ok\\""' in gbnf
+
+
+def test_a_slow_local_judge_is_bounded_by_silence_not_a_total_deadline(case, tmp_path, monkeypatch):
+    # llama-cpp-python pings while it computes: 1.5 s of work under a 0.5 s request timeout is one call, not a
+    # cut-and-ask-again loop (the agent's requests are treated the same way)
+    from harness.testing.fakellama import FakeLlamaServer
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    cfg = load_config(ROOT, {"request_timeout_s": 0.5, "retry_backoff_base_s": 0.001, "retry_backoff_max_s": 0.01})
+    with FakeLlamaServer(flavour="llama-cpp-python", compute_s=1.5, ping_s=0.1,
+                         responder=lambda body: good_reply()) as srv:
+        g = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=cfg).grade(case, REVIEW)
+        assert srv.started == 1 and srv.cancelled == 0
+    assert g.error is None and g.calls == 1 and g.found_ids() == {"sqli"}

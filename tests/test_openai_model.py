@@ -126,6 +126,19 @@ def test_context_error_message_teaches_the_context_then_the_retry_fits():
     assert not isinstance(comp, ModelError) and comp.stop_reason == "stop"
 
 
+def test_a_prompt_too_long_for_llama_cpp_python_while_streaming_is_a_context_error_not_a_cut_stream():
+    # llama-cpp-python answers a streamed request whose prompt exceeds its context with a 200 and an empty stream
+    # (measured against 0.3.36: "Requested tokens (9154) exceed context window of 8192" raised in its event
+    # generator): asked again unstreamed, the server's 400 names its context, and the next try is refused
+    # without a request instead of seven "stream ended without a finish_reason" retries
+    with FakeLlamaServer(flavour="llama-cpp-python", n_ctx=300) as srv:
+        (err, again), info = _generate(srv, times=2)
+        assert [bool(b.get("stream")) for b in srv.bodies] == [True, False] and srv.started == 2
+    assert isinstance(err, ModelError) and err.kind == "context_length", err
+    assert (info.n_ctx, info.n_ctx_source) == (300, "context error message")
+    assert isinstance(again, ModelError) and again.kind == "context_length" and not again.retryable
+
+
 def test_json_schema_rejection_is_unsupported_and_not_retried():
     with FakeLlamaServer(json_schema=False) as srv:
         async def go():

@@ -76,6 +76,59 @@ def reply_schema() -> dict:
                            "extra_issues": {"type": "integer", "minimum": 0}}}
 
 
+# What one verdict of a complete reply takes, from what the judge template asks of it: a verbatim quote of 1-3
+# sentences (a written English sentence averages 15-20 words, ~100 characters) and a one-line reason (a line of
+# at most ~160 characters), at ~4 characters a token for English text (OpenAI's tokenizer guide: "1 token ~= 4
+# chars in English"): quote <= 300 characters ~ 75 tokens, reason <= 160 characters ~ 40 tokens, plus the id,
+# the verdict and the JSON punctuation (~30 tokens). 160 tokens a verdict leaves ~10 % of room.
+JUDGE_TOKENS_PER_ITEM = 160
+# the reply's frame: {"findings": [...], "traps": [...], "extra_issues": n} and the whitespace a model adds
+JUDGE_BASE_TOKENS = 64
+# the string bounds above, enforced by llama.cpp's grammar when the schema is sent as json_object + schema
+QUOTE_MAX_CHARS = 300
+REASON_MAX_CHARS = 160
+
+
+def judge_max_tokens(case: Case, per_item: int = JUDGE_TOKENS_PER_ITEM) -> int:
+    """The judge's ``max_tokens`` for ``case``: ``JUDGE_BASE_TOKENS + per_item x (findings + traps)``.
+
+    ``per_item`` is ``[tool.harness] judge_tokens_per_item`` (default :data:`JUDGE_TOKENS_PER_ITEM`; its
+    derivation is in the comment above it). A reply that needs more is not what the template asks for (a judge
+    repeating itself, quoting whole files): it is cut there and recorded as a judge error instead of being
+    generated for minutes. A server with a small context lowers it further (the agent's fitting).
+    """
+    return JUDGE_BASE_TOKENS + per_item * (len(case.findings) + len(case.traps))
+
+
+def case_schema(case: Case) -> dict:
+    """The reply schema narrowed to ``case``, for servers that turn a schema into a sampling grammar (llama.cpp's
+    ``json_object`` + ``schema``): one entry per finding and per trap, in the case's order (``prefixItems`` of
+    ``const`` ids), quotes and reasons bounded by :data:`QUOTE_MAX_CHARS` / :data:`REASON_MAX_CHARS`. The grammar
+    then cannot produce a duplicate, missing or unknown id, nor an unbounded string, so the reply fits
+    :func:`judge_max_tokens`. Any reply valid under it is valid under :func:`reply_schema`."""
+    def item(item_id: str, verdicts: list[str]) -> dict:
+        return {"type": "object", "additionalProperties": False, "required": ["id", "verdict", "quote", "reason"],
+                "properties": {"id": {"const": item_id}, "verdict": {"type": "string", "enum": verdicts},
+                               "quote": {"type": "string", "maxLength": QUOTE_MAX_CHARS},
+                               "reason": {"type": "string", "maxLength": REASON_MAX_CHARS}}}
+
+    def tuple_of(items: list[dict]) -> dict:
+        return {"type": "array", "prefixItems": items, "items": False, "minItems": len(items),
+                "maxItems": len(items)}
+
+    return {"type": "object", "additionalProperties": False, "required": ["findings", "traps", "extra_issues"],
+            "properties": {"findings": tuple_of([item(f.id, ["found", "missed"]) for f in case.findings]),
+                           "traps": tuple_of([item(t.id, ["flagged", "not_flagged"]) for t in case.traps]),
+                           "extra_issues": {"type": "integer", "minimum": 0}}}
+
+
+def strip_fence(text: str) -> str:
+    """The JSON inside a markdown code fence (```json ... ```), which small models add even in JSON mode; the
+    text itself when it has no fence."""
+    m = re.match(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", text, re.S)
+    return m.group(1) if m else text
+
+
 def normalise_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -88,6 +141,11 @@ def quote_supported(quote: str, review: str) -> bool:
 
 class MalformedReply(Exception):
     pass
+
+
+class TruncatedReply(Exception):
+    """The judge's reply was cut at its ``max_tokens``: recorded as a judge error, not asked again (at
+    temperature 0 the same request is cut the same way)."""
 
 
 def template_env(templates_dir: str | Path | None = None) -> jinja2.Environment:
@@ -176,17 +234,36 @@ class JudgeGrader:
         raw = json.dumps(parts, ensure_ascii=False)
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-    async def _call(self, system: str, user: str, spend: dict) -> dict:
+    def max_tokens(self, case: Case) -> int:
+        """The ``max_tokens`` asked of the judge for ``case`` (:func:`judge_max_tokens` with ``[tool.harness]
+        judge_tokens_per_item``); an OpenAI-compatible server with a known context may get less (fitted)."""
+        per_item = getattr(self.cfg, "judge_tokens_per_item", None) or JUDGE_TOKENS_PER_ITEM
+        return judge_max_tokens(case, per_item)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the judge is an OpenAI-compatible server on this machine or the private network."""
+        if self.spec.provider != "openai":
+            return False
+        from ..models.openai_model import locality
+        return locality(self.spec.base_url) != "remote"
+
+    async def _call(self, system: str, user: str, spend: dict, case: Case | None = None) -> dict:
         """One judge request; its token usage is added to ``spend`` as soon as the answer arrives (a malformed
-        reply is paid for too).
+        or cut reply is paid for too). ``max_tokens`` is :meth:`max_tokens` of ``case`` (4096 without one).
 
         Raises:
             ModelError: the call failed (classified; retryable or not), or the judge refused (not retryable).
             MalformedReply: the answer arrived but holds no usable verdicts.
+            TruncatedReply: the answer was cut at ``max_tokens`` (stop_reason max_tokens / finish_reason length).
         """
         model = self.model()
-        output = StructuredOutput(TOOL_NAME, reply_schema(), "Record one verdict per finding and per trap.")
-        gen = GenerationConfig(temperature=0.0, max_tokens=4096)
+        wanted = self.max_tokens(case) if case is not None else 4096
+        # a server that compiles the schema into a sampling grammar (json_object + schema) gets it narrowed to the
+        # case, so the grammar cannot repeat, miss or invent an id nor run on in a string
+        output = StructuredOutput(TOOL_NAME, reply_schema(), "Record one verdict per finding and per trap.",
+                                  grammar_schema=case_schema(case) if case is not None else None)
+        gen = GenerationConfig(temperature=0.0, max_tokens=wanted)
         messages = [{"role": "user", "content": user}]
         if self.limiter is None:
             comp = await model.generate(system, messages, gen, output=output)
@@ -199,10 +276,24 @@ class JudgeGrader:
         _add_usage(spend, comp.usage.as_dict())
         if comp.stop_reason in ("refusal", "content_filter"):
             raise ModelError(f"the judge refused to grade (stop reason {comp.stop_reason!r})", kind="refused")
+        if comp.stop_reason in ("length", "max_tokens"):
+            sent = (comp.extra or {}).get("max_tokens_sent", wanted)
+            fitted = f", fitted to the server's context of {comp.extra['n_ctx']} tokens" if sent < wanted and \
+                (comp.extra or {}).get("n_ctx") else ""
+            said = "finish_reason" if self.spec.provider == "openai" else "stop_reason"
+            raise TruncatedReply(f"judge reply cut at max_tokens {sent} ({said} {comp.stop_reason!r}; "
+                                 f"{self._sizing(case)}{fitted})")
         if comp.data is None:
             raise MalformedReply(f"no {TOOL_NAME} object in the reply (stop reason {comp.stop_reason!r}; it "
                                  f"begins {comp.text[:60]!r})")
         return comp.data
+
+    def _sizing(self, case: Case | None) -> str:
+        if case is None:
+            return "no case to size it from"
+        per_item = getattr(self.cfg, "judge_tokens_per_item", None) or JUDGE_TOKENS_PER_ITEM
+        return (f"sized for {len(case.findings)} finding(s) + {len(case.traps)} trap(s): {JUDGE_BASE_TOKENS} + "
+                f"{per_item} each, [tool.harness] judge_tokens_per_item")
 
     @staticmethod
     def parse(case: Case, review: str, data: dict) -> SampleGrade:
@@ -289,13 +380,16 @@ class JudgeGrader:
                     self.cache.hits -= 1
                     self.cache.corrupt += 1   # written by an older judge: asked again
         policy = self._policy()
+        # a local server's answer is streamed and bounded by its silence (models/openai_model.py), as the agent's
+        # is: a total deadline would cut a slow server's judge mid-answer and ask again from the start
+        deadline = None if self.is_local else policy.deadline_s
 
         async def attempt(_n: int):
             spend["calls"] += 1
             try:
-                return await with_deadline(self._call(system, user, spend), policy.deadline_s)
-            except MalformedReply as e:
-                return e   # not a transport fault: counted below, asked again at most max_malformed times
+                return await with_deadline(self._call(system, user, spend, case), deadline)
+            except (MalformedReply, TruncatedReply) as e:
+                return e   # not a transport fault: handled below
 
         def on_retry(_err: ModelError) -> None:
             spend["retries"] += 1
@@ -309,6 +403,8 @@ class JudgeGrader:
                 if e.kind == "refused":
                     return self._spent(SampleGrade(grader="judge", error=e.message), spend)
                 return self._spent(SampleGrade(grader="judge", error=f"judge call failed: {e.message}"), spend)
+            if isinstance(got, TruncatedReply):
+                return self._spent(SampleGrade(grader="judge", error=f"truncated judge reply: {got}"), spend)
             try:
                 if isinstance(got, MalformedReply):
                     raise got

@@ -69,6 +69,9 @@ class StructuredOutput:
     name: str
     schema: dict
     description: str = ""
+    # a narrower schema (every reply valid under it is valid under ``schema``) for servers that compile the schema
+    # into a sampling grammar (llama.cpp's json_object + schema): the judge's, narrowed to one case's ids
+    grammar_schema: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,10 @@ def map_exception(exc: BaseException) -> ModelError:
     return err
 
 
+class _EmptyStream(Exception):
+    """A streamed answer that ended with no chunk at all: no token, no finish_reason."""
+
+
 def _server_seconds(timings: dict) -> float:
     """Compute time from llama.cpp's ``timings`` (prompt_ms + predicted_ms), in seconds."""
     ms = sum(v for k, v in timings.items() if k in ("prompt_ms", "predicted_ms") and isinstance(v, (int, float)))
@@ -297,7 +301,7 @@ class OpenAICompatModel:
         if self.structured_output == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": output.name, "schema": output.schema,
                                                            "strict": True}}
-        return {"type": "json_object", "schema": output.schema}
+        return {"type": "json_object", "schema": output.grammar_schema or output.schema}
 
     async def generate(self, system: str, messages: list[Message], config: GenerationConfig, *,
                        output: StructuredOutput | None = None) -> Completion:
@@ -353,7 +357,18 @@ class OpenAICompatModel:
         t0 = time.perf_counter()
         try:
             if self.stream:
-                text, finish, usage, model, more = await self._streamed(params, timeout, system, messages)
+                try:
+                    text, finish, usage, model, more = await self._streamed(params, timeout, system, messages)
+                except _EmptyStream:
+                    # llama-cpp-python fails a streamed request after its 200 (a prompt longer than its context
+                    # raises inside the event generator) and closes an empty stream; asked again unstreamed, the
+                    # same request gets the server's own error (400 "maximum context length is N tokens", which
+                    # also teaches the context) or its answer. On a new connection: the server drops the one
+                    # the stream used, and a pooled reuse fails "Server disconnected without sending a response"
+                    async with openai.AsyncOpenAI(base_url=self.base_url, max_retries=0, timeout=self.timeout_s,
+                                                  api_key=os.environ.get("OPENAI_API_KEY") or "none") as fresh:
+                        text, finish, usage, model, more = await self._plain(params, timeout, fresh)
+                    more["stream_fallback"] = "the streamed answer ended empty; asked again without streaming"
             else:
                 text, finish, usage, model, more = await self._plain(params, timeout)
         except Exception as exc:  # noqa: BLE001
@@ -389,8 +404,8 @@ class OpenAICompatModel:
                 err.retryable = True
         return err
 
-    async def _plain(self, params: dict, timeout: httpx.Timeout):
-        resp = await self.client.chat.completions.create(**params, timeout=timeout)
+    async def _plain(self, params: dict, timeout: httpx.Timeout, client: openai.AsyncOpenAI | None = None):
+        resp = await (client or self.client).chat.completions.create(**params, timeout=timeout)
         if isinstance(resp, str):   # a 200 whose body is not JSON (an HTML page from a proxy, an event stream)
             raise classify_text_body(resp, env="OPENAI_API_KEY")
         try:
@@ -441,6 +456,12 @@ class OpenAICompatModel:
                 if c.finish_reason:
                     finish = c.finish_reason
         if finish is None:
+            response = getattr(stream, "response", None)
+            ctype = str(getattr(response, "headers", {}).get("content-type", "")) if response is not None else ""
+            if not chunks and usage is None and model is None and ctype.startswith("text/event-stream"):
+                # an event stream with no event (not an HTML page or an error body, which are retried as
+                # malformed 200s)
+                raise _EmptyStream()
             raise ModelError("the answer stream ended without a finish_reason (cut off)", kind="malformed_response",
                              retryable=True)
         if usage is not None:

@@ -9,7 +9,8 @@ What it reproduces (each switchable), from llama.cpp's server and llama-cpp-pyth
   the next token (``cancelled``). Streaming answers one token (4 characters) a chunk; the "llama-cpp-python"
   flavour sends its headers at once and a ping comment every ``ping_s`` while computing, and no usage chunk.
 * **a small context** (``n_ctx`` tokens; a token is 4 characters, as :func:`harness.testing.fakeserver.estimate_tokens`,
-  plus ``TEMPLATE_TOKENS`` per message for the chat template). A prompt longer than the context is a 400. A prompt
+  plus ``TEMPLATE_TOKENS`` per message for the chat template). A prompt longer than the context is a 400 (streamed
+  to the "llama-cpp-python" flavour: a 200 whose stream ends with no event, as that server does). A prompt
   that fits but leaves less than ``max_tokens``: ``overflow="lower"`` lowers the limit silently and cuts the
   answer with ``finish_reason: "length"`` (llama-cpp-python), ``"error500"`` answers HTTP 500 "llama_decode
   returned 1", ``"error400"`` answers llama-server's ``exceed_context_size_error``.
@@ -51,6 +52,16 @@ OVERFLOWS = ("lower", "error500", "error400")
 
 def _tokens(text: str) -> int:
     return estimate_tokens(text)
+
+
+def _instance(schema):
+    """:func:`harness.fakeserver.schema_instance`, plus tuples (``prefixItems``, as in the judge's schema narrowed
+    to a case): one instance per listed item."""
+    if isinstance(schema, dict) and schema.get("type") == "object" and isinstance(schema.get("properties"), dict):
+        return {k: _instance(v) for k, v in schema["properties"].items()}
+    if isinstance(schema, dict) and isinstance(schema.get("prefixItems"), list):
+        return [_instance(item) for item in schema["prefixItems"]]
+    return schema_instance(schema)
 
 
 class FakeLlamaServer:
@@ -245,6 +256,15 @@ class FakeLlamaServer:
                                "'json_schema', input_type=str]", "internal_server_error")
         prompt = self.prompt_tokens(body)
         if prompt >= self.n_ctx:
+            if body.get("stream") and self.flavour == "llama-cpp-python":
+                # llama-cpp-python checks the prompt's length inside its event generator, after the 200 and the
+                # headers: the ValueError ends the stream with no event at all
+                with self._lock:
+                    self.rejected += 1
+                resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+                await resp.prepare(request)
+                await resp.write_eof()
+                return resp
             return self._context_error(prompt, int(body.get("max_tokens") or 0))
         want = int(body.get("max_tokens") or 0) or self.n_ctx - prompt
         allowed = want
@@ -380,7 +400,7 @@ class FakeLlamaServer:
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_object" and isinstance(fmt.get("schema"), dict) and result == \
                 default_responder(body):
-            result = schema_instance(fmt["schema"]) or {}
+            result = _instance(fmt["schema"]) or {}
         if isinstance(result, dict):
             text = json.dumps(result)
             if self.fence_json:
