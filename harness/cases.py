@@ -230,7 +230,14 @@ def parse_case_yaml(path: Path) -> CaseSpec:
     except UnicodeDecodeError as e:
         raise CaseError(f"expected UTF-8 text, found an invalid byte at offset {e.start}", file=path) from None
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)
+        try:
+            data = yaml.load(text, Loader=_SAFE_LOADER)
+        except yaml.YAMLError:
+            if _SAFE_LOADER is yaml.SafeLoader:
+                raise
+            # libyaml rejects what the pure-Python loader reads and validation then names by its field (a "\ud800"
+            # escape in a title): the error the user sees comes from the reference loader
+            data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         raise CaseError(f"malformed YAML: {e}", file=path) from None
     except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
