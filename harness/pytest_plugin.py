@@ -47,7 +47,7 @@ from .exitcodes import ExitCode
 from .options import RunArgs, add_pytest_options
 
 if TYPE_CHECKING:
-    from .pipeline import Outcome, Plan
+    from .pipeline import Plan
     from .runner import RunResult
 
 # harness.pipeline, .runner and .verdicts (pandas, scipy) are imported when a run is planned or judged: loading

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
-from .errors import HarnessError, RecordError
+from .errors import HarnessError
 from .graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES
 from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord

@@ -170,7 +170,8 @@ def paired_scatter(base: Sequence[float], cand: Sequence[float], *, title: str, 
         if percent:
             ax.set_xlim(-0.03, 1.03)
             ax.set_ylim(-0.03, 1.03)
-            fmt = (lambda x, _pos: f"{x * 100:.0f}%")
+            def fmt(x: float, _pos: int) -> str:
+                return f"{x * 100:.0f}%"
             ax.xaxis.set_major_formatter(fmt)
             ax.yaxis.set_major_formatter(fmt)
         ax.set_xlabel(label(xlabel, 60))
