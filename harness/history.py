@@ -74,7 +74,7 @@ SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 try:                                   # a year of a big suite's summaries is ~150 MB of JSON: orjson reads it ~3× faster
     from orjson import loads as _loads
 except ImportError:                    # pragma: no cover - orjson is a dependency; json reads the same files
-    _loads = json.loads
+    _loads = json.loads  # type: ignore[assignment]  # json.loads takes the str/bytes orjson.loads takes
 
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf → None, numpy scalars → Python, tuples → lists."""
@@ -266,7 +266,7 @@ def read_run_summary(run_dir: str | Path, *, grader: str | None = None, reducer:
     """
     run_dir = Path(run_dir)
     path = run_dir / SUMMARY
-    why = "no summary.json"
+    why: str | None = "no summary.json"
     if path.is_file():
         try:
             data = _loads(path.read_bytes())

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import IO, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -299,7 +299,7 @@ class RunLock:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def __enter__(self) -> "RunLock":
         import fcntl
@@ -314,5 +314,6 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         import fcntl
+        assert self._fh is not None      # set by __enter__
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
         self._fh.close()

@@ -276,8 +276,8 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
                 ch_missed += (not found) and sev in ("critical", "high")
         flagged = []
         for t in cmeta["traps"]:
-            v = tverd.get(t["id"])
-            fl = None if v is None else bool(v.flagged)
+            tv = tverd.get(t["id"])
+            fl = None if tv is None else bool(tv.flagged)
             trows.append({**key, "trap": t["id"], "title": t.get("title", t["id"]), "status": status, "flagged": fl})
             if fl:
                 flagged.append(t["id"])

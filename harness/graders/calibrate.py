@@ -154,7 +154,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
             if lab is None:
                 continue
             _check_label(lab, labels_file, rf.name, finding_ids, trap_ids)
-            style = re.match(r"(r\d+)", rf.stem).group(1) if re.match(r"r\d+", rf.stem) else rf.stem
+            style = m.group(1) if (m := re.match(r"(r\d+)", rf.stem)) else rf.stem
             lang = str(lab.get("language", "?"))
             found_h = set(lab.get("found") or [])
             flagged_h = set(lab.get("traps_flagged") or [])
@@ -324,7 +324,11 @@ def label_agreement(path: str | Path, first: str = "labels.yaml", second: str = 
     dirs = sorted({p.parent for p in root.rglob(second)} & {p.parent for p in root.rglob(first)})
     if not dirs:
         raise HarnessError(f"no case folder holds both {first} and {second}", file=root)
-    fh, fs, th, ts, extra, dis = [], [], [], [], [], []
+    fh: list[bool] = []
+    fs: list[bool] = []
+    th: list[bool] = []
+    ts: list[bool] = []
+    extra, dis = [], []
     n_reviews = 0
 
     def load(f: Path) -> dict:

@@ -223,9 +223,9 @@ def word_list(text: str, *, nfkc: bool = True) -> list[str]:
     if "\u2019" in t:
         t = t.replace("\u2019", "'")
     if "'" in t or "cannot" in t:
-        for a, b in _CONTRACT:
-            if a in t:
-                t = t.replace(a, b)
+        for contracted, expanded in _CONTRACT:
+            if contracted in t:
+                t = t.replace(contracted, expanded)
     # every ASCII byte that is not a letter or digit becomes a space (bytes.translate, in C); the text is decoded
     # once and split, rather than token by token
     if t.isascii():

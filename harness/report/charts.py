@@ -15,13 +15,13 @@ import io
 import itertools
 import math
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-RC = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9, "axes.spines.top": False,
+RC: Any = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9, "axes.spines.top": False,
       "axes.spines.right": False}
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2")
 BASE_COLOR, CAND_COLOR = COLORS[0], COLORS[1]
@@ -170,7 +170,7 @@ def paired_scatter(base: Sequence[float], cand: Sequence[float], *, title: str, 
         if percent:
             ax.set_xlim(-0.03, 1.03)
             ax.set_ylim(-0.03, 1.03)
-            def fmt(x: float, _pos: int) -> str:
+            def fmt(x: float, _pos: float) -> str:
                 return f"{x * 100:.0f}%"
             ax.xaxis.set_major_formatter(fmt)
             ax.yaxis.set_major_formatter(fmt)

@@ -190,7 +190,7 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
         HarnessError: unreadable run, several variants, no grader in common, or no paired finding.
     """
     config = config or load_config()
-    kw = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
+    kw: dict[str, Any] = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
     bpaths = baseline_paths(baseline)
     bases = [load_run(p, grader=grader, **kw) for p in bpaths]
     cand = load_run(candidate, grader=grader, **kw)

@@ -217,7 +217,7 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
     bases: list[RunEntry] = []
     baseline = baseline if baseline is not None else config.baseline_run
     if baseline_values(baseline) and latest_e is not None:
-        for bp in resolve_runs(baseline, runs_root, history, config.root):
+        for bp in resolve_runs(baseline, runs_root, history, config.root):  # type: ignore[arg-type]  # baseline_values(baseline) above is true only for a value
             e, night = _entry_for(bp, history, config)
             if e.note and night is None:
                 warnings.append(f"baseline {e.run_id}: {e.note}")
@@ -264,14 +264,14 @@ def _baseline_view(history: History, bases: list[RunEntry], latest: RunEntry, bv
                    config: HarnessConfig, with_compare: bool) -> BaselineView:
     variants = [e.variant(bv) for e in bases if e.variant(bv) is not None]
     epochs = int(bases[0].run.get("epochs") or 1)
-    b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)
+    b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)  # type: ignore[arg-type]  # the None variants are filtered out above
     verdict, verdict_error = None, None
     try:
-        verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)
+        verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)  # type: ignore[arg-type]  # the None variants are filtered out above; c is checked by the caller
     except ValueError as e:
         verdict_error = f"no verdict: {e}"
-    rows = compare_to_baseline(b, c, verdict=verdict)
-    flips = finding_flips(paired_findings(b, c))
+    rows = compare_to_baseline(b, c, verdict=verdict)  # type: ignore[arg-type]  # c: the latest night has the variant (the caller picks cv from it)
+    flips = finding_flips(paired_findings(b, c))  # type: ignore[arg-type]  # c: the latest night has the variant (the caller picks cv from it)
     nights = nights_vs_baseline(history, cv, b)
     latest_night = next((i for i, e in enumerate(history.runs) if e is latest), None)
     rec = next((r for r in rows if r.key == "recall"), None)
@@ -312,7 +312,7 @@ def _series(h: pd.DataFrame, variant: str, n: int, col: str, band: bool = True, 
     vals = g[col].reindex(idx).to_numpy(float) if col in g else np.full(n, np.nan)
     lo = g[f"{col}_lo"].reindex(idx).to_numpy(float) if band and f"{col}_lo" in g else None
     hi = g[f"{col}_hi"].reindex(idx).to_numpy(float) if band and f"{col}_hi" in g else None
-    return dc.Series(variant, vals, lo, hi, list(marks))
+    return dc.Series(variant, vals, lo, hi, list(marks))  # type: ignore[arg-type]  # dc.Series takes any float sequence, numpy arrays included
 
 
 def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: int = 120) -> dict[str, str]:
@@ -324,7 +324,7 @@ def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: in
     marks = {v.variant: v.nights.loc[v.nights["below"].astype(bool), "night"].astype(int).tolist()
              for v in dash.views}
     incomplete = [i for i, e in enumerate(hist.runs) if e.status != "complete"]
-    common = dict(baseline_night=dash.baseline_night, incomplete=incomplete)
+    common: dict[str, Any] = dict(baseline_night=dash.baseline_night, incomplete=incomplete)
     out: dict[str, str] = {}
     out["headline"] = dc.trend([
         dc.Panel("Recall (95% CI)", [_series(h, v, n, "recall", marks=marks.get(v, ())) for v in variants],
@@ -443,8 +443,8 @@ def report(dash: Dashboard, file=None) -> None:
             if r.key != "recall":
                 print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} "
                       f"{r.cmp.diff:+.3f}", file=file)
-    for v, case, f in dash.flaky_cases:
-        print(f"flaky: {case} ({v}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
+    for fv, case, f in dash.flaky_cases:
+        print(f"flaky: {case} ({fv}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
     if dash.status == "no-baseline":
         print("no baseline pinned: pass --baseline RUN_DIR or set [tool.harness] baseline_run", file=file)
     print(dash.index, file=file)

@@ -74,7 +74,7 @@ def make_cases(n_cases: int = 8, *, findings_per_case: int | tuple[int, int] = (
         clean = i >= n_cases
         cid = f"{prefix}-clean-{i - n_cases + 1:02d}" if clean else f"{prefix}-{i + 1:02d}"
         kind = str(kinds[i % len(kinds)])
-        findings = [] if clean else [
+        findings = [] if clean else [  # type: ignore[var-annotated]  # a list of finding dicts
             {"id": f"finding-{j + 1}", "title": f"Planted defect {j + 1} of {cid}",
              "severity": str(rng.choice(list(severities))), "category": str(rng.choice(list(categories))),
              "cwe": None, "location": {"file": "main.py", "lines": [10 * j + 1, 10 * j + 5], "symbol": None},
