@@ -86,8 +86,8 @@ class SampleError(BaseModel):
 class SampleRecord(BaseModel):
     """One line of ``samples.jsonl``: a case × prompt version × model × epoch, its review and its grades.
 
-    Units: ``latency_s``, ``queue_s``, ``server_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``. ``error`` is None when the
-    sample succeeded; an errored sample has ``review`` None and is never graded.
+    Units: ``latency_s``, ``queue_s``, ``server_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``.
+    ``error`` is None when the sample succeeded; an errored sample has ``review`` None and is never graded.
     """
 
     model_config = ConfigDict(extra="allow")

@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "words", "word_list", "phrase", "route_path", "cjk_pattern", "has_cjk", "stem_text", "nfkc", "trie_pattern",
+__all__ = ["fold", "words", "word_list", "phrase", "route_path", "cjk_pattern", "has_cjk", "stem_text", "nfkc",
+           "trie_pattern",
            "CJK_CHARS"]
 
 CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"

@@ -394,7 +394,8 @@ def context(dash: Dashboard, runs_root: Path) -> dict:
     return {
         "dash": dash, "title": "Nightly quality dashboard", "runs_root": str(runs_root), "generated": utcnow(),
         "runs": runs, "recent": runs[-10:][::-1], "skipped": hist.skipped, "notes": hist.notes, "adhoc": hist.adhoc,
-        "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10), "flips": _records(f[f["flips"] > 0], 15),
+        "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10),
+                                        "flips": _records(f[f["flips"] > 0], 15),
                    "n_findings": len(f)} for v, (c, f) in dash.flaky.items()],
         "charts": dash.charts, "status": dash.status, "flaky_at": FLAKY, "latest_night": latest_night, "labels": labels,
         "baseline_night": None if dash.baseline_night is None else dash.baseline_night + 1,

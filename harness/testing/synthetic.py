@@ -288,7 +288,8 @@ def simulate_suite(rng: np.random.Generator, *, n_cases: int = 25, findings: tup
     sev = np.where(rng.random(case.size) < p_critical, "critical",
                    rng.choice(np.array(["high", "medium", "low"]), size=case.size))
     finding = np.concatenate([np.arange(c) for c in counts])
-    return {"case": np.array([f"case-{c:02d}" for c in case]), "finding": np.array([f"finding-{f + 1}" for f in finding]),
+    return {"case": np.array([f"case-{c:02d}" for c in case]),
+            "finding": np.array([f"finding-{f + 1}" for f in finding]),
             "severity": sev, "p": 1 / (1 + np.exp(-z)), "case_index": case, "n_cases": n_cases}
 
 
