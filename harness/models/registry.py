@@ -22,4 +22,4 @@ def create_model(name: str | ModelSpec, *, timeout_s: float = 120.0, server_slot
         return OpenAICompatModel(spec, timeout_s=timeout_s, server_slots=server_slots,
                                  server_context=server_context)
     from .local_model import LocalModel
-    return LocalModel(spec)  # type: ignore[return-value]  # LocalModel implements Model; mypy reads a member's signature differently (see the note)
+    return LocalModel(spec)

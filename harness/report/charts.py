@@ -18,11 +18,12 @@ import re
 from typing import Any, Sequence
 
 import matplotlib
+from matplotlib.typing import RcKeyType
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-RC: Any = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9, "axes.spines.top": False,
-      "axes.spines.right": False}
+RC: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9,
+                            "axes.spines.top": False, "axes.spines.right": False}
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2")
 BASE_COLOR, CAND_COLOR = COLORS[0], COLORS[1]
 _counter = itertools.count(1)

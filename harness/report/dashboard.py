@@ -262,16 +262,17 @@ def _ordered_variants(history: History, latest: RunEntry | None) -> list[str]:
 
 def _baseline_view(history: History, bases: list[RunEntry], latest: RunEntry, bv: str, cv: str, out: Path,
                    config: HarnessConfig, with_compare: bool) -> BaselineView:
-    variants = [e.variant(bv) for e in bases if e.variant(bv) is not None]
+    variants = [v for e in bases if (v := e.variant(bv)) is not None]
     epochs = int(bases[0].run.get("epochs") or 1)
-    b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)  # type: ignore[arg-type]  # the None variants are filtered out above
+    b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)
+    assert c is not None     # cv is one of the latest run's variants (pair_variants)
     verdict, verdict_error = None, None
     try:
-        verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)  # type: ignore[arg-type]  # the None variants are filtered out above; c is checked by the caller
+        verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)
     except ValueError as e:
         verdict_error = f"no verdict: {e}"
-    rows = compare_to_baseline(b, c, verdict=verdict)  # type: ignore[arg-type]  # c: the latest night has the variant (the caller picks cv from it)
-    flips = finding_flips(paired_findings(b, c))  # type: ignore[arg-type]  # c: the latest night has the variant (the caller picks cv from it)
+    rows = compare_to_baseline(b, c, verdict=verdict)
+    flips = finding_flips(paired_findings(b, c))
     nights = nights_vs_baseline(history, cv, b)
     latest_night = next((i for i, e in enumerate(history.runs) if e is latest), None)
     rec = next((r for r in rows if r.key == "recall"), None)
