@@ -370,7 +370,7 @@ class OpenAICompatModel:
 
     def _failed(self, exc: BaseException, deadline: float) -> ModelError:
         if isinstance(exc, httpx.TimeoutException):       # raised while reading a stream, outside the SDK
-            exc = openai.APITimeoutError(request=getattr(exc, "request", None) or httpx.Request("POST", "/"))  # type: ignore[arg-type]  # httpx.Request vs the SDK's vendored httpx type: the same class at runtime
+            exc = openai.APITimeoutError(request=getattr(exc, "request", None) or httpx.Request("POST", "/"))  # type: ignore[arg-type]  # the SDK types it as its httpx2.Request; it only keeps the request for reference
         elif isinstance(exc, httpx.TransportError):
             return ModelError(f"connection failed while reading the answer: {short(exc)}", kind="connection",
                               retryable=True)
