@@ -7,8 +7,8 @@ Every night pair goes through :func:`harness.verdicts.decide_summaries`, the fun
 dashboard call on run summaries (and ``harness compare`` / ``pytest evals`` call through
 :func:`harness.verdicts.decide` on the same per-finding table). Each pair draws a new suite — 25 cases with 3–10
 findings, case and finding difficulty at random (logit sd 1 each, mean recall 0.6), ~13 % critical findings — and
-two nights on it (:func:`harness.testing.synthetic.simulate_suite`, :func:`harness.testing.synthetic.simulate_night`). A "D-point
-change" shifts every found probability so the suite's true recall changes by exactly D points.
+two nights on it (:func:`harness.testing.synthetic.simulate_suite`, :func:`harness.testing.synthetic.simulate_night`). A
+"D-point change" shifts every found probability so the suite's true recall changes by exactly D points.
 
 Figures: false alarms (verdict *regressed* on unchanged nights) with 1 and 3 epochs, with and without 20 % errored
 samples, and with findings of one review correlated (review effect sd 0.5); power (+10 / +5 / −10 points; verdict

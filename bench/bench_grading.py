@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     c0 = time.process_time()
     for case, review in pairs:
         lexical.grade(case, review)
-    b.add("grading_rate_lexical", "  lexical stage alone, reviews per CPU-second", len(pairs) / (time.process_time() - c0),
+    b.add("grading_rate_lexical", "  lexical stage alone, reviews per CPU-second",
+          len(pairs) / (time.process_time() - c0),
           "reviews/s")
     labelled = _labelled_reviews({c.id: c for c in suite})
     if labelled:
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             b.add(f"labelled_rate_{name}", f"  labelled/ reviews ({len(labelled)}, real), {name} "
                   f"{'stage on' if name == 'semantic' else 'stage alone'}, reviews per CPU-second",
                   len(labelled) / (time.process_time() - c0), "reviews/s")
-    b.details = {"reviews": len(pairs), "distinct": distinct, "seed": a.seed, "pinned_cpu": pinned, "generate_s": round(gen_s, 2),
+    b.details = {"reviews": len(pairs), "distinct": distinct, "seed": a.seed, "pinned_cpu": pinned,
+                 "generate_s": round(gen_s, 2),
                  "mean_chars": round(sum(lengths) / len(lengths)), "japanese_share": round(ja / len(pairs), 3),
                  "wall_s": round(wall, 3), "cpu_s": round(cpu_s, 3), "grade_errors": errors,
                  "found_rate": round(found / max(total, 1), 3), "compile_wall_s": round(compile_wall, 3),

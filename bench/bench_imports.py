@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add("import_runner", "import harness.runner (starting a run)", run_s * 1000, "ms")
     b.add("import_results", "import harness.results (reports: pandas, scipy)", res_s * 1000, "ms")
     b.add("import_runner_ratio", "run start-up ÷ report imports", run_s / res_s if res_s else None, "×")
-    b.add("import_runner_heavy", "of pandas/scipy/matplotlib/numpy imported by a run start", len(heavy["harness.runner"]),
+    b.add("import_runner_heavy", "of pandas/scipy/matplotlib/numpy imported by a run start",
+          len(heavy["harness.runner"]),
           "", target="<= 0")
     b.details = {"rounds": a.rounds, "seconds": times, "heavy": heavy}
     b.finish()

@@ -22,9 +22,9 @@ checked to be identical), so it is the time the harness spends outside the engin
 loop spends there, relative to the bare loop's total. The plain wall-time ratio is printed beside it; on a busy
 machine it swings by tens of percent either way from run to run (llama.cpp's two threads are the first to suffer
 from other load), which is why the target is read on the first.
-Prompt and generation speeds come from llama.cpp's own counters (``llama_perf_context``, via cyllama): prompt tokens actually
-evaluated (a reused prefix is not) per second, and generated tokens per second. A case whose prompt does not fit
-the 8,192-token context is refused by both (the harness records a ``context_length`` error) and costs ~0 s.
+Prompt and generation speeds come from llama.cpp's own counters (``llama_perf_context``, via cyllama): prompt tokens
+actually evaluated (a reused prefix is not) per second, and generated tokens per second. A case whose prompt does not
+fit the 8,192-token context is refused by both (the harness records a ``context_length`` error) and costs ~0 s.
 """
 
 from __future__ import annotations

@@ -200,8 +200,8 @@ class Bench:
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n",
                         encoding="utf-8")
         print(figures_table(self.figures), flush=True)
-        print(f"   ({data['elapsed_s']:.0f} s; load average after {data['load_after']}; written {path.relative_to(ROOT)})",
-              flush=True)
+        print(f"   ({data['elapsed_s']:.0f} s; load average after {data['load_after']}; "
+              f"written {path.relative_to(ROOT)})", flush=True)
         return path
 
 

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["bench", "figure", "value", "target", ""], rows))
     md = "\n".join([f"Measured {time.strftime('%Y-%m-%d')} on {machine_line(m)} "
                     f"(`python bench/run_all.py`, {total / 60:.0f} min; 1-minute load average "
-                    f"{load0[0] if load0 else '?'} before, {summary['load_after'][0] if summary['load_after'] else '?'} "
+                    f"{load0[0] if load0 else '?'} before, "
+                    f"{summary['load_after'][0] if summary['load_after'] else '?'} "
                     "after).", "",
                     "| figure | value | target | |", "|---|---|---|---|", *md_rows]) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -139,7 +139,7 @@ async def run_batch(runner: BatchHost, model: BatchModel, samples: list, *, poll
     finally:
         for key, group in followers.items():
             for s, rec in group:
-                comp = answers.get(key)
+                comp = answers.get(key)  # type: ignore[assignment]  # the answers map holds Completions (typed loosely where it is filled)
                 if comp is not None:
                     rec.reused = True
                     runner.stats.reused += 1

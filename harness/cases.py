@@ -102,7 +102,7 @@ class CaseSpec(_Strict):
     findings: list[Finding] = Field(default_factory=list)
     traps: list[Trap] = Field(default_factory=list)
 
-    _kebab = field_validator("id")(_Item._kebab.__func__)
+    _kebab = field_validator("id")(_Item._kebab.__func__)  # type: ignore[attr-defined]  # the classmethod's function, reused as this model's validator
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "CaseSpec":

@@ -67,7 +67,7 @@ class HarnessConfig(BaseModel):
     generation: GenerationConfig = GenerationConfig()
     local_generation: GenerationConfig = GenerationConfig(max_tokens=160)
     severity_weights: dict[str, float] = Field(
-        default_factory=lambda: {"critical": 4, "high": 3, "medium": 2, "low": 1})
+        default_factory=lambda: {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0})
     prices: dict[str, Price] = Field(default_factory=dict)
     judge_model: str | None = None
     judge_cache_dir: str | None = None
@@ -141,9 +141,9 @@ def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"malformed TOML: {e}", file=pp) from None
         except UnicodeDecodeError as e:
             raise ConfigError(f"expected UTF-8 text, found an invalid byte at offset {e.start}", file=pp) from None
-    given = {k for k, v in (overrides or {}).items() if v is not None}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
     for k in given:
-        data[k] = overrides[k]
+        data[k] = given[k]
     data["root"] = Path(root).resolve()
     try:
         return HarnessConfig.model_validate(data)

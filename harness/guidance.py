@@ -138,7 +138,8 @@ def plan_lines(p: Plan, cfg: HarnessConfig) -> list[str]:
            f"samples: {p.samples} ({' + '.join(f'{n} on {m}' for m, n in p.per_model.items())})"]
     for m, c in p.cost_usd.items():
         if c is None:
-            why = "runs locally, no cost" if ModelSpec.parse(m).provider == "local" else "no price in [tool.harness.prices]"
+            local = ModelSpec.parse(m).provider == "local"
+            why = "runs locally, no cost" if local else "no price in [tool.harness.prices]"
             out.append(f"estimated cost on {m}: n/a ({why})")
         else:
             out.append(f"estimated cost on {m}: at most ${c:.4f} (input at ~3 characters a token, uncached, "

@@ -71,10 +71,11 @@ SOURCES = (MANIFEST, SAMPLES, CASES_JSON)
 
 # ------------------------------------------------------------------------------------------------- helpers
 
-try:                                   # a year of a big suite's summaries is ~150 MB of JSON: orjson reads it ~3× faster
+# a year of a big suite's summaries is ~150 MB of JSON: orjson reads it ~3× faster
+try:
     from orjson import loads as _loads
 except ImportError:                    # pragma: no cover - orjson is a dependency; json reads the same files
-    _loads = json.loads
+    _loads = json.loads  # type: ignore[assignment]  # json.loads takes the str/bytes orjson.loads takes
 
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf → None, numpy scalars → Python, tuples → lists."""
@@ -242,7 +243,8 @@ def summary_problem(run_dir: Path, data: Any, *, grader: str | None = None, redu
         return f"made with reducer {p.get('reducer')!r}, wanted {reducer!r}"
     if severity_weights is not None:
         want = {**DEFAULT_WEIGHTS, **severity_weights}
-        if {k: float(v) for k, v in want.items()} != {k: float(v) for k, v in (p.get("severity_weights") or {}).items()}:
+        given = p.get("severity_weights") or {}
+        if {k: float(v) for k, v in want.items()} != {k: float(v) for k, v in given.items()}:
             return "made with other severity weights"
     sources = data.get("sources") or {}
     for name in SOURCES:
@@ -266,7 +268,7 @@ def read_run_summary(run_dir: str | Path, *, grader: str | None = None, reducer:
     """
     run_dir = Path(run_dir)
     path = run_dir / SUMMARY
-    why = "no summary.json"
+    why: str | None = "no summary.json"
     if path.is_file():
         try:
             data = _loads(path.read_bytes())

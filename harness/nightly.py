@@ -93,7 +93,7 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         print("harness: nightly: response cache mode 'refresh' (ask the model again, store the answers); pass "
               "--cache to override", file=err)
     baseline_value = getattr(args, "baseline", None) or cfg.baseline_run
-    bases = resolve_runs(baseline_value, runs_root, None, cfg.root) if baseline_values(baseline_value) else []
+    bases = resolve_runs(baseline_value, runs_root, None, cfg.root) if baseline_values(baseline_value) else []  # type: ignore[arg-type]  # baseline_values(baseline_value) is true only for a value
     runs_root.mkdir(parents=True, exist_ok=True)
     step = run or (lambda c, ch: run_suite(c, ch, model_factory=model_factory))
     result = step(cfg, choices)
@@ -107,7 +107,7 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         print("harness: the new run is the pinned baseline itself; left out of the baseline", file=err)
         bases = [b for b in bases if b != new]
     baseline = bases or None
-    dash = build_dashboard(runs_root, getattr(args, "dashboard_out", None), baseline=baseline or "",
+    dash = build_dashboard(runs_root, getattr(args, "dashboard_out", None), baseline=baseline or "",  # type: ignore[arg-type]  # build_dashboard takes the resolved baseline runs too
                            latest=result.run_dir, config=cfg)
     report(dash, file=err)
     regressions: list[str] = []
@@ -125,7 +125,7 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
             print(f"harness: warning: {v.variant}: the comparison report says {cmp.verdict!r}, the gate "
                   f"{v.verdict.verdict!r}; the exit code follows the gate", file=err)
     if regressions:
-        print(f"harness: nightly: SIGNIFICANT REGRESSION against the baseline {dash.baseline.run_id}:", file=err)
+        print(f"harness: nightly: SIGNIFICANT REGRESSION against the baseline {dash.baseline.run_id}:", file=err)  # type: ignore[union-attr]  # a regression implies a baseline
         for r in regressions:
             print(f"harness:   {r}", file=err)
         return ExitCode.REGRESSED
@@ -140,5 +140,5 @@ def nightly(cfg: HarnessConfig, choices: Choices, args: Any = None, *, run: RunS
         print("harness: nightly: no baseline pinned (--baseline or [tool.harness] baseline_run): nothing gated",
               file=err)
     else:
-        print(f"harness: nightly: no significant regression against the baseline {dash.baseline.run_id}", file=err)
+        print(f"harness: nightly: no significant regression against the baseline {dash.baseline.run_id}", file=err)  # type: ignore[union-attr]  # a verdict implies a baseline
     return ExitCode.OK

@@ -103,7 +103,7 @@ class RunArgs:
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> "RunArgs":
         """The options of a parsed ``harness run`` / ``harness nightly`` command line (missing dests: default)."""
-        return cls(**{f.name: getattr(ns, f.name, f.default) for f in fields(cls)})
+        return cls(**{f.name: getattr(ns, f.name, f.default) for f in fields(cls)})  # type: ignore[arg-type]  # the values are this dataclass's own fields' defaults
 
     @classmethod
     def from_pytest(cls, getoption: Callable[[str], Any]) -> "RunArgs":

@@ -14,7 +14,7 @@ from .cases import Case, load_suite, select_cases
 from .config import HarnessConfig
 from .graders.registry import needs_model
 from .models.base import GenerationConfig, ModelSpec
-from .prompts import load_prompt
+from .prompts import PromptVersion, load_prompt
 from .records import RunDir
 from .runner import RunOptions
 
@@ -29,7 +29,7 @@ def dedupe_prompts(prompts: list) -> tuple[list, dict[str, list[str]]]:
     """Prompt versions with identical contents (the same fingerprint) under several names (``git:main:v1.md``
     and ``v1.md``) would be the same samples: keep the first of each, and return ``{kept label: [other labels]}``
     so that the run and its reports say so instead of silently showing one variant."""
-    kept: dict[str, object] = {}
+    kept: dict[str, PromptVersion] = {}
     aliases: dict[str, list[str]] = {}
     for p in prompts:
         first = kept.setdefault(p.fingerprint, p)

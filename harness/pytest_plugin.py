@@ -47,7 +47,7 @@ from .exitcodes import ExitCode
 from .options import RunArgs, add_pytest_options
 
 if TYPE_CHECKING:
-    from .pipeline import Outcome, Plan
+    from .pipeline import Outcome, Plan  # noqa: F401 (Outcome is named in a StashKey string, unseen by ruff)
     from .runner import RunResult
 
 # harness.pipeline, .runner and .verdicts (pandas, scipy) are imported when a run is planned or judged: loading
@@ -336,10 +336,10 @@ class HarnessPlugin:
     def eval_run(self, request: pytest.FixtureRequest) -> "RunResult":
         """The session's run: executed here (once), or under pytest-xdist read from the controller's run."""
         config = request.config
-        if _is_worker(config) and WORKER_RUN_DIR in config.workerinput:
+        if _is_worker(config) and WORKER_RUN_DIR in config.workerinput:  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
             _plan(config)
             if RESULT not in config.stash:
-                config.stash[RESULT] = shared_run(config.workerinput[WORKER_RUN_DIR])
+                config.stash[RESULT] = shared_run(config.workerinput[WORKER_RUN_DIR])  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
             return config.stash[RESULT]
         return run_evaluation(config)
 

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import IO, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -86,8 +86,8 @@ class SampleError(BaseModel):
 class SampleRecord(BaseModel):
     """One line of ``samples.jsonl``: a case × prompt version × model × epoch, its review and its grades.
 
-    Units: ``latency_s``, ``queue_s``, ``server_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``. ``error`` is None when the
-    sample succeeded; an errored sample has ``review`` None and is never graded.
+    Units: ``latency_s``, ``queue_s``, ``server_s`` seconds; ``cost_usd`` US dollars; token counts in ``usage``.
+    ``error`` is None when the sample succeeded; an errored sample has ``review`` None and is never graded.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -299,7 +299,7 @@ class RunLock:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def __enter__(self) -> "RunLock":
         import fcntl
@@ -314,5 +314,6 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         import fcntl
+        assert self._fh is not None      # set by __enter__
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
         self._fh.close()

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .casemeta import CASES_JSON, case_payload, read_cases_json, request_language, write_cases_json  # noqa: F401
-from .errors import HarnessError, RecordError
+from .errors import HarnessError
 from .graders.registry import DEFAULT_GRADER, MODEL_GRADER, NAMES
 from .outcomes import OUTCOMES, outcome_of
 from .records import RunDir, RunManifest, SampleRecord
@@ -276,8 +276,8 @@ def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], 
                 ch_missed += (not found) and sev in ("critical", "high")
         flagged = []
         for t in cmeta["traps"]:
-            v = tverd.get(t["id"])
-            fl = None if v is None else bool(v.flagged)
+            tv = tverd.get(t["id"])
+            fl = None if tv is None else bool(tv.flagged)
             trows.append({**key, "trap": t["id"], "title": t.get("title", t["id"]), "status": status, "flagged": fl})
             if fl:
                 flagged.append(t["id"])

@@ -506,7 +506,7 @@ class Runner:
                     await asyncio.gather(*pending)
             finally:
                 if getattr(model, "server", None) is not None and name in self.rd.manifest.config.get("servers", {}):
-                    self.rd.manifest.config["servers"][name].update(model.server.as_dict())  # facts learnt
+                    self.rd.manifest.config["servers"][name].update(model.server.as_dict())  # type: ignore[attr-defined]  # facts learnt; only OpenAI-compatible models have .server (checked above)
                 await model.aclose()
             if self.stop_reason:
                 break

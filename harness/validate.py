@@ -183,7 +183,7 @@ def _salvage(data: dict) -> _CaseParts:
     return _CaseParts(id=case_id if isinstance(case_id, str) else None,
                       tags=[t for _, t in strings(data.get("tags", []))], files=strings(data.get("files")),
                       items=items, ids=ids, n_findings=counts["findings"], n_traps=counts["traps"],
-                      request=data.get("request") if isinstance(data.get("request"), str) else "")
+                      request=r if isinstance(r := data.get("request"), str) else "")
 
 
 def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Problem]]:
@@ -249,7 +249,7 @@ def _anchor_occurs(anchor: str, haystack: str) -> bool:
     if a in haystack:
         return True
     path = route_path(anchor)
-    return bool(path) and path.casefold() in haystack
+    return bool(path and path.casefold() in haystack)
 
 
 def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add, request: str = "") -> None:
@@ -521,7 +521,7 @@ def coverage(cases: Iterable[Case | CaseSpec]) -> dict[str, Any]:
     by_topic: dict[str, dict[str, Any]] = rows(TOPICS)
     unknown: set[str] = set()
     for s in specs:
-        for row in (by_kind[s.kind], by_language["ja" if has_cjk(s.request) else "en"]):
+        for row in (by_kind[s.kind], by_language["ja" if has_cjk(s.request) else "en"]):  # type: ignore[union-attr]  # specs are CaseSpecs here (the loaded cases' specs)
             row["cases"] += 1
             row["findings"] += len(s.findings)
             row["traps"] += len(s.traps)
@@ -665,7 +665,7 @@ def cli_suite(args) -> int:
     topics = Table(title=f"Per topic (gap: fewer than {MIN_FINDINGS_PER_TOPIC} findings)", title_justify="left")
     for c, justify in (("topic", "left"), ("findings", "right"), ("traps", "right"), ("cases", "right"),
                        ("status", "left")):
-        topics.add_column(c, justify=justify)
+        topics.add_column(c, justify=justify)  # type: ignore[arg-type]  # one of rich's justify values
     for topic, row in cov["by_topic"].items():
         topics.add_row(topic, str(row["findings"]), str(row["traps"]), str(row["cases"]),
                        "[red]GAP[/red]" if row["gap"] else "ok")
@@ -682,6 +682,6 @@ def cli_suite(args) -> int:
     console.print(totals)
     if cov["unknown_topics"]:
         console.print(f"[yellow]unknown topics (not counted): {escape(', '.join(cov['unknown_topics']))}[/yellow]")
-    for e in broken:
-        console.print(f"[red]left out (does not load):[/red] {escape(str(e))}")
+    for b in broken:
+        console.print(f"[red]left out (does not load):[/red] {escape(str(b))}")
     return ExitCode.FAILED if broken else ExitCode.OK

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,9 @@ def write_case(root: Path, case_id: str = "demo-case", *, files: dict[str, str] 
     """Write a small valid case (or the given case.yaml text) under root/<case_id>/; returns the folder."""
     folder = root / case_id
     folder.mkdir(parents=True, exist_ok=True)
-    files = files if files is not None else {"app.py": "def search_orders(q):\n    sql = f\"SELECT * FROM o WHERE s='{q}'\"\n"
-                                                        "    return db.execute(sql)\n\ndef get_order(i):\n    return 1\n"}
+    files = files if files is not None else {
+        "app.py": "def search_orders(q):\n    sql = f\"SELECT * FROM o WHERE s='{q}'\"\n"
+                  "    return db.execute(sql)\n\ndef get_order(i):\n    return 1\n"}
     for name, text in files.items():
         p = folder / name
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -404,8 +404,8 @@ class _Gen:
                     lambda: f"- {self.polar(u, ja)}"])())
             return out + [""]
         if kind == "checklist":
-            out = [f"## {rng.choice(['その他', '一般的な指摘'] if ja else ['Other suggestions', 'General', 'Checklist'])}",
-                   ""]
+            heads = ['その他', '一般的な指摘'] if ja else ['Other suggestions', 'General', 'Checklist']
+            out = [f"## {rng.choice(heads)}", ""]
             for line in rng.sample(GENERIC_JA if ja else GENERIC_EN, k=rng.randint(1, 4)):
                 if self.targets and rng.random() < 0.3:
                     line = f"{line} ({self.anchor(rng.choice(self.targets))})"
@@ -438,7 +438,8 @@ class _Gen:
     def review(self, size: int) -> str:
         rng = self.rng
         lang = rng.random()
-        out = [rng.choice([f"# {self.case.spec.title} レビュー", "# レビュー結果", "**結論:** リリース前に修正が必要です。"]
+        out = [rng.choice([f"# {self.case.spec.title} レビュー", "# レビュー結果",
+                           "**結論:** リリース前に修正が必要です。"]
                           if lang < 0.4 else [f"# Review: {self.case.spec.title}", "# Review",
                                               "**Short version:** several issues need fixing before launch."]), ""]
         # 40 % Japanese, 12 % both (block by block), the rest English (which may still quote a Japanese keyword)

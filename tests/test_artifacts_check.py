@@ -12,10 +12,12 @@ def test_each_format_reports_its_parse_error_with_a_line():
     files = {"a.yaml": "a: [1, 2\nb: 3\n", "b.json": '{"a": 1,\n}', "c.py": "def f(:\n    pass\n",
              "d.sql": "CREATE TABLE t (id INT PRIMARY KEY;\nSELECT 1;", "ok.yaml": "---\na: 1\n---\nb: 2\n",
              "ok.sql": "CREATE TABLE t (id INT PRIMARY KEY);\nSELECT id FROM t WHERE id = ?;", "e.go": "func {",
-             "api.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: {}\n"
+             "api.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+                         "paths:\n  /a:\n    get:\n      responses: {}\n"
                          "components: {schemas: {A: {type: nonsense}}}\n",
              "ok-api.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
-             "main.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n', "ok.tf": 'variable "a" {\n  default = 1\n}\n'}
+             "main.tf": 'resource "aws_s3_bucket" "b" {\n  bucket = "x"\n',
+             "ok.tf": 'variable "a" {\n  default = 1\n}\n'}
     errs = dict(parse_errors(files, tags=["mysql"]))
     # Go has no Python parser: not checked
     assert set(errs) == {"a.yaml", "b.json", "c.py", "d.sql", "api.yaml", "main.tf"}, errs

@@ -104,7 +104,8 @@ def test_huge_file_refused_with_size(case_dir):
 
 
 def test_location_file_must_be_listed(case_dir):
-    (case_dir / "case.yaml").write_text(_yaml(case_dir).replace("{file: app.py, lines: [1, 3]", "{file: other.py, lines: [1, 3]"))
+    (case_dir / "case.yaml").write_text(_yaml(case_dir).replace("{file: app.py, lines: [1, 3]",
+                                                                "{file: other.py, lines: [1, 3]"))
     with pytest.raises(CaseError, match=r"findings\[0\]\.location\.file"):
         load_case(case_dir)
 

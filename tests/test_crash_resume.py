@@ -2,11 +2,11 @@
 
 A ``harness run`` child process (tests/crash_child.py) is SIGKILLed at chosen points — between samples, in the
 middle of appending a record, inside a cache write, between the cache write and the record, while run.json is
-rewritten, during the report, right after a message batch was created — then the run is resumed. The resumed results must equal those of an
-uninterrupted run, and the fake server (which lives here, in the parent, so its counters survive the kill) must
-show that no sample completed before the kill was requested again. Also: a second identical run costs nothing,
-replay-only with an empty cache fails clearly, two runs sharing a cache folder do not corrupt it, and ``--batch``
-records equal direct ones at exactly half the price.
+rewritten, during the report, right after a message batch was created — then the run is resumed. The resumed results
+must equal those of an uninterrupted run, and the fake server (which lives here, in the parent, so its counters survive
+the kill) must show that no sample completed before the kill was requested again. Also: a second identical run costs
+nothing, replay-only with an empty cache fails clearly, two runs sharing a cache folder do not corrupt it, and
+``--batch`` records equal direct ones at exactly half the price.
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def test_pytest_evals_against_the_fake_server(tmp_path):
         assert progress and progress[-1] == "4", p.stderr
         assert "\r" not in p.stderr and "━" not in p.stderr
         # the truncated sample is an error too (no gradable review); the 500 was retried twice
-        assert re.search(r"^harness: 4/4 samples \(100%\) · 2 errors · 2 retries · [\d,]+ tokens · \$\d+\.\d{4} · .* · done$",
-                         p.stderr, re.M), p.stderr
+        assert re.search(r"^harness: 4/4 samples \(100%\) · 2 errors · 2 retries · [\d,]+ tokens · "
+                         r"\$\d+\.\d{4} · .* · done$", p.stderr, re.M), p.stderr
         # what the result means and what to do next
         nxt = p.stdout[p.stdout.index("what this means, what next"):]
         assert "1 case(s) failed" in nxt and "2 case(s) errored" in nxt and "report.html#samples" in nxt

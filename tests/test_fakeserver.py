@@ -372,7 +372,7 @@ def test_fault_plan_first_attempts_every_request_eventually_succeeds():
     with FakeServer(faults=plan, retry_after_ms=1) as srv:
         c = client(srv, max_retries=2)
         for messages in prompts:
-            assert create(c, messages=messages).content[0].text.startswith(f"Review of file_")
+            assert create(c, messages=messages).content[0].text.startswith("Review of file_")
         assert srv.requests == 15 and srv.completed == 5
         assert sorted(srv.requests_by_key.values()) == [3] * 5
         assert sum(srv.faults_injected.values()) == 10

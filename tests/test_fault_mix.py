@@ -42,7 +42,8 @@ def _responder(body):
     if what == "surrogate":
         return review_responder(body) + " \ud83d"
     if what == "truncated":
-        return Reply(text="## SQL injection in search_orders: the query is built with an f-str", stop_reason="max_tokens")
+        return Reply(text="## SQL injection in search_orders: the query is built with an f-str",
+                     stop_reason="max_tokens")
     if what == "refusal":
         return Reply(text="", stop_reason="refusal")
     if what == "empty":

@@ -177,7 +177,7 @@ def test_ad_hoc_runs_are_left_out_of_the_nightly_history(tmp_path):
     from harness.config import load_config
     from harness.report.dashboard import build_dashboard
     root = tmp_path / "runs"
-    night, legacy, adhoc = run(root, "night", seed=1), run(root, "legacy", seed=2), run(root, "adhoc", seed=3)
+    night, _legacy, adhoc = run(root, "night", seed=1), run(root, "legacy", seed=2), run(root, "adhoc", seed=3)
     _set_kind(night, "nightly")
     _set_kind(adhoc, "adhoc")
     h = H.load_history(root)

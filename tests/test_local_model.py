@@ -32,7 +32,8 @@ def test_prompt_is_the_models_chat_template(model):
     tokens, head = model.engine.prompt_tokens("SYS", [{"role": "user", "content": "hi"}])
     text = model.engine.vocab.detokenize(tokens, remove_special=False, unparse_special=True)
     assert text == "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
-    assert model.engine.vocab.detokenize(tokens[:head], remove_special=False, unparse_special=True) == "<|im_start|>system\nSYS<|im_end|>\n"
+    assert model.engine.vocab.detokenize(tokens[:head], remove_special=False,
+                                         unparse_special=True) == "<|im_start|>system\nSYS<|im_end|>\n"
     assert model.count_tokens("SYS", [{"role": "user", "content": "hi"}]) == len(tokens)
 
 

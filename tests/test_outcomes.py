@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli_main
-from harness.testing.fakeserver import FakeServer, FaultPlan, Reply
+from harness.testing.fakeserver import FakeServer, Reply
 from harness.outcomes import OUTCOMES, classify, count_outcomes, format_counts, is_refusal, outcome_of
 from harness.records import RunDir, SampleError, SampleRecord
 

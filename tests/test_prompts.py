@@ -24,7 +24,8 @@ def test_v1_is_the_shared_prompt_unchanged():
 
 
 def test_body_and_optional_fields():
-    p = parse_prompt("---\nname: a\ndescription: b\nmodel: sonnet\ntools: Read, Grep\n---\n\nBody text\n", source="x.md")
+    p = parse_prompt("---\nname: a\ndescription: b\nmodel: sonnet\ntools: Read, Grep\n---\n\nBody text\n",
+                     source="x.md")
     assert p.body == "Body text" and p.meta["tools"] == "Read, Grep"
 
 

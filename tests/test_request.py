@@ -7,7 +7,8 @@ from .conftest import write_case
 
 
 def test_request_then_fenced_files(tmp_path):
-    d = write_case(tmp_path, "m-case", files={"app.py": "print('hi')\n", "sql/schema.sql": "CREATE TABLE t (id int);\n"},
+    d = write_case(tmp_path, "m-case", files={"app.py": "print('hi')\n",
+                                              "sql/schema.sql": "CREATE TABLE t (id int);\n"},
                    yaml_text=None)
     y = (d / "case.yaml").read_text().replace("files: [app.py]", "files: [app.py, sql/schema.sql]")
     y = y.replace("lines: [1, 3]", "lines: [1, 1]").replace("lines: [5, 6]", "lines: [1, 1]")
@@ -23,7 +24,8 @@ def test_request_then_fenced_files(tmp_path):
 def test_fence_outgrows_backticks_in_artifact(tmp_path):
     d = write_case(tmp_path, "f-case", files={"app.py": "doc = '''```python\nx```'''\ndef search_orders(): pass\n"
                                                           "def get_order(): pass\n"})
-    y = (d / "case.yaml").read_text().replace("lines: [1, 3]", "lines: [1, 2]").replace("lines: [5, 6]", "lines: [3, 3]")
+    y = (d / "case.yaml").read_text().replace("lines: [1, 3]", "lines: [1, 2]")
+    y = y.replace("lines: [5, 6]", "lines: [3, 3]")
     (d / "case.yaml").write_text(y)
     msg = render_request(load_case(d))
     assert "````python\n" in msg and msg.rstrip().endswith("````")

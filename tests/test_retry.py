@@ -70,7 +70,8 @@ def _run(project: Path, tmp_path: Path, monkeypatch, srv: FakeServer, model: str
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     cfg = load_config(project)
-    return execute(cfg, RunOptions(cases=load_suite(project / "cases"), prompts=[load_prompt("prompt.md", root=project)],
+    return execute(cfg, RunOptions(cases=load_suite(project / "cases"),
+                                   prompts=[load_prompt("prompt.md", root=project)],
                                    models=[model], run_dir=tmp_path / "run", progress=False,
                                    generation=GenerationConfig(temperature=0, max_tokens=512)))
 

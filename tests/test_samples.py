@@ -226,7 +226,8 @@ def test_pages_render_without_samples_in_markdown_context(tmp_path, cfg):
     from harness.report.report import context
     run = write_synthetic_run(tmp_path / "r", cases=make_cases(2, seed=4), epochs=1, run_id="r")
     rep = build_run_report(run, config=cfg, with_charts=False)
-    assert context(rep)["cases_view"] == [] and len(context(rep, samples=True)["cases_view"]) == len(rep.res.manifest.cases)
+    assert context(rep)["cases_view"] == []
+    assert len(context(rep, samples=True)["cases_view"]) == len(rep.res.manifest.cases)
 
 
 @pytest.mark.browser

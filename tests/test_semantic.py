@@ -52,8 +52,10 @@ def test_paraphrase_without_the_place_is_not_credited(case, full):  # noqa: F811
     assert full.grade(case, review).found_ids() == set()
 
 
-UNPLACED_EN = "Quick look:\n- Outbound call to the rates service has no timeout, so one slow server blocks the worker.\n"
-UNPLACED_JA = ("ざっと見た点:\n- レート取得の外部呼び出し（requests）にタイムアウトが指定されていないため、遅いサーバーがワーカーを"
+UNPLACED_EN = ("Quick look:\n"
+               "- Outbound call to the rates service has no timeout, so one slow server blocks the worker.\n")
+UNPLACED_JA = ("ざっと見た点:\n- レート取得の外部呼び出し（requests）にタイムアウトが"
+               "指定されていないため、遅いサーバーがワーカーを"
                "ブロックします。タイムアウトを設定してください。\n")
 
 

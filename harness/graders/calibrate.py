@@ -100,8 +100,9 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         a dict with ``path``, ``grader``, ``reviews`` (count), ``pairs``, ``finding_agreement``, ``kappa``,
         ``precision``, ``recall``, ``trap_pairs``, ``trap_agreement``, ``extra_issues_mae``, ``by_style``,
         ``by_language``, ``by_case`` (each ``{finding_agreement, kappa, precision, recall, trap_agreement,
-        reviews, ...}``), ``case_fingerprints`` (case id -> fingerprint of every graded case), ``disagreements`` (list of ``{case, review, style, language, kind, id, human, grader,
-        evidence, reason}``) and ``errors`` (reviews the grader could not grade; excluded from the figures).
+        reviews, ...}``), ``case_fingerprints`` (case id -> fingerprint of every graded case), ``disagreements`` (list
+        of ``{case, review, style, language, kind, id, human, grader, evidence, reason}``) and ``errors`` (reviews the
+        grader could not grade; excluded from the figures).
     Raises:
         HarnessError: the folder does not exist, holds no labelled case, or a labels.yaml is malformed.
     """
@@ -154,7 +155,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
             if lab is None:
                 continue
             _check_label(lab, labels_file, rf.name, finding_ids, trap_ids)
-            style = re.match(r"(r\d+)", rf.stem).group(1) if re.match(r"r\d+", rf.stem) else rf.stem
+            style = m.group(1) if (m := re.match(r"(r\d+)", rf.stem)) else rf.stem
             lang = str(lab.get("language", "?"))
             found_h = set(lab.get("found") or [])
             flagged_h = set(lab.get("traps_flagged") or [])
@@ -324,7 +325,11 @@ def label_agreement(path: str | Path, first: str = "labels.yaml", second: str = 
     dirs = sorted({p.parent for p in root.rglob(second)} & {p.parent for p in root.rglob(first)})
     if not dirs:
         raise HarnessError(f"no case folder holds both {first} and {second}", file=root)
-    fh, fs, th, ts, extra, dis = [], [], [], [], [], []
+    fh: list[bool] = []
+    fs: list[bool] = []
+    th: list[bool] = []
+    ts: list[bool] = []
+    extra, dis = [], []
     n_reviews = 0
 
     def load(f: Path) -> dict:
@@ -388,8 +393,8 @@ def leave_cases_out(path: str | Path, *, suite: dict | None = None, folds: int =
                     cases: set[str] | None = None, grid=DEFAULT_GRID) -> dict[str, Any]:
     """Leave-cases-out estimate of the deterministic grader's agreement when its semantic thresholds are fitted
     on other cases: the labelled cases are split into ``folds`` groups (seeded shuffle); for each group the
-    (min_sim, tol, min_sim_unplaced) of ``grid`` with the best kappa on the other groups grades it; the verdicts of all groups are
-    pooled. This is the figure to expect on cases nobody tuned on (Stone 1974, cross-validatory choice).
+    (min_sim, tol, min_sim_unplaced) of ``grid`` with the best kappa on the other groups grades it; the verdicts of all
+    groups are pooled. This is the figure to expect on cases nobody tuned on (Stone 1974, cross-validatory choice).
 
     Returns:
         the :func:`agreement_stats` keys of the pooled pairs plus ``trap_agreement``, ``folds`` (per fold: cases,

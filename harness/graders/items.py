@@ -141,15 +141,15 @@ def split_items(review: str, *, max_chars: int = 400_000) -> list[Item]:
             table_open = False
             continue
         c0 = stripped[0]
-        if c0 in "`~" and _FENCE.match(line):
+        if c0 in "`~" and (fm := _FENCE.match(line)):
             in_code = True
-            fence = _FENCE.match(line).group(1)[:3]
+            fence = fm.group(1)[:3]
             code_owner = cur
             continue
         if c0 == "#":
             hm = _HEADING.match(line)
             title = line[hm.end():].rstrip().rstrip("#").rstrip() if hm else ""
-            if title:
+            if title and hm:
                 level = len(hm.group(1))
                 while headings and items[headings[-1]].level >= level:
                     headings.pop()
@@ -186,7 +186,7 @@ def split_items(review: str, *, max_chars: int = 400_000) -> list[Item]:
             while lists and lists[-1][0] >= ind:
                 lists.pop()
             if lists:
-                parent = lists[-1][1]
+                parent: int | None = lists[-1][1]
             elif intro is not None:
                 # a list right after a paragraph elaborates on it ("The problems:", "**[High] X** ...")
                 parent = intro

@@ -122,7 +122,8 @@ def calibration_status(record_path: str | Path, grader: str, *, case_fps: dict[s
         return "—" if x is None else f"{x:.3f}"
 
     text = (f"{grader} grader vs human labels, measured {entry.get('date')} on {entry.get('reviews')} reviews "
-            f"({entry.get('corpus')}, split {entry.get('split')}): finding agreement {f(entry.get('finding_agreement'))}, "
+            f"({entry.get('corpus')}, split {entry.get('split')}): "
+            f"finding agreement {f(entry.get('finding_agreement'))}, "
             f"kappa {f(entry.get('kappa'))}, recall vs human {f(entry.get('recall'))}, precision "
             f"{f(entry.get('precision'))}, trap agreement {f(entry.get('trap_agreement'))}")
     stale = []

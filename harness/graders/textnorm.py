@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "words", "word_list", "phrase", "route_path", "cjk_pattern", "has_cjk", "stem_text", "nfkc", "trie_pattern",
+__all__ = ["fold", "words", "word_list", "phrase", "route_path", "cjk_pattern", "has_cjk", "stem_text", "nfkc",
+           "trie_pattern",
            "CJK_CHARS"]
 
 CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u30fc"
@@ -223,9 +224,9 @@ def word_list(text: str, *, nfkc: bool = True) -> list[str]:
     if "\u2019" in t:
         t = t.replace("\u2019", "'")
     if "'" in t or "cannot" in t:
-        for a, b in _CONTRACT:
-            if a in t:
-                t = t.replace(a, b)
+        for contracted, expanded in _CONTRACT:
+            if contracted in t:
+                t = t.replace(contracted, expanded)
     # every ASCII byte that is not a letter or digit becomes a space (bytes.translate, in C); the text is decoded
     # once and split, rather than token by token
     if t.isascii():

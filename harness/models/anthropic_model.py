@@ -172,7 +172,7 @@ class AnthropicModel:
         """
         try:
             batch = await self.client.messages.batches.create(
-                requests=[{"custom_id": cid, "params": params} for cid, params in requests])
+                requests=[{"custom_id": cid, "params": params} for cid, params in requests])  # type: ignore[typeddict-item]  # params is built as a plain dict; the SDK validates it
             return batch.id
         except Exception as exc:  # noqa: BLE001
             raise map_exception(exc) from None

@@ -214,7 +214,7 @@ class LocalModel:
 
     def __init__(self, spec: ModelSpec, *, n_ctx: int = 8192, n_threads: int | None = None, kv_reuse: bool = True):
         self.spec = spec
-        self.base_url = None
+        self.base_url: str | None = None
         self.n_ctx = n_ctx
         self.kv_reuse = kv_reuse
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)

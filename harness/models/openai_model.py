@@ -385,7 +385,7 @@ class OpenAICompatModel:
 
     def _failed(self, exc: BaseException, deadline: float) -> ModelError:
         if isinstance(exc, httpx.TimeoutException):       # raised while reading a stream, outside the SDK
-            exc = openai.APITimeoutError(request=getattr(exc, "request", None) or httpx.Request("POST", "/"))
+            exc = openai.APITimeoutError(request=getattr(exc, "request", None) or httpx.Request("POST", "/"))  # type: ignore[arg-type]  # the SDK types it as its httpx2.Request; it only keeps the request for reference
         elif isinstance(exc, httpx.TransportError):
             return ModelError(f"connection failed while reading the answer: {short(exc)}", kind="connection",
                               retryable=True)
@@ -405,7 +405,8 @@ class OpenAICompatModel:
         return err
 
     async def _plain(self, params: dict, timeout: httpx.Timeout, client: openai.AsyncOpenAI | None = None):
-        resp = await (client or self.client).chat.completions.create(**params, timeout=timeout)
+        # params is built as a plain dict; the server validates it
+        resp = await (client or self.client).chat.completions.create(**params, timeout=timeout)  # type: ignore[call-overload]
         if isinstance(resp, str):   # a 200 whose body is not JSON (an HTML page from a proxy, an event stream)
             raise classify_text_body(resp, env="OPENAI_API_KEY")
         try:
@@ -426,7 +427,7 @@ class OpenAICompatModel:
         """A local server is asked to stream: it shows it is working (tokens; llama-cpp-python also sends pings
         while it evaluates the prompt), so the deadline bounds silence, not the whole computation, and a request
         that is abandoned anyway is stopped by the server at its next token instead of computed to the end."""
-        stream = await self.client.chat.completions.create(**params, stream=True,
+        stream = await self.client.chat.completions.create(**params, stream=True,  # type: ignore[call-overload]  # params is built as a plain dict; the server validates it
                                                             stream_options={"include_usage": True},
                                                             timeout=timeout)
         async with stream:   # closes the connection on any failure, so the server stops computing the answer

@@ -15,14 +15,15 @@ import io
 import itertools
 import math
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
+from matplotlib.typing import RcKeyType
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-RC = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9, "axes.spines.top": False,
-      "axes.spines.right": False}
+RC: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "harness-report", "font.size": 9,
+                            "axes.spines.top": False, "axes.spines.right": False}
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2")
 BASE_COLOR, CAND_COLOR = COLORS[0], COLORS[1]
 _counter = itertools.count(1)
@@ -170,7 +171,8 @@ def paired_scatter(base: Sequence[float], cand: Sequence[float], *, title: str, 
         if percent:
             ax.set_xlim(-0.03, 1.03)
             ax.set_ylim(-0.03, 1.03)
-            fmt = (lambda x, _pos: f"{x * 100:.0f}%")
+            def fmt(x: float, _pos: float) -> str:
+                return f"{x * 100:.0f}%"
             ax.xaxis.set_major_formatter(fmt)
             ax.yaxis.set_major_formatter(fmt)
         ax.set_xlabel(label(xlabel, 60))

@@ -190,7 +190,7 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
         HarnessError: unreadable run, several variants, no grader in common, or no paired finding.
     """
     config = config or load_config()
-    kw = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
+    kw: dict[str, Any] = dict(suite=suite, severity_weights=config.severity_weights, reducer=config.reducer)
     bpaths = baseline_paths(baseline)
     bases = [load_run(p, grader=grader, **kw) for p in bpaths]
     cand = load_run(candidate, grader=grader, **kw)
@@ -265,7 +265,8 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     cal = grader_calibration(config, cand)
     warnings += cal.stale
     cmp = Comparison(
-        calibration=cal.text, base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline, metrics=metrics, groups=groups,
+        calibration=cal.text, base=base, cand=cand, base_summary=sb, cand_summary=sc, headline=headline,
+        metrics=metrics, groups=groups,
         per_case=pc, findings=pairs, flips=flips, costs=costs,
         agreement={"baseline": _agreement(base), "candidate": _agreement(cand)},
         gate=verdict, loud=loud, warnings=list(dict.fromkeys(warnings)),

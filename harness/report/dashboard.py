@@ -217,7 +217,7 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
     bases: list[RunEntry] = []
     baseline = baseline if baseline is not None else config.baseline_run
     if baseline_values(baseline) and latest_e is not None:
-        for bp in resolve_runs(baseline, runs_root, history, config.root):
+        for bp in resolve_runs(baseline, runs_root, history, config.root):  # type: ignore[arg-type]  # baseline_values(baseline) above is true only for a value
             e, night = _entry_for(bp, history, config)
             if e.note and night is None:
                 warnings.append(f"baseline {e.run_id}: {e.note}")
@@ -262,9 +262,10 @@ def _ordered_variants(history: History, latest: RunEntry | None) -> list[str]:
 
 def _baseline_view(history: History, bases: list[RunEntry], latest: RunEntry, bv: str, cv: str, out: Path,
                    config: HarnessConfig, with_compare: bool) -> BaselineView:
-    variants = [e.variant(bv) for e in bases if e.variant(bv) is not None]
+    variants = [v for e in bases if (v := e.variant(bv)) is not None]
     epochs = int(bases[0].run.get("epochs") or 1)
     b, c = pool_variants(variants, reducer=config.reducer, epochs=epochs), latest.variant(cv)
+    assert c is not None     # cv is one of the latest run's variants (pair_variants)
     verdict, verdict_error = None, None
     try:
         verdict = decide_summaries(variants, c, reducer=config.reducer, base_epochs=epochs)
@@ -312,7 +313,7 @@ def _series(h: pd.DataFrame, variant: str, n: int, col: str, band: bool = True, 
     vals = g[col].reindex(idx).to_numpy(float) if col in g else np.full(n, np.nan)
     lo = g[f"{col}_lo"].reindex(idx).to_numpy(float) if band and f"{col}_lo" in g else None
     hi = g[f"{col}_hi"].reindex(idx).to_numpy(float) if band and f"{col}_hi" in g else None
-    return dc.Series(variant, vals, lo, hi, list(marks))
+    return dc.Series(variant, vals, lo, hi, list(marks))  # type: ignore[arg-type]  # dc.Series takes any float sequence, numpy arrays included
 
 
 def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: int = 120) -> dict[str, str]:
@@ -324,7 +325,7 @@ def dashboard_charts(dash: Dashboard, variants: list[str], *, heatmap_nights: in
     marks = {v.variant: v.nights.loc[v.nights["below"].astype(bool), "night"].astype(int).tolist()
              for v in dash.views}
     incomplete = [i for i, e in enumerate(hist.runs) if e.status != "complete"]
-    common = dict(baseline_night=dash.baseline_night, incomplete=incomplete)
+    common: dict[str, Any] = dict(baseline_night=dash.baseline_night, incomplete=incomplete)
     out: dict[str, str] = {}
     out["headline"] = dc.trend([
         dc.Panel("Recall (95% CI)", [_series(h, v, n, "recall", marks=marks.get(v, ())) for v in variants],
@@ -394,7 +395,8 @@ def context(dash: Dashboard, runs_root: Path) -> dict:
     return {
         "dash": dash, "title": "Nightly quality dashboard", "runs_root": str(runs_root), "generated": utcnow(),
         "runs": runs, "recent": runs[-10:][::-1], "skipped": hist.skipped, "notes": hist.notes, "adhoc": hist.adhoc,
-        "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10), "flips": _records(f[f["flips"] > 0], 15),
+        "views": dash.views, "flaky": [{"variant": v, "cases": _records(c, 10),
+                                        "flips": _records(f[f["flips"] > 0], 15),
                    "n_findings": len(f)} for v, (c, f) in dash.flaky.items()],
         "charts": dash.charts, "status": dash.status, "flaky_at": FLAKY, "latest_night": latest_night, "labels": labels,
         "baseline_night": None if dash.baseline_night is None else dash.baseline_night + 1,
@@ -443,8 +445,8 @@ def report(dash: Dashboard, file=None) -> None:
             if r.key != "recall":
                 print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} "
                       f"{r.cmp.diff:+.3f}", file=file)
-    for v, case, f in dash.flaky_cases:
-        print(f"flaky: {case} ({v}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
+    for fv, case, f in dash.flaky_cases:
+        print(f"flaky: {case} ({fv}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
     if dash.status == "no-baseline":
         print("no baseline pinned: pass --baseline RUN_DIR or set [tool.harness] baseline_run", file=file)
     print(dash.index, file=file)

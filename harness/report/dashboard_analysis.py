@@ -5,10 +5,10 @@
   ``harness compare``); the recall row shows that gate's numbers (inverted sign-flip interval). For every other
   metric, each case's value in the two runs is paired and :func:`harness.stats.paired_difference` gives the
   difference, its clustered 95 % interval and the sign-flip p-value over cases, Holm-adjusted across those rows
-  (:func:`harness.verdicts.holm_family`): shown, never gated on. A case's value is the mean over its paired items (findings for recall,
-  traps for the false-positive rate, samples for the error rate) and its weight the number of those items (the
-  severity weights for severity-weighted recall), so the cluster sums — and so the numbers — are exactly those of
-  ``harness compare`` on the same two runs (Miller 2024, §4: paired differences clustered by case).
+  (:func:`harness.verdicts.holm_family`): shown, never gated on. A case's value is the mean over its paired items
+  (findings for recall, traps for the false-positive rate, samples for the error rate) and its weight the number of
+  those items (the severity weights for severity-weighted recall), so the cluster sums — and so the numbers — are
+  exactly those of ``harness compare`` on the same two runs (Miller 2024, §4: paired differences clustered by case).
 * **Nights against the baseline** (:func:`nights_vs_baseline`): the same recall comparison for every night at
   once (:func:`harness.stats.ratio_mean_batch`, :func:`harness.stats.sign_flip_pvalue_batch`); a night is
   *below the baseline* when the difference is negative and p < 0.05.

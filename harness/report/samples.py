@@ -87,7 +87,7 @@ def locate(review: str, evidence: Any, spans: list[tuple[int, int] | None] | Non
     at = review.find(q) if q else -1
     item = getattr(evidence, "item", None)
     if isinstance(item, int) and spans is not None and 0 <= item < len(spans) and spans[item] is not None:
-        a, b = spans[item]
+        a, b = spans[item]  # type: ignore[misc]  # spans[item] is not None: checked on the line above
         # an item that does not hold a verbatim quote found elsewhere is not the text the verdict rests on
         if at < 0 or a <= at < b:
             return a, b

@@ -537,7 +537,7 @@ class FakeServer:
             responder = ScriptedResponder(by_fingerprint=responder)
         elif isinstance(responder, (list, tuple)):
             responder = ScriptedResponder(responder)
-        self.responder: Responder = responder or default_responder
+        self.responder: Responder = responder or default_responder  # type: ignore[assignment]  # a Mapping or a list was wrapped in a ScriptedResponder just above
         for spec in (faults, batch_faults):
             if isinstance(spec, (list, tuple)):
                 bad = [k for k in spec if k is not None and k not in FAULT_KINDS]
@@ -904,7 +904,7 @@ class FakeServer:
             return resp
         if kind in ("error-200", "sse-error-200", "html-200"):
             rid = self._request_id()
-            resp = await self._bad_200(request, rec, kind, {"request-id": rid, "x-request-id": rid}, b"")
+            resp = await self._bad_200(request, rec, kind, {"request-id": rid, "x-request-id": rid}, b"")  # type: ignore[assignment]  # every kind in this branch gets a response
             rec.status = 200
             return resp
         if kind == "drop":
@@ -1158,7 +1158,7 @@ class FakeServer:
         rid = self._request_id()
         headers = {"request-id": rid, "x-request-id": rid}
         if kind == "drip":
-            return await self._bad_200(request, rec, kind, headers, data)
+            return await self._bad_200(request, rec, kind, headers, data)  # type: ignore[return-value]  # every kind in this branch gets a response
         if kind == "truncated":
             return web.Response(body=data[: len(data) // 2], content_type="application/json", headers=headers)
         if kind == "malformed":
@@ -1448,7 +1448,7 @@ class FakeServer:
             "cancel_initiated_at": None,
         }
         with self._lock:
-            self._batches[batch["id"]] = batch
+            self._batches[batch["id"]] = batch  # type: ignore[index]  # a batch id is a str
         self._save_batch(batch)
         return await self._send_json(request, rec, self._batch_view(batch), kind, usage=None)
 

@@ -74,7 +74,7 @@ def make_cases(n_cases: int = 8, *, findings_per_case: int | tuple[int, int] = (
         clean = i >= n_cases
         cid = f"{prefix}-clean-{i - n_cases + 1:02d}" if clean else f"{prefix}-{i + 1:02d}"
         kind = str(kinds[i % len(kinds)])
-        findings = [] if clean else [
+        findings = [] if clean else [  # type: ignore[var-annotated]  # a list of finding dicts
             {"id": f"finding-{j + 1}", "title": f"Planted defect {j + 1} of {cid}",
              "severity": str(rng.choice(list(severities))), "category": str(rng.choice(list(categories))),
              "cwe": None, "location": {"file": "main.py", "lines": [10 * j + 1, 10 * j + 5], "symbol": None},
@@ -288,7 +288,8 @@ def simulate_suite(rng: np.random.Generator, *, n_cases: int = 25, findings: tup
     sev = np.where(rng.random(case.size) < p_critical, "critical",
                    rng.choice(np.array(["high", "medium", "low"]), size=case.size))
     finding = np.concatenate([np.arange(c) for c in counts])
-    return {"case": np.array([f"case-{c:02d}" for c in case]), "finding": np.array([f"finding-{f + 1}" for f in finding]),
+    return {"case": np.array([f"case-{c:02d}" for c in case]),
+            "finding": np.array([f"finding-{f + 1}" for f in finding]),
             "severity": sev, "p": 1 / (1 + np.exp(-z)), "case_index": case, "n_cases": n_cases}
 
 
