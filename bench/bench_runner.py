@@ -196,7 +196,8 @@ def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: st
     res, usage = run_child(args, env=child_env(srv.base_url, cache_dir), timeout=600,
                            python=INSPECT_PY if variant == "inspect" and INSPECT_PY else None)
     st = srv.stats()
-    res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"], load1=load[0] if load else None,
+    res.update(server_cpu_s=round(srv.cpu_s() - s0, 3), server_completed=st["completed"],
+               load1=load[0] if load else None,
                server_streamed=st["streamed"], server_max_inflight=st["max_inflight"],
                child_maxrss_mib=usage["maxrss_mib"])
     return res

@@ -261,10 +261,10 @@ class FakeLlamaServer:
                 # headers: the ValueError ends the stream with no event at all
                 with self._lock:
                     self.rejected += 1
-                resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-                await resp.prepare(request)
-                await resp.write_eof()
-                return resp
+                empty = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+                await empty.prepare(request)
+                await empty.write_eof()
+                return empty
             return self._context_error(prompt, int(body.get("max_tokens") or 0))
         want = int(body.get("max_tokens") or 0) or self.n_ctx - prompt
         allowed = want
