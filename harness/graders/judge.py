@@ -122,13 +122,6 @@ def case_schema(case: Case) -> dict:
                            "extra_issues": {"type": "integer", "minimum": 0}}}
 
 
-def strip_fence(text: str) -> str:
-    """The JSON inside a markdown code fence (```json ... ```), which small models add even in JSON mode; the
-    text itself when it has no fence."""
-    m = re.match(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", text, re.S)
-    return m.group(1) if m else text
-
-
 def normalise_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 

@@ -410,7 +410,7 @@ class _Compiled:
         # TTL constant the finding is about is declared): a line reference resolves to the code at those lines.
         # Only distinctive anchors (on at most ANCHOR_LINES_MAX lines of all the files) place anything.
         self.anchor_lines: dict[str, list[tuple[int, int]]] = {}
-        for (kind, spec), t in zip(specs, self.targets):
+        for (_, spec), t in zip(specs, self.targets):
             names = list(spec.anchors) + ([spec.location.symbol] if spec.location.symbol else [])
             for a in {x.strip() for x in names if len(x.strip()) >= 4}:
                 hits = [(p, k + 1) for p, lines in art_lines.items() for k, ln in enumerate(lines) if a in ln]
@@ -1143,12 +1143,7 @@ class _Review:
                     continue
                 if m.group("b") and m.start() and F[m.start() - 1] in "0123456789.":
                     continue
-                num = m.group("a") or m.group("b")
-                i = self._fitem(m.start())
-                for fp, a, b in comp.sections.get(num, ()):
-                    for t in comp.targets:
-                        if fp == t.file and a <= t.hi and b >= t.lo:
-                            self._mark(i, t.n, P_SECTION)
+                self._mark_section(self._fitem(m.start()), m.group("a") or m.group("b"))
         if comp.dotted_sections and "." in F:
             # a bare "5.3" names the document's section 5.3 when the case has one (not a version, a decimal with
             # a unit, nor part of a longer number): "5.3「キャンセルが先に届くことはない」は成り立ちません"
@@ -1159,11 +1154,14 @@ class _Review:
                 w = re.search(r"([a-z][a-z0-9]*)\s?$", F[max(0, m.start() - 24):m.start()])
                 if w and w.group(1) not in _MARK_TOKENS:
                     continue  # ... nor the version of a named thing ("spring 5.1", "python3.11")
-                i = self._fitem(m.start())
-                for fp, a, b in comp.sections[num]:
-                    for t in comp.targets:
-                        if fp == t.file and a <= t.hi and b >= t.lo:
-                            self._mark(i, t.n, P_SECTION)
+                self._mark_section(self._fitem(m.start()), num)
+
+    def _mark_section(self, i: int, num: str) -> None:
+        """Item ``i`` names section ``num`` of the case's documents: it places every target inside that section."""
+        for fp, a, b in self.comp.sections.get(num, ()):
+            for t in self.comp.targets:
+                if fp == t.file and a <= t.hi and b >= t.lo:
+                    self._mark(i, t.n, P_SECTION)
 
     # ---- structure
     def subtree(self, i: int) -> tuple[int, ...]:
@@ -1222,6 +1220,12 @@ class _Review:
             hit = self._gen[key] = (bool(sids), all(self.generic(*self.sent_range(sid)) for sid in sids))
         return hit
 
+    def words_before(self, at: int) -> str:
+        """Up to 40 characters of W before position ``at``, within its sentence: where a denial ("no", "not
+        vulnerable to") or a remedy cue ("use") of the term at ``at`` stands."""
+        a, _ = self.sent_range(bisect_right(self.sbounds, at) - 1)
+        return self.W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
+
     def trap_mentions(self, m: int, n: int) -> tuple[bool, bool]:
         """(item ``m`` mentions trap ``n`` in a sentence, one such mention is flagged as a defect). A mention
         does not count in a sentence that denies the trap's defect ("so there is no SQL injection here"); it
@@ -1237,7 +1241,7 @@ class _Review:
         for at, end, bit in self.spans.get(m, {}).get(n, ()):
             sid = bisect_right(self.sbounds, at) - 1
             a, b = self.sent_range(sid)
-            before = W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
+            before = self.words_before(at)
             if bit & C_KW and _DENIED_RE.search(before):
                 denied.add(sid)
             mentions.append((end, sid, a, b, before))
@@ -1860,12 +1864,8 @@ def _heading_reports_trap(r: _Review, h: int, n: int) -> bool:
     b = r.bits.get(h, {}).get(n, 0)
     if not (b & C_KW and b & PLACE):
         return False
-    W = r.W
-    for at, _end, bit in r.spans.get(h, {}).get(n, ()):
-        if bit & C_KW:
-            a, _ = r.sent_range(bisect_right(r.sbounds, at) - 1)
-            if _DENIED_RE.search(W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]):
-                return False
+    if any(bit & C_KW and _DENIED_RE.search(r.words_before(at)) for at, _end, bit in r.spans.get(h, {}).get(n, ())):
+        return False
     body = r.section_body(h)
     if len(body) > SHORT_SECTION:
         return False
