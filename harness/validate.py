@@ -139,6 +139,33 @@ def _raw_mapping(case_file: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _yaml_portability(case_file: Path) -> str | None:
+    """Why the case file reads differently with PyYAML's pure-Python safe loader than with libyaml's (which
+    parse_case_yaml uses when PyYAML was built with it), or None. libyaml accepts a few plain scalars the
+    reference loader rejects (``[ANY(?), x]``: a '?' inside a flow sequence), so such a suite loads on one
+    machine and fails on another whose PyYAML has no libyaml."""
+    if getattr(yaml, "CSafeLoader", None) is None:
+        return None
+    try:
+        text = case_file.read_text(encoding="utf-8")
+        fast = yaml.load(text, Loader=yaml.CSafeLoader)
+    except Exception:  # noqa: BLE001 - unreadable or malformed: reported by the parse itself
+        return None
+    try:
+        pure = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return (f"PyYAML's pure-Python loader rejects this file{where} ({getattr(e, 'problem', None) or e}), "
+                "though libyaml reads it: the suite fails to load where PyYAML lacks libyaml; expected a value "
+                "both read alike (quote it)")
+    except Exception as e:  # noqa: BLE001 - a value the pure loader builds differently (dates, numbers)
+        return f"PyYAML's pure-Python loader fails on this file ({type(e).__name__}: {e}); expected both loaders to read it"
+    if pure != fast:
+        return "libyaml and PyYAML's pure-Python loader read this file differently; expected the same values (quote them)"
+    return None
+
+
 def _parse(case_file: Path) -> tuple[dict | None, list[tuple[str, str, str]]]:
     """(mapping to salvage parts from, schema problems as (field, message, code))."""
     try:
@@ -201,6 +228,9 @@ def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Pro
         add("error", field, message, code)
     if parts is None:
         return None, problems
+    portability = _yaml_portability(case_file)
+    if portability:
+        add("warning", "", portability, "yaml-portability")
 
     if parts.id is not None and parts.id != folder.name:
         add("error", "id", f"folder name {folder.name!r} differs from id {parts.id!r}; expected them equal",

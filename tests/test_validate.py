@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,26 @@ def test_malformed_yaml_is_one_error(tmp_path):
     (d / "case.yaml").write_text("id: demo-case\nfindings: [\n", encoding="utf-8")
     p = only(validate_path(tmp_path), "case-yaml")
     assert p.file == str(d / "case.yaml") and "malformed YAML" in p.message
+
+
+def test_a_file_only_libyaml_reads_is_named(tmp_path):
+    """'?' inside a flow sequence is read by libyaml and rejected by PyYAML's pure-Python loader: a suite that
+    loads here would fail where PyYAML lacks libyaml, so the validator says where and what to do."""
+    d = write_case(tmp_path, base_spec())
+    f = d / "case.yaml"
+    text = f.read_text(encoding="utf-8")
+    m = re.search(r"^( *)keywords:\n(?:\1- .*\n)+", text, re.M)
+    assert m, text
+    f.write_text(text[:m.start()] + f"{m.group(1)}keywords: [ANY(?), sql injection]\n" + text[m.end():], encoding="utf-8")
+    with pytest.raises(yaml.YAMLError):
+        yaml.load(f.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    problems = validate_path(tmp_path)
+    if getattr(yaml, "CSafeLoader", None) is not None:
+        p = only(problems, "yaml-portability")
+        assert p.severity == "warning" and p.file == str(f)
+        assert "pure-Python loader rejects" in p.message and "quote" in p.message and "line " in p.message
+    else:  # without libyaml the case simply does not load, and says so
+        assert only(problems, "case-yaml").file == str(f)
 
 
 def test_duplicate_ids_within_a_case(tmp_path):
