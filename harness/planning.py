@@ -100,7 +100,8 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
 
     The case selection defaults to ``[tool.harness] local_default_cases`` (``smoke``) when every model is the
     embedded one, since it processes ~100 prompt tokens/s; ``--cases all`` runs the whole suite.
-    Resuming an existing run dir without explicit choices reuses its manifest's prompts, models, cases, epochs.
+    Resuming an existing run dir without explicit choices reuses its manifest's prompts, models, cases, epochs,
+    graders and judge model.
 
     Raises:
         HarnessError subclasses for unknown cases, prompts or models.
@@ -156,7 +157,11 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     epochs = ch.epochs if ch.epochs is not None else (manifest.epochs if manifest else None) or cfg.epochs
     if epochs < 1:
         raise ConfigError(f"expected a whole number of epochs >= 1, got {epochs}", field="--epochs")
-    if needs_model(ch.graders or cfg.graders) and not (ch.judge_model or cfg.judge_model):
+    # a resumed run is graded as it was started: its graders and judge model, unless chosen again (and then they
+    # must match, see _check_resume)
+    graders = ch.graders or (list(manifest.graders) if manifest and manifest.graders else None) or cfg.graders
+    judge_model = ch.judge_model or (manifest.judge_model if manifest else None) or cfg.judge_model
+    if needs_model(graders) and not judge_model:
         if ch.graders:
             raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",
                               field="--grader")
@@ -183,7 +188,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       run_dir=Path(ch.run_dir) if ch.run_dir else None,
                       resume=ch.resume or manifest is not None,
                       batch=ch.batch or bool(manifest and manifest.config.get("batch")),
-                      graders=ch.graders or cfg.graders, judge_model=ch.judge_model or cfg.judge_model,
+                      graders=graders, judge_model=judge_model,
                       progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
 
@@ -213,6 +218,10 @@ def _check_resume(manifest: "RunManifest", ch: Choices, prompts, models: list[st
             conflicts.append(f"cases of the run are gone from the suite: {missing}")
     if epochs != manifest.epochs:
         conflicts.append(f"--epochs {epochs} (run: {manifest.epochs})")
+    if ch.graders and manifest.graders and sorted(set(ch.graders)) != sorted(set(manifest.graders)):
+        conflicts.append(f"--grader {ch.graders} (run: {manifest.graders})")
+    if ch.judge_model and manifest.judge_model and ch.judge_model != manifest.judge_model:
+        conflicts.append(f"--judge-model {ch.judge_model} (run: {manifest.judge_model})")
     stored = GenerationConfig(**manifest.models[0].generation) if manifest.models and manifest.models[0].generation \
         else None
     if gen is not None and stored is not None and gen != stored:

@@ -73,6 +73,8 @@ class RunManifest(BaseModel):
     models: list[ModelInfo] = Field(default_factory=list)
     epochs: int = 1
     graders: list[str] = Field(default_factory=list)
+    # the LLM judge's model when a judge grades the run (a resume grades the rest with the same judge)
+    judge_model: str | None = None
     config: dict = Field(default_factory=dict)
     summary: dict = Field(default_factory=dict)
 

@@ -26,7 +26,7 @@ from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
-from .graders.registry import DEFAULT_GRADER, create_graders, is_async
+from .graders.registry import DEFAULT_GRADER, create_graders, is_async, needs_model
 from .limiter import AdaptiveLimiter, initial_limit
 from .request import render_request, request_fingerprint
 from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec
@@ -538,7 +538,9 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         models=[ModelInfo(name=m, provider=ModelSpec.parse(m).provider, base_url=ModelSpec.parse(m).base_url,
                           generation=generation_for(cfg, ModelSpec.parse(m), opts.generation).model_dump(mode="json"))
                 for m in opts.models],
-        epochs=opts.epochs, graders=list(opts.graders), kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
+        epochs=opts.epochs, graders=list(opts.graders),
+        judge_model=opts.judge_model if needs_model(opts.graders) else None,
+        kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
         config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
                 "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
                 "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,

@@ -93,6 +93,32 @@ def test_resume_keeps_the_run_settings_and_refuses_conflicts(cfg, tmp_path):
             build_options(cfg, bad)
 
 
+def test_resume_keeps_the_graders_and_judge_model(cfg, tmp_path):
+    """A run started with the judge is resumed with it: `harness run --resume DIR` alone grades the remaining samples
+    with the run's graders and judge model (before, it fell back to the config's deterministic grader)."""
+    from harness.records import RunDir
+    from harness.runner import open_run
+    judge = "openai/judge@http://127.0.0.1:9/v1"
+    opts, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), cases="case-0",
+                                         graders=["deterministic", "judge"], judge_model=judge))
+    _, _, _, lock = open_run(cfg, opts)
+    lock.__exit__(None, None, None)
+    m = RunDir.open(tmp_path / "run").manifest
+    assert m.graders == ["deterministic", "judge"] and m.judge_model == judge
+    again, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), resume=True))
+    assert again.graders == ["deterministic", "judge"] and again.judge_model == judge
+    for bad in (Choices(graders=["deterministic"]), Choices(judge_model="openai/other@http://127.0.0.1:9/v1")):
+        bad.run_dir, bad.resume = str(tmp_path / "run"), True
+        with pytest.raises(ConfigError, match="started with other settings") as ei:
+            build_options(cfg, bad)
+        assert "--grader" in str(ei.value) or "--judge-model" in str(ei.value)
+    # a run without a judge records none
+    plain, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "plain"), cases="case-0"))
+    _, _, _, lock = open_run(cfg, plain)
+    lock.__exit__(None, None, None)
+    assert RunDir.open(tmp_path / "plain").manifest.judge_model is None
+
+
 def test_cases_dir_points_the_harness_at_a_suite_outside_the_project(tmp_path, monkeypatch, capsys):
     """`--cases-dir DIR` (relative to the working directory) on run, validate and suite; a missing folder is a
     named exit-2 error before anything runs."""
