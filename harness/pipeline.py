@@ -154,7 +154,7 @@ def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None =
     entries: list[Any] = [suite[c] if c in same else kept[c] for c in m.cases if c in same or c in kept]
     opts = RunOptions(cases=cases, prompts=[], models=[x.name for x in m.models],
                       epochs=m.epochs, run_dir=res.run_dir.path, graders=list(m.graders),
-                      judge_model=judge_model, progress=False, kind=m.kind)
+                      judge_model=judge_model, progress=False)
     return finish(Plan(run_cfg, opts, [], baseline or None,
                        cases_json=None if len(entries) == len(cases) else entries), res)
 
