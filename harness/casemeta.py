@@ -16,12 +16,15 @@ CASES_JSON = "cases.json"
 
 def case_payload(case: Any) -> dict:
     """The ``cases.json`` entry of one case: ``{id, kind, tags, title, findings: [{id, title, severity, category,
-    cwe, location, topics}], traps: [{id, title}]}``. Accepts a :class:`harness.cases.Case` or such a dict."""
+    cwe, location, topics}], traps: [{id, title}]}`` (a case's also ``request_language`` and ``fingerprint``).
+    Accepts a :class:`harness.cases.Case` or such a dict (an entry read back keeps the two when it has them, so a
+    ``cases.json`` rewritten from its own entries is unchanged)."""
     if isinstance(case, Mapping):
-        return {"id": case["id"], "kind": case.get("kind", ""), "tags": list(case.get("tags", [])),
-                "title": case.get("title", ""),
-                "findings": [dict(f) for f in case.get("findings", [])],
-                "traps": [dict(t) for t in case.get("traps", [])]}
+        out = {"id": case["id"], "kind": case.get("kind", ""), "tags": list(case.get("tags", [])),
+               "title": case.get("title", "")}
+        out.update({k: case[k] for k in ("request_language", "fingerprint") if k in case})
+        out.update(findings=[dict(f) for f in case.get("findings", [])], traps=[dict(t) for t in case.get("traps", [])])
+        return out
     spec = case.spec
     return {
         "id": spec.id, "kind": spec.kind, "tags": list(spec.tags), "title": spec.title,

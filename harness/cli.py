@@ -51,6 +51,8 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--grader", action="append", dest="graders", choices=GRADER_NAMES,
                    help="grader to run (repeatable; default [tool.harness] graders)")
     p.add_argument("--judge-model", help="model of the LLM judge")
+    p.add_argument("--baseline", help="baseline run directory or id to gate the re-graded run against; several "
+                   "comma-separated (a,b,c) are pooled")
     p.set_defaults(target=("harness.commands", "cmd_grade"))
 
     p = sub.add_parser("calibrate", help="measure a grader against human labels")

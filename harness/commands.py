@@ -58,40 +58,29 @@ def cmd_run(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    """``harness grade RUN_DIR``: re-grade every successful sample with the chosen graders, rewrite atomically."""
-    from .cases import load_suite
-    from .graders.registry import create_graders, is_async
-    from .records import RunDir
+    """``harness grade RUN_DIR``: re-grade every sample with a gradable review with the chosen graders and finish
+    the run as a new one is finished (:func:`harness.pipeline.regrade`: records rewritten atomically, cases.json,
+    summary.json, reports, the gate on ``--baseline``). Exit codes as ``harness run``: 0 complete, 3 incomplete
+    (a grader still failing, samples errored or not run), 1 the gate says regressed, 2 bad input (also a report
+    that cannot be written, the grades being kept, or a baseline with nothing in common)."""
     cfg = load_config(getattr(args, "root", None))
-    rd = RunDir.open(args.run_dir)
     names = args.graders or cfg.graders
-    graders = create_graders(names, cfg=cfg, judge_model=args.judge_model)
-    suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
-    res = rd.read_samples()
-    from .aio import run_sync
-
-    async def regrade():
-        n = 0
-        for r in res.records:
-            if r.error is not None or r.review is None:
-                continue
-            case = suite.get(r.case)
-            if case is None or case.fingerprint != r.case_fingerprint:
-                print(f"harness: skipping {r.case}: the case changed or is gone since the run", file=sys.stderr)
-                continue
-            for g in graders:
-                r.grades[g.name] = await g.agrade(case, r.review) if is_async(g) else g.grade(case, r.review)
-            n += 1
-        return n
-
-    n = run_sync(regrade)
-    rd.rewrite(res.records)
-    rd.manifest.graders = sorted(set(rd.manifest.graders) | set(names))
-    rd.write_manifest()
-    print(f"harness: re-graded {n} samples with {', '.join(names)}", file=sys.stderr)
-    for p in pipeline.write_reports(cfg, rd.path):
-        print(f"harness: report: {p}", file=sys.stderr)
-    return ExitCode.OK
+    out = pipeline.regrade(cfg, args.run_dir, names, judge_model=args.judge_model,
+                           baseline=getattr(args, "baseline", None))
+    res = out.result
+    print(f"harness: re-graded {res.stats.done} samples with {', '.join(names)}", file=sys.stderr)
+    print_outcome(res, out.reports + out.compare_reports)
+    if out.report_error:
+        print(f"harness: error: the run's report could not be written: {out.report_error}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    if out.compare_error:
+        print(f"harness: error: cannot gate on the baseline: {out.compare_error}", file=sys.stderr)
+    elif out.comparison is not None:
+        gate = out.comparison.gate
+        print(f"harness: gate against the baseline: {gate.headline()}", file=sys.stderr)
+        for r in gate.reasons:
+            print(f"harness:   {r}", file=sys.stderr)
+    return out.exit_code
 
 
 def cmd_nightly(args) -> int:

@@ -67,17 +67,6 @@ def _warm() -> None:
                 pass
 
 
-def _preload(modules: tuple[str, ...]) -> None:
-    # what the end of the run will need (the summary's pandas and numpy): imported here, on the other core,
-    # while the requests are in flight, instead of on the run's critical path after the last answer
-    import importlib
-    for m in modules:
-        try:
-            importlib.import_module(m)
-        except Exception:  # noqa: BLE001 - the call that needs it reports the error
-            pass
-
-
 def _grade(index: int, fingerprint: str, review: str):
     return _WORKER["graders"][index].grade(_WORKER["cases"][fingerprint], review)
 
@@ -102,14 +91,12 @@ class GradingPool:
         graders: the synchronous graders (no ``agrade``); their order is the index :meth:`grade` takes.
         cases: the run's cases (the worker process knows these; others are graded on the thread).
         processes: False forces the thread (tests, or a caller that needs in-process graders).
-        preload: modules the worker imports once it has compiled the cases, for work :meth:`call` will give it
-            at the end of the run.
 
     :meth:`start` forks the worker (call it before the event loop has sent anything, so no other thread of
     ours is mid-way through something the child would inherit); :meth:`close` waits for it to finish.
     """
 
-    def __init__(self, graders: list, cases: list, *, processes: bool = True, preload: tuple[str, ...] = ()):
+    def __init__(self, graders: list, cases: list, *, processes: bool = True):
         self.graders = list(graders)
         self._cases = {c.fingerprint: c for c in cases}
         self._method = _start_method(self.graders) if processes else None
@@ -117,7 +104,6 @@ class GradingPool:
         self._process: Executor | None = None
         self._thread: ThreadPoolExecutor | None = None
         self.mode = "process" if self._use_process else "thread"
-        self._preload = tuple(preload)
 
     def start(self) -> None:
         """Fork the worker and have it compile every case's matchers (no-op in thread mode)."""
@@ -130,8 +116,6 @@ class GradingPool:
             self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(self._method),
                                                 initializer=_init, initargs=(self.graders, self._cases, os.getpid()))
             self._process.submit(_warm)
-            if self._preload:
-                self._process.submit(_preload, self._preload)
         except (OSError, RuntimeError):   # no process could be made (limits): the thread does the work
             self._fall_back()
 

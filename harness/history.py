@@ -1,6 +1,6 @@
 """Run history: every run directory under a runs root, each reduced to a compact ``summary.json``.
 
-A nightly dashboard over a year of runs must not re-parse every review: at the end of a run the runner calls
+A nightly dashboard over a year of runs must not re-parse every review: at the end of a run the pipeline calls
 :func:`write_run_summary`, which stores the run's metrics in ``<run_dir>/summary.json`` (a few tens of KB).
 :func:`load_history` then reads only those files. A run without a summary, or whose summary is stale or invalid,
 is summarised on the fly (and the summary is written back when the folder is writable); the history says so.

@@ -14,10 +14,15 @@ Steps:
    the run's reports, and with a baseline the comparison report and the gate's verdict
    (:func:`harness.verdicts.decide` via :func:`harness.report.compare.compare_runs`); returns an :class:`Outcome`
    whose ``exit_code`` is :func:`harness.verdicts.exit_code` (1 regressed, else 3 incomplete, else 0).
+
+``harness grade RUN_DIR`` replaces steps 1–2 by :func:`regrade` (the run's samples graded again, its records
+rewritten) and ends with the same :func:`finish`, so a re-graded run's summary and reports are made as a new run's.
+The pipeline is the only writer of ``summary.json`` (the runner writes the records and ``run.json``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -43,12 +48,15 @@ class Plan:
         opts: what to run (cases, prompt versions, models, epochs, graders, run directory...).
         notices: lines to show the user before the run (embedded model, ``--limit``, aliased prompts...).
         baseline: the run(s) to gate against (``a,b,c`` pools several), or None: no gate.
+        cases_json: what ``cases.json`` holds (:func:`harness.casemeta.case_payload` of each entry) when it is not
+            ``opts.cases``: a re-grade keeps the run's own entry of a case edited or removed since the run.
     """
 
     cfg: HarnessConfig
     opts: RunOptions
     notices: list[str] = field(default_factory=list)
     baseline: str | None = None
+    cases_json: list[Any] | None = None
 
 
 @dataclass
@@ -90,12 +98,65 @@ def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -
         HarnessError: unknown cases, prompts or models, bad values, a baseline that is not a run directory.
     """
     opts, notices = build_options(cfg, choices)
+    _check_baseline(baseline)
+    return Plan(cfg, opts, notices, baseline or None)
+
+
+def _check_baseline(baseline: str | None) -> None:
+    """Raise RecordError now when a baseline run cannot be read: not after the whole suite has run."""
     if baseline:
         from .records import RunDir
         from .report.compare import baseline_paths
         for b in baseline_paths(baseline):
-            RunDir.open(b)      # a bad baseline fails now, not after the whole suite has run
-    return Plan(cfg, opts, notices, baseline or None)
+            RunDir.open(b)
+
+
+def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None = None, *,
+            judge_model: str | None = None, baseline: str | None = None) -> Outcome:
+    """``harness grade``: grade a finished run's samples again (:func:`harness.runner.regrade`), then
+    :func:`finish` it as a new run is finished: ``cases.json``, ``summary.json``, reports, the gate on
+    ``baseline``, the exit code.
+
+    The run is finished with its own reducer and severity weights (its run.json ``config``, which a new run
+    records from ``[tool.harness]``), so its summary does not change with settings edited since. ``cases.json``
+    is written from the suite's cases, except for a case edited or removed since the run, whose entry (and
+    samples' grades) stay as the run made them.
+
+    Args:
+        cfg: settings (``[tool.harness]``): the suite, the cache, the judge's settings, the reports' folder.
+        run_dir: the run directory. graders: names (default ``[tool.harness] graders``).
+        judge_model: the judge's model (default ``[tool.harness] judge_model``). baseline: as for :func:`plan`.
+    Raises:
+        HarnessError: not a run directory, a run another process holds, an unreadable baseline (checked before
+        any grading), an unknown grader or a judge without a model. OSError: the records cannot be rewritten.
+    """
+    from .cases import load_suite
+    from .casemeta import CASES_JSON
+    from .records import RunDir
+    from .runner import regrade as regrade_run
+    rd = RunDir.open(run_dir)
+    _check_baseline(baseline)
+    names = list(graders or cfg.graders)
+    own = {k: rd.manifest.config[k] for k in ("reducer", "severity_weights") if rd.manifest.config.get(k)}
+    run_cfg = cfg.model_copy(update=own) if own else cfg
+    suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
+    res = regrade_run(run_cfg, rd.path, names, cases=list(suite.values()), judge_model=judge_model)
+    m = res.run_dir.manifest          # as the re-grade left it (its graders)
+    # the run's cases: the suite's where unchanged since the run, else the entry the run wrote when it started
+    try:
+        kept = {str(c["id"]): c for c in json.loads((res.run_dir.path / CASES_JSON).read_text(encoding="utf-8"))}
+    except (OSError, ValueError, TypeError, KeyError):
+        kept = {}
+    ran = {r.case: r.case_fingerprint for r in res.records}
+    same = {c for c in m.cases if c in suite and suite[c].fingerprint == (
+        ran.get(c) or kept.get(c, {}).get("fingerprint") or suite[c].fingerprint)}
+    cases = [suite[c] for c in m.cases if c in same]
+    entries: list[Any] = [suite[c] if c in same else kept[c] for c in m.cases if c in same or c in kept]
+    opts = RunOptions(cases=cases, prompts=[], models=[x.name for x in m.models],
+                      epochs=m.epochs, run_dir=res.run_dir.path, graders=list(m.graders),
+                      judge_model=judge_model, progress=False)
+    return finish(Plan(run_cfg, opts, [], baseline or None,
+                       cases_json=None if len(entries) == len(cases) else entries), res)
 
 
 def execute(p: Plan, *, progress: ProgressScope | None = None,
@@ -125,7 +186,7 @@ def finish(p: Plan, res: RunResult) -> Outcome:
     out = Outcome(result=res)
     path = res.run_dir.path
     try:
-        write_cases_json(path, p.opts.cases)
+        write_cases_json(path, p.opts.cases if p.cases_json is None else p.cases_json)
         write_run_summary(path, reducer=p.cfg.reducer, severity_weights=p.cfg.severity_weights)
         out.reports = write_reports(p.cfg, path)
     except Exception as e:  # noqa: BLE001 - the run is recorded; a failed report must not hide it

@@ -19,13 +19,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
+from .graders.base import SampleGrade
 from .graders.registry import DEFAULT_GRADER, create_graders, is_async, needs_model
 from .limiter import AdaptiveLimiter, initial_limit
 from .request import render_request, request_fingerprint
@@ -163,12 +164,11 @@ class Runner:
         from .grading_pool import GradingPool
         # processes=False: grading stays on one thread. The forked worker took grading off the loop's GIL, but
         # while a sample holds its admission place until it is graded, the worker's serial queue (matchers
-        # compiled, pandas imported, then the grades) held the next requests back: bench_runner.py --thread-ab,
-        # 2026-12-07, load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change
-        # (see the branch notes), not alone.
+        # compiled, then the grades) held the next requests back: bench_runner.py --thread-ab, 2026-12-07,
+        # load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change (see the
+        # branch notes), not alone.
         self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
-                                 processes=False, preload=("harness.history",))
-        self.keep_pool = False   # _execute keeps the worker for summary.json and closes it itself
+                                 processes=False)
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         self.cache_errors = 0
         self.notes: list[str] = []
@@ -406,7 +406,7 @@ class Runner:
                 self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
                 rec.grades = await self._grade(s.case, comp.text)
-                self._count_grading_spend(rec)
+                self._count_grading_spend(rec.grades.values())
         if self.disk_error is not None:
             return   # nothing more can be recorded: the run is stopping (the answer, if any, is in the cache)
         try:
@@ -430,10 +430,10 @@ class Runner:
                                       "another --run-dir, then continue with --resume)", file=path)
         self.stop_reason = f"disk: cannot write {path}: {why}"
 
-    def _count_grading_spend(self, rec: SampleRecord) -> None:
-        """Add what graders spent on ``rec`` (the judge's calls, retries and cost) to the run's counters: judge
-        spend is part of the cost and of the ``--max-cost`` budget."""
-        for g in rec.grades.values():
+    def _count_grading_spend(self, grades: Iterable[SampleGrade]) -> None:
+        """Add what graders spent on a sample (``grades``: the judge's calls, retries and cost) to the run's
+        counters: judge spend is part of the cost and of the ``--max-cost`` budget."""
+        for g in grades:
             if not g.calls:
                 continue
             self.stats.judge_calls += g.calls
@@ -514,8 +514,7 @@ class Runner:
         for g in self.graders:
             if hasattr(g, "server_facts"):
                 self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
-        if not self.keep_pool:
-            self._pool.close()
+        self._pool.close()
 
 
 def _run_id() -> str:
@@ -634,14 +633,11 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
-    runner.keep_pool = True   # the grading worker also writes summary.json, then stops
     try:
-        res = _run_and_finish(cfg, opts, rd, notes, runner, plan, todo)
+        return _run_and_finish(cfg, opts, rd, notes, runner, plan, todo)
     except BaseException:
         runner._pool.close(cancel=True)   # interrupted or failed: grades not started are not waited for
         raise
-    runner._pool.close()
-    return res
 
 
 def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
@@ -664,67 +660,192 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
     notes.extend(runner.notes)
     rd.sync()
     final = {r.sample_id: r for r in rd.read_samples().records}
-    planned_ids = [s.id for s in plan]
+    a = assess([s.id for s in plan], final, opts.graders, runner.stop_reason, rd.path)
+    st = runner.stats
+    prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted
+    rd.manifest.status = "complete" if a.complete else "incomplete"
+    rd.manifest.status_reason = a.reason
+    rd.manifest.ended_at = utcnow()
+    rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(),
+                           **_spending(prev, st), "cache_hits": st.cache_hits, "retries": st.retries}
+    rd.write_manifest()
+    return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
+
+
+@dataclass
+class Assessment:
+    """Whether a run's records complete its plan, and why not.
+
+    Attributes:
+        planned: how many samples the plan has.
+        records: the planned samples' records, in plan order (a record of a sample not planned is left out).
+        missing: planned sample ids without a record. errored: records with an error (no gradable review).
+        grade_failed: records with a review on which a grader failed (no verdict until re-graded).
+        complete: no sample missing, errored or ungraded, and the judge (when on) graded at least one.
+        reason: why not complete (one sentence per cause), or None.
+    """
+
+    planned: int
+    records: list[SampleRecord]
+    missing: list[str]
+    errored: list[SampleRecord]
+    grade_failed: list[SampleRecord]
+    complete: bool
+    reason: str | None
+
+
+def assess(planned_ids: list[str], final: dict[str, SampleRecord], graders: list[str], stop_reason: str | None,
+           run_path: Path) -> Assessment:
+    """Judge a run's completeness from its last record per sample id (``final``), as :func:`execute` and
+    :func:`regrade` both do. ``stop_reason``: why the runner stopped early (budget, fatal error), or None."""
     records = [final[i] for i in planned_ids if i in final]
     missing = [i for i in planned_ids if i not in final]
     errored = [r for r in records if r.error is not None]
     from .preflight import judge_failed_everywhere
-    judge_down = judge_failed_everywhere(records, opts.graders)
+    judge_down = judge_failed_everywhere(records, graders)
     # a sample whose grader failed has no verdict: the run is not done until it is re-graded (harness grade)
     grade_failed = [r for r in records if r.error is None and any(g.error for g in r.grades.values())]
     complete = not missing and not errored and not grade_failed and not judge_down
     reason = None
+    n = len(planned_ids)
     if not complete:
         parts = [judge_down] if judge_down else []
-        if runner.stop_reason:
-            parts.append(runner.stop_reason)
+        if stop_reason:
+            parts.append(stop_reason)
         failed = [r for r in errored if outcome_of(r) == "error"]
         if failed:
             # Name the commonest error, so a user who sees only this line knows what went wrong and what to do.
             kinds = (Counter(r.error.kind for r in failed if r.error is not None and r.error.kind != "aborted")
                      or Counter(r.error.kind for r in failed if r.error is not None))
-            kind, n = kinds.most_common(1)[0]
+            kind, k = kinds.most_common(1)[0]
             example = next(r.error.message for r in failed if r.error is not None and r.error.kind == kind)
-            parts.append(f"{len(failed)} of {len(plan)} samples errored ({n}× {kind}: {example})")
+            parts.append(f"{len(failed)} of {n} samples errored ({k}× {kind}: {example})")
         ungradable = [r for r in errored if outcome_of(r) != "error"]
         if ungradable:
             c = Counter(outcome_of(r) for r in ungradable)
-            parts.append(f"{len(ungradable)} of {len(plan)} samples have no gradable review ("
-                         + ", ".join(f"{n} {o}" for o, n in c.items()) + ")")
+            parts.append(f"{len(ungradable)} of {n} samples have no gradable review ("
+                         + ", ".join(f"{k} {o}" for o, k in c.items()) + ")")
         if grade_failed and not judge_down:
             g = next(g for r in grade_failed for g in r.grades.values() if g.error)
-            parts.append(f"{len(grade_failed)} of {len(plan)} samples could not be graded ({g.grader}: {g.error}); "
-                         f"re-grade with `harness grade {rd.path}`")
+            parts.append(f"{len(grade_failed)} of {n} samples could not be graded ({g.grader}: {g.error}); "
+                         f"re-grade with `harness grade {run_path}`")
         if missing:
-            parts.append(f"{len(missing)} of {len(plan)} samples not run")
+            parts.append(f"{len(missing)} of {n} samples not run")
         reason = "; ".join(parts)
-    st = runner.stats
-    prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted
-    spent = round(float(prev.get("spent_usd", 0.0) or 0.0) + st.cost_usd, 6)
-    saved = round(float(prev.get("saved_usd", 0.0) or 0.0) + st.saved_usd, 6)
-    judge = round(float(prev.get("judge_cost_usd", 0.0) or 0.0) + st.judge_cost_usd, 6)
+    return Assessment(n, records, missing, errored, grade_failed, complete, reason)
+
+
+def _record_counts(a: Assessment) -> dict:
+    """The part of run.json's ``summary`` read from the records (what a re-grade changes as much as a run)."""
+    records = a.records
     priced = [r.cost_usd for r in records if r.cost_usd is not None]
     unpriced = sum(1 for r in records if r.error is None and r.cost_usd is None)
-    # answers whose model has no price (openai-compatible servers) cost "n/a", never a made-up $0
-    cost = None if unpriced and not priced else round(sum(priced), 6)
-    rd.manifest.status = "complete" if complete else "incomplete"
-    rd.manifest.status_reason = reason
-    rd.manifest.ended_at = utcnow()
-    rd.manifest.summary = {"planned": len(plan), "recorded": len(records), "errors": len(errored),
-                           "grading_errors": len(grade_failed),
-                           "missing": len(missing), "this_session": st.as_dict(),
-                           # what the recorded answers cost when they were paid for (cached ones included); None
-                           # when no answer had a price (openai-compatible servers): "n/a", never a made-up $0
-                           "cost_usd": cost, "cost_unknown_samples": unpriced,
-                           # what this run's sessions spent (agent and judge), what the cache and temperature-0
-                           # reuse saved, and the judge's part of the spending
-                           "spent_usd": spent, "saved_usd": saved, "judge_cost_usd": judge,
-                           "cache_hits": st.cache_hits, "retries": st.retries,
-                           "outcomes": count_outcomes(records),
-                           "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}
-    rd.write_manifest()
-    _write_summary(rd, notes, runner._pool)
-    return RunResult(run_dir=rd, records=records, stats=st, complete=complete, reason=reason, notes=notes)
+    return {"planned": a.planned, "recorded": len(records), "errors": len(a.errored),
+            "grading_errors": len(a.grade_failed), "missing": len(a.missing),
+            # what the recorded answers cost when they were paid for (cached ones included); None when no answer
+            # had a price (openai-compatible servers): "n/a", never a made-up $0
+            "cost_usd": None if unpriced and not priced else round(sum(priced), 6), "cost_unknown_samples": unpriced,
+            "outcomes": count_outcomes(records),
+            "truncated_graded": sum(1 for r in records if r.outcome == "truncated" and r.error is None)}
+
+
+def _spending(prev: dict, st: RunStats) -> dict:
+    """What this run's sessions spent (agent and judge; ``prev``: run.json's summary of the earlier sessions),
+    what the cache and temperature-0 reuse saved, and the judge's part of the spending; USD."""
+    def add(key: str, now: float) -> float:
+        return round(float(prev.get(key, 0.0) or 0.0) + now, 6)
+    return {"spent_usd": add("spent_usd", st.cost_usd), "saved_usd": add("saved_usd", st.saved_usd),
+            "judge_cost_usd": add("judge_cost_usd", st.judge_cost_usd)}
+
+
+def planned_ids(manifest: RunManifest) -> list[str]:
+    """The sample ids a run planned, from its ``run.json`` alone (cases × prompt versions × models × epochs, as
+    :func:`plan_samples` makes them)."""
+    return [sample_id(c, p.fingerprint, m.name, e) for m in manifest.models for p in manifest.prompts
+            for e in range(manifest.epochs) for c in manifest.cases]
+
+
+def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: list[Case],
+            judge_model: str | None = None) -> RunResult:
+    """Re-grade a run's samples with ``graders`` and record the grades, as :func:`execute` grades a new run.
+
+    Every sample with a gradable review (no error) is graded again by each of ``graders`` (its other graders'
+    verdicts are kept) through :meth:`Runner._grade`, the runner's own grading step: a grader that fails is a
+    grade with an error, the judge's spend is counted (run.json ``summary.spent_usd`` and ``judge_cost_usd``).
+    Judge calls run ``[tool.harness] concurrency`` at a time. A sample whose case is not in ``cases`` with the
+    fingerprint it was run with (edited or removed since) keeps its grades, and a note says so. Then, holding
+    the run's lock, ``samples.jsonl`` is rewritten atomically and run.json updated: ``graders`` (the new ones
+    appended), status and reason (:func:`assess`, as at the end of a run), the record counts of its summary
+    and ``summary.regraded`` (when, which graders, how many samples).
+
+    Args:
+        cfg: settings (cache, retries, concurrency, the judge's). path: the run directory.
+        graders: grader names (:mod:`harness.graders.registry`). cases: the suite's cases.
+        judge_model: the judge's model, when ``judge`` is among ``graders`` (else ``[tool.harness] judge_model``).
+    Returns:
+        The run's :class:`RunResult`: its planned samples' records, the re-grade's counters (``done``: samples
+        re-graded; judge calls, retries and cost), completeness and notes.
+    Raises:
+        RecordError: not a run directory; another process holds the run. ConfigError: unknown grader, no judge
+        model. OSError: the run cannot be rewritten (nothing is half-written: the old records stay).
+    """
+    rd = RunDir.open(path)
+    with rd.lock():
+        read = rd.read_samples()
+        notes: list[str] = []
+        if read.torn_tail:
+            notes.append("dropped a torn last line of samples.jsonl (the run was interrupted mid-write)")
+        for lineno, why in read.bad_lines:
+            notes.append(f"dropped invalid line {lineno} of samples.jsonl: {why}")
+        by_id = {c.id: c for c in cases}
+        todo: list[tuple[SampleRecord, Case]] = []
+        changed: set[str] = set()
+        for r in read.records:
+            if r.error is not None or r.review is None:
+                continue            # no gradable review: never graded, in a run as here
+            case = by_id.get(r.case)
+            if case is None or case.fingerprint != r.case_fingerprint:
+                changed.add(r.case)
+                continue
+            todo.append((r, case))
+        if changed:
+            notes.append(f"not re-graded: {len(changed)} case(s) changed or gone since the run (their samples keep "
+                         f"their grades): {', '.join(sorted(changed))}")
+        opts = RunOptions(cases=sorted({c.fingerprint: c for _, c in todo}.values(), key=lambda c: c.id),
+                          prompts=[], models=[], graders=list(graders), judge_model=judge_model, progress=False)
+        runner = Runner(cfg, opts, rd)
+        runner.stats.total = len(todo)
+
+        async def one(slots: asyncio.Semaphore, rec: SampleRecord, case: Case) -> None:
+            async with slots:
+                grades = await runner._grade(case, rec.review or "")
+            rec.grades.update(grades)
+            runner._count_grading_spend(grades.values())
+            runner.stats.done += 1
+
+        async def grade_all() -> None:
+            slots = asyncio.Semaphore(max(1, cfg.concurrency))    # made on the loop that runs the grades
+            await asyncio.gather(*(one(slots, r, c) for r, c in todo))
+
+        try:
+            run_sync(grade_all)
+        finally:
+            runner._pool.close(cancel=True)
+        rd.rewrite(read.records)
+        m = rd.manifest
+        m.graders = list(m.graders) + [g for g in graders if g not in m.graders]
+        if needs_model(graders) and judge_model:
+            m.judge_model = judge_model   # the judge whose grades the records now hold (a resume keeps it)
+        a = assess(planned_ids(m), {r.sample_id: r for r in read.records}, m.graders, None, rd.path)
+        m.status = "complete" if a.complete else "incomplete"
+        m.status_reason = a.reason
+        prev = m.summary or {}
+        st = runner.stats
+        m.summary = {**prev, **_record_counts(a), **_spending(prev, st),
+                     "regraded": {"at": utcnow(), "graders": list(graders), "samples": st.done,
+                                  "not_regraded_cases": sorted(changed)}}
+        rd.write_manifest()
+    return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -767,17 +888,3 @@ def _mark_stopped(rd: RunDir, reason: str) -> None:
         rd.write_manifest()
     except OSError:
         pass
-
-
-def _write_summary(rd: RunDir, notes: list[str], pool=None) -> None:
-    """The compact summary.json the dashboard reads, computed in the grading worker process when there is one
-    (it imported the summary's pandas while the requests were in flight). A failure here must not lose the run
-    (the dashboard can rebuild the summary from the records), so it is noted, not raised."""
-    from .history import write_run_summary
-    try:
-        if pool is not None:
-            pool.call(write_run_summary, rd.path)
-        else:
-            write_run_summary(rd.path)
-    except Exception as e:  # noqa: BLE001
-        notes.append(f"summary.json not written ({type(e).__name__}: {e}); the dashboard will rebuild it")

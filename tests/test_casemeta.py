@@ -28,6 +28,10 @@ def test_round_trip_and_bad_file(case_dir, tmp_path):
     assert path.name == CASES_JSON and list(got) == [case.id] and written["request_language"] == "en"
     for key in ("id", "kind", "tags", "title", "findings", "traps"):
         assert got[case.id][key] == written[key], key
+    # an entry read back and written again is the same entry (harness grade keeps an edited case's entry)
+    assert got[case.id] == written
+    write_cases_json(tmp_path, list(got.values()))
+    assert json.loads((tmp_path / CASES_JSON).read_text()) == [written]
     assert read_cases_json(tmp_path / "nowhere") is None
     (tmp_path / CASES_JSON).write_text(json.dumps({"id": "x"}), encoding="utf-8")
     with pytest.raises(RecordError, match="cases.json: invalid cases.json: expected a JSON list"):

@@ -34,10 +34,6 @@ def _pid() -> int:
     return os.getpid()
 
 
-def _loaded(mods: tuple[str, ...]) -> list[str]:
-    return [m for m in mods if m in sys.modules]
-
-
 @pytest.fixture
 def cases(tmp_path):
     write_case(tmp_path / "cases")
@@ -57,16 +53,6 @@ def test_worker_grades_equal_the_graders_own_and_run_in_another_process(cases):
         pool.close()
     want = grader.grade(cases[0], REVIEW)
     assert got.error is None and got.model_dump() == want.model_dump()
-
-
-@posix_fork
-def test_the_worker_preloads_what_the_end_of_the_run_needs(cases):
-    pool = GradingPool([DeterministicGrader(semantic=False)], cases, preload=("harness.history",))
-    pool.start()
-    try:
-        assert "harness.history" in pool.call(_loaded, ("harness.history",))
-    finally:
-        pool.close()
 
 
 def test_other_graders_and_unknown_cases_are_graded_on_a_thread(cases, tmp_path):

@@ -149,3 +149,145 @@ def test_the_same_options_make_the_same_run_from_the_cli_and_from_pytest_evals(p
     assert cli["manifest"]["config"]["concurrency"] == 3 and cli["manifest"]["config"]["max_cost"] == 5
     assert len(cli["samples"]) == 6
     assert via_pytest == cli
+
+
+# ------------------------------------------------------------------------ harness grade: the same finish as a run
+
+GOOD_QUOTE = "search_orders builds SQL with an f-string: SQL injection"
+
+
+def _judge_replies(body):
+    """The fake Messages API as the judge: the planted SQL injection found (quoting the scripted good review),
+    the trap not flagged."""
+    from harness.testing.fakeserver import Reply
+    return Reply(tool_input={
+        "findings": [{"id": "sqli", "verdict": "found", "quote": GOOD_QUOTE, "reason": "names search_orders"}],
+        "traps": [{"id": "get-order-ok", "verdict": "not_flagged", "quote": "", "reason": "not mentioned"}],
+        "extra_issues": 0})
+
+
+def _stable_summary(run_dir: Path) -> dict:
+    """summary.json without what differs between two runs of the same samples (ids, times, file stamps)."""
+    data = json.loads((run_dir / SUMMARY).read_text())
+    for k in ("computed_at", "sources"):
+        data.pop(k)
+    for k in ("run_id", "created_at", "started_at", "ended_at"):
+        data["run"].pop(k)
+    return data
+
+
+def test_a_regraded_run_is_finished_as_a_fresh_run_with_the_same_graders(project, tmp_path, monkeypatch, capsys):
+    """A run graded deterministic, then ``harness grade --grader judge``, against a run graded by both from the
+    start (same scripted answers, the judge through the fake Messages API): the same run.json status and graders,
+    summary.json, cases.json and markdown report, every sample carrying the judge's verdict."""
+    cfg = load_config(project, {"cache_mode": "off"})
+    regraded, fresh = tmp_path / "regraded", tmp_path / "fresh"
+    with FakeServer(_judge_replies) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        first = pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(regraded), graders=["deterministic"])),
+                             model_factory=_scripted(True))
+        assert first.exit_code == ExitCode.OK and srv.requests == 0
+        code = main(["--root", str(project), "grade", str(regraded), "--grader", "judge", "--judge-model", MODEL])
+        err = capsys.readouterr().err
+        assert code == ExitCode.OK, err
+        assert "re-graded 3 samples with judge" in err and srv.requests == 3
+    with FakeServer(_judge_replies) as srv:     # a server of its own: its prompt cache starts cold, as the first's
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        both = pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(fresh), graders=["deterministic", "judge"],
+                                                        judge_model=MODEL)), model_factory=_scripted(True))
+    assert both.exit_code == ExitCode.OK
+    a, b = RunDir.open(regraded), RunDir.open(fresh)
+    assert a.manifest.graders == b.manifest.graders == ["deterministic", "judge"]
+    assert a.manifest.status == b.manifest.status == "complete" and a.manifest.summary["regraded"]["samples"] == 3
+    judged = [r.grades["judge"] for r in a.read_samples().records]
+    assert len(judged) == 3 and all(g.error is None and [f.id for f in g.findings if f.found] == ["sqli"]
+                                    for g in judged)
+    from harness.history import summary_problem
+    assert summary_problem(regraded, json.loads((regraded / SUMMARY).read_text())) is None   # not stale
+    assert _stable_summary(regraded) == _stable_summary(fresh)
+    assert (regraded / "cases.json").read_text() == (fresh / "cases.json").read_text()
+    # the markdown reports (both by the finish step), run ids and folders masked
+    reports = tmp_path / "reports"
+    ra, rb = (reports / "regraded" / "report.md").read_text(), (reports / "fresh" / "report.md").read_text()
+    for old, new in [(a.manifest.run_id, "<run>"), (b.manifest.run_id, "<run>"), (str(regraded), "<path>"),
+                     (str(fresh), "<path>"), ("regraded", "<dir>"), ("fresh", "<dir>")]:
+        ra, rb = ra.replace(old, new), rb.replace(old, new)
+    assert "judge" in ra and ra == rb
+
+
+def test_a_grading_error_re_graded_away_makes_the_run_complete(project, tmp_path, monkeypatch, capsys):
+    """A grader that failed on one sample leaves the run incomplete (exit 3); once it works, ``harness grade``
+    re-assesses the run as the end of a run does: run.json, summary.json and the exit code say complete."""
+    from harness.graders.rubric import DeterministicGrader
+    real = DeterministicGrader.grade
+
+    def broken(self, case, review):
+        if case.id == "case-1":
+            raise RuntimeError("grader broke")
+        return real(self, case, review)
+
+    cfg = load_config(project, {"cache_mode": "off"})
+    run = tmp_path / "run"
+    monkeypatch.setattr(DeterministicGrader, "grade", broken)
+    out = pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(run))), model_factory=_scripted(True))
+    assert out.exit_code == ExitCode.INCOMPLETE and "could not be graded" in out.result.reason
+    assert json.loads((run / SUMMARY).read_text())["run"]["status"] == "incomplete"
+    monkeypatch.setattr(DeterministicGrader, "grade", real)
+    code = main(["--root", str(project), "grade", str(run)])
+    assert code == ExitCode.OK, capsys.readouterr().err
+    m = RunDir.open(run).manifest
+    assert m.status == "complete" and m.status_reason is None and m.summary["grading_errors"] == 0
+    assert json.loads((run / SUMMARY).read_text())["run"]["status"] == "complete"
+
+
+def test_harness_grade_gates_on_a_baseline(project, tmp_path, capsys):
+    """``--baseline``: the re-graded run is gated as ``pytest evals --baseline`` gates a new run: 8 cases found
+    in the baseline, none in the candidate → regressed, exit 1; a baseline that is not a run is exit 2 before
+    anything is re-graded."""
+    for i in range(3, 8):
+        write_case(tmp_path / "cases", f"case-{i}")
+    cfg = load_config(project, {"cache_mode": "off"})
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(base))), model_factory=_scripted(True))
+    pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(cand))), model_factory=_scripted(False))
+    before = (cand / "samples.jsonl").read_bytes()
+    assert main(["--root", str(project), "grade", str(cand), "--baseline", str(tmp_path / "nope")]) == 2
+    assert (cand / "samples.jsonl").read_bytes() == before
+    code = main(["--root", str(project), "grade", str(cand), "--baseline", str(base)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.REGRESSED, err
+    assert "gate against the baseline: regressed" in err and "recall regressed significantly" in err
+    assert any((tmp_path / "reports").rglob("compare.md"))
+
+
+def test_a_case_edited_since_the_run_keeps_its_grades_and_its_cases_json_entry(project, tmp_path, capsys):
+    cfg = load_config(project, {"cache_mode": "off"})
+    run = tmp_path / "run"
+    pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(run))), model_factory=_scripted(True))
+    entry = {c["id"]: c for c in json.loads((run / "cases.json").read_text())}["case-2"]
+    old = {r.case: r.grades for r in RunDir.open(run).read_samples().records}["case-2"]
+    yaml = tmp_path / "cases" / "case-2" / "case.yaml"
+    yaml.write_text(yaml.read_text().replace("title: Demo", "title: Demo, edited"))
+    assert main(["--root", str(project), "grade", str(run)]) == ExitCode.OK
+    assert "not re-graded: 1 case(s) changed or gone since the run" in capsys.readouterr().err
+    after = {c["id"]: c for c in json.loads((run / "cases.json").read_text())}
+    assert list(after) == ["case-0", "case-1", "case-2"] and after["case-2"] == entry
+    assert {r.case: r.grades for r in RunDir.open(run).read_samples().records}["case-2"] == old
+    assert RunDir.open(run).manifest.summary["regraded"]["not_regraded_cases"] == ["case-2"]
+
+
+def test_the_pipeline_is_the_only_writer_of_summary_json(project, tmp_path, monkeypatch):
+    """One run, one summary.json, written once by the finish step with the configured reducer (the runner no
+    longer writes one of its own with the default reducer first)."""
+    import harness.history as history
+    calls = []
+    real = history.write_run_summary
+
+    def counted(run_dir, **kw):
+        calls.append(kw)
+        return real(run_dir, **kw)
+
+    monkeypatch.setattr(history, "write_run_summary", counted)
+    cfg = load_config(project, {"cache_mode": "off", "reducer": "majority"})
+    pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(tmp_path / "run"))), model_factory=_scripted(True))
+    assert [c.get("reducer") for c in calls] == ["majority"]
