@@ -136,7 +136,7 @@ def bench():
 def prepare(tmp: Path, samples: int) -> dict:
     """Write every client's inputs under ``tmp``; returns what the commands need."""
     from common import load_suite_and_prompt
-    from harness.message import render_request
+    from harness.request import render_request
     suite, prompt, cfg = load_suite_and_prompt()
     epochs = max(1, samples // len(suite))
     msgs = {c.id: render_request(c) for c in suite}

@@ -834,8 +834,8 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
         rd.rewrite(read.records)
         m = rd.manifest
         m.graders = list(m.graders) + [g for g in graders if g not in m.graders]
-        if needs_model(graders) and judge_model:
-            m.judge_model = judge_model   # the judge whose grades the records now hold (a resume keeps it)
+        if needs_model(graders) and (judge_model or cfg.judge_model):
+            m.judge_model = judge_model or cfg.judge_model   # the judge whose grades the records now hold (a resume keeps it)
         a = assess(planned_ids(m), {r.sample_id: r for r in read.records}, m.graders, None, rd.path)
         m.status = "complete" if a.complete else "incomplete"
         m.status_reason = a.reason

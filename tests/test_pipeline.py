@@ -198,6 +198,7 @@ def test_a_regraded_run_is_finished_as_a_fresh_run_with_the_same_graders(project
     assert both.exit_code == ExitCode.OK
     a, b = RunDir.open(regraded), RunDir.open(fresh)
     assert a.manifest.graders == b.manifest.graders == ["deterministic", "judge"]
+    assert a.manifest.judge_model == b.manifest.judge_model == MODEL   # a resume of either keeps this judge
     assert a.manifest.status == b.manifest.status == "complete" and a.manifest.summary["regraded"]["samples"] == 3
     judged = [r.grades["judge"] for r in a.read_samples().records]
     assert len(judged) == 3 and all(g.error is None and [f.id for f in g.findings if f.found] == ["sqli"]
