@@ -13,12 +13,26 @@ import pytest
 import harness.graders.rubric as rubric_pkg
 from harness.graders.record import grader_fingerprint
 from harness.graders.registry import GRADERS
+from harness.cases import load_case
 from harness.graders.rubric import DeterministicGrader, grade_review
 from tests.test_layout import import_graph
-from tests.test_rubric import case  # noqa: F401 - the fixture
+from tests.test_rubric import APP_LINES, CASE_YAML
 
 PACKAGE = Path(rubric_pkg.__file__).parent
 REVIEW = "- SQL injection in `search_orders` (app.py:21): the query is built with an f-string.\n"
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """The mini case of tests/test_rubric.py."""
+    d = tmp_path_factory.mktemp("cases") / "mini-case"
+    d.mkdir()
+    (d / "app.py").write_text("\n".join(APP_LINES.get(i, f"# line {i}") for i in range(1, 61)) + "\n",
+                              encoding="utf-8")
+    (d / "schema.sql").write_text("CREATE TABLE users (\n  id bigserial PRIMARY KEY,\n  email text NOT NULL\n);\n",
+                                  encoding="utf-8")
+    (d / "case.yaml").write_text(CASE_YAML, encoding="utf-8")
+    return load_case(d)
 
 
 @pytest.fixture

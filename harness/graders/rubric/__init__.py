@@ -43,17 +43,23 @@ How a review is read
 ``extra_issues`` counts items that read as reported problems (a defect or change cue; not a heading, praise,
 summary, generic checklist line, or a sub-point of a matched item) and match no finding or trap.
 
-Speed: the per-case matchers are compiled once and cached by ``case.fingerprint``. A review is normalised once;
-Latin phrases are found through a word index (the first word of each phrase looked up in a dict, the next word
+Speed: the per-case matchers are compiled once per grader and cached by ``case.fingerprint``. A review is normalised
+once; Latin phrases are found through a word index (the first word of each phrase looked up in a dict, the next word
 looked up too, the rest matched right after it), CJK phrases by regular expressions behind a character test and a
 search of the review's non-ASCII characters alone, and the six lexicons (praise, cues, negation...) are read in one
 pass over the word index. Patterns whose every match starts with a known literal (file names, literal anchors,
 section marks) are tried only where that literal occurs, and "N行目" only before each 行目. Only the items that hold
-evidence are examined further; sentence polarity is answered from positions computed once per review, and the
-checks asked for many units that share items are answered once per (item, target). Per-case caches hold what
-reviews of a case repeat (quoted code); headings are classified once per wording. Grades are memoised by
-(case fingerprint, review digest), so a review graded twice costs a dictionary lookup. Every verdict of the
-corpus in tests/review_corpus.py is pinned by tests/test_rubric_regression.py.
+evidence are examined further; sentence polarity is answered from positions computed once per review, and the checks
+asked for many units that share items are answered once per (item, target). Per-case caches hold what reviews of a
+case repeat (quoted code); headings are classified once per wording. Grades are memoised by (case fingerprint,
+review digest), so a review graded twice costs a dictionary lookup. These caches belong to the
+:class:`DeterministicGrader` instance (no module-level state). Every verdict of the corpus in tests/review_corpus.py
+is pinned by tests/test_rubric_regression.py.
+
+Where each part lives: :mod:`.evidence` (the evidence bits), :mod:`.lexmatch` (the lexicon matchers),
+:mod:`.compile` (what is compiled per case: step 2's matchers), :mod:`.review` (step 2: reading one review),
+:mod:`.decide` (steps 3 and 4: units and verdicts), :mod:`.extras` (``extra_issues``), :mod:`.semantic_stage` (the
+semantic stage, :mod:`harness.graders.semantic`); this module holds the grader and its caches.
 """
 
 from __future__ import annotations

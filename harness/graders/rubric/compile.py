@@ -79,11 +79,11 @@ def _rest_pattern(gs: tuple, gap: int) -> re.Pattern | None:
     return re.compile("".join(parts) + "(?= )")
 
 
-def _covers(T: list[str], k: int, kt: list[str]) -> bool:
+def _covers(tokens: list[str], k: int, kt: list[str]) -> bool:
     """True when the tokens ``kt`` of a keyword are written at token ``k`` (a CJK token may carry particles)."""
-    if k + len(kt) > len(T):
+    if k + len(kt) > len(tokens):
         return False
-    for a, b in zip(T[k:k + len(kt)], kt):
+    for a, b in zip(tokens[k:k + len(kt)], kt):
         if a != b and not (not b.isascii() and a.startswith(b)):
             return False
     return True

@@ -116,25 +116,25 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
     matched_items: set[int] = set()
     shotgun_units = 0
     for u in _units(r):
-        per_t: dict[int, int] = {}
+        target_bits: dict[int, int] = {}
         for m in u.members:
             for n, b in bits.get(m, empty).items():
-                per_t[n] = per_t.get(n, 0) | b
+                target_bits[n] = target_bits.get(n, 0) | b
         if u.kind == "section":
             # a heading's body counts as one item only when the heading itself names this target's concept
             # or place, or the section is a short run of paragraphs
-            hb = bits.get(u.root, empty)
+            head_bits = bits.get(u.root, empty)
             small = len(u.members) <= 4 and sum(items[m].kind == LIST for m in u.members) <= 1
-            per_t = {n: b for n, b in per_t.items() if (hb.get(n, 0) or small)}
-        hits = [n for n, b in per_t.items() if _candidate(kinds[n], b)]
+            target_bits = {n: b for n, b in target_bits.items() if (head_bits.get(n, 0) or small)}
+        hits = [n for n, b in target_bits.items() if _candidate(kinds[n], b)]
         if not hits:
             continue
         fhits = [n for n in hits if kinds[n] == "finding"]
-        if len(fhits) >= 3 and not any(per_t[n] & SPECIFIC for n in fhits):
+        if len(fhits) >= 3 and not any(target_bits[n] & SPECIFIC for n in fhits):
             if u.kind in ("item", "heading"):
                 shotgun_units += 1
             continue
-        strength = {n: _place_strength(per_t[n]) for n in hits}
+        strength = {n: _place_strength(target_bits[n]) for n in hits}
         subj = u.members[-1] if u.kind == "context" else u.root
         root_b = bits.get(subj, empty)
         root_s = {n: _place_strength(root_b.get(n, 0)) for n in hits}
@@ -144,22 +144,22 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
                 # the unit is about another target: named at a more precise place, or named by the unit's
                 # root (a heading or parent point) while the trap is only mentioned in the body
                 s_t = strength[n]
-                if any(strength[x] > s_t and per_t[x] & C_KW for x in hits if x != n):
+                if any(strength[x] > s_t and target_bits[x] & C_KW for x in hits if x != n):
                     continue
                 if u.kind != "item" and any(root_s[x] > root_s[n] for x in hits if x != n):
                     continue
                 # ... or mentioned in a section whose heading points precisely at another target
                 if h != u.root:
-                    hb = bits.get(h, empty)
-                    if _place_strength(hb.get(n, 0)) < 3 and any(
-                            _place_strength(b) == 3 and b & CONCEPT for x, b in hb.items() if x != n):
+                    scope_head_bits = bits.get(h, empty)
+                    if _place_strength(scope_head_bits.get(n, 0)) < 3 and any(
+                            _place_strength(b) == 3 and b & CONCEPT for x, b in scope_head_bits.items() if x != n):
                         continue
                 if not _trap_flag_ok(r, u, n):
                     continue
             else:
                 # right place, wrong diagnosis: only the remedy is named while the unit's diagnosis words belong
                 # to another finding or trap named at the same place
-                if not per_t[n] & C_KW and any(per_t[x] & C_KW for x in hits if x != n):
+                if not target_bits[n] & C_KW and any(target_bits[x] & C_KW for x in hits if x != n):
                     continue
                 # ... or, in a section whose heading names this place, the section's diagnosis is another one
                 sb = scope_bits.get(h, empty)
@@ -169,12 +169,12 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
                 if not _finding_polarity_ok(r, u, n):
                     continue
                 # a place named only by a common anchor, in sentences of generic advice: a checklist line
-                if strength[n] == 1 and not per_t[n] & P_SECTION and _generic_only(r, u, n):
+                if strength[n] == 1 and not target_bits[n] & P_SECTION and _generic_only(r, u, n):
                     continue
-            score = _score(per_t[n])
+            score = _score(target_bits[n])
             prev = found.get(n)
             if prev is None or score > prev[0]:
-                found[n] = (score, u, per_t[n])
+                found[n] = (score, u, target_bits[n])
             if u.kind == "context":
                 matched_items.add(u.root)
             elif u.kind == "heading":

@@ -12,13 +12,13 @@ def _refers_to_code(r: _Review, i: int) -> bool:
     in them."""
     it = r.items[i]
     a, b = r.f_bounds[i]
-    F = r.F
+    folded = r.folded
     comp = r.comp
-    if comp.file_re is not None and comp.file_re.search(F, a, b):
+    if comp.file_re is not None and comp.file_re.search(folded, a, b):
         return True
-    if _L_NUM_RE.search(F, a, b) or _LINE_WORD_RE.search(F, a, b) or _JA_LINE_RE.search(F, a, b):
+    if _L_NUM_RE.search(folded, a, b) or _LINE_WORD_RE.search(folded, a, b) or _JA_LINE_RE.search(folded, a, b):
         return True
-    if comp.sections and _SECTION_RE.search(F, a, b):
+    if comp.sections and _SECTION_RE.search(folded, a, b):
         return True
     if "`" in it.text:
         for sp in _CODE_SPAN_RE.findall(it.text):

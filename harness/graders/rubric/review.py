@@ -56,7 +56,11 @@ _FIELD_RE = re.compile(r"^\s*(?:\*\*|__)?[^\s:：*_][^:：\n]{0,24}?(?:\*\*|__)?
 
 class _Review:
     """One review, normalised once; evidence per item (only items that hold some). ``heading_kinds`` is the
-    grader's memo of heading classes (see :func:`_heading_kind`); None: one of this review's own."""
+    grader's memo of heading classes (see :func:`_heading_kind`); None: one of this review's own.
+
+    The review is read in two forms: ``word_text``, its word form (the ``tokens`` joined by single spaces, padded,
+    with sentence and item marks), where keywords, anchors and lexicons are searched; and ``folded``, its lightly
+    folded text (:func:`_light_fold`), where literal anchors, file names and line and section references are."""
 
     def __init__(self, comp: _Compiled, review: str, heading_kinds: dict[str, tuple[bool, bool]] | None = None):
         self.comp = comp
@@ -65,62 +69,62 @@ class _Review:
         self.items = items
         texts = [it.text for it in items]
         raw = _ITEM.join(texts)
-        nk = nfkc(raw)
+        nfkc_text = nfkc(raw)
         # sentence marks: blank lines, ". " "! " "? ", the ideographic full stop; a single line break inside an
         # item is a soft wrap
-        st = nk.replace("\n\n", _SENT).replace("\n", " ")
+        sent_text = nfkc_text.replace("\n\n", _SENT).replace("\n", " ")
         for p in (". ", "! ", "? ", ".\t", "!\t", "?\t"):
-            if p in st:
-                st = st.replace(p, p[0] + _SENT)
-        if "\u3002" in st:
-            st = st.replace("\u3002", "\u3002" + _SENT)
-        # the word list is the token list of W (W = its words joined, padded): no second split
-        T = word_list(st, nfkc=False)
-        W = " " + " ".join(T) + " "
-        if comp.compound_keys and not comp.compound_keys.isdisjoint(T):
-            W = comp.canon(W)
-            T = W[1:-1].split(" ") if len(W) > 2 else []
-        F = _light_fold(nk)
-        self.W, self.F = W, F
+            if p in sent_text:
+                sent_text = sent_text.replace(p, p[0] + _SENT)
+        if "\u3002" in sent_text:
+            sent_text = sent_text.replace("\u3002", "\u3002" + _SENT)
+        # the word list is the token list of word_text (its words joined, padded): no second split
+        tokens = word_list(sent_text, nfkc=False)
+        word_text = " " + " ".join(tokens) + " "
+        if comp.compound_keys and not comp.compound_keys.isdisjoint(tokens):
+            word_text = comp.canon(word_text)
+            tokens = word_text[1:-1].split(" ") if len(word_text) > 2 else []
+        folded = _light_fold(nfkc_text)
+        self.word_text, self.folded = word_text, folded
         n = len(items)
-        self.w_bounds = _bounds(W, n)
-        self.f_bounds = _bounds(F, n)
+        self.w_bounds = _bounds(word_text, n)
+        self.f_bounds = _bounds(folded, n)
         if self.w_bounds is None or self.f_bounds is None:
             # an item holds the separator word itself: normalise item by item (slow path, never in practice)
-            W = _ITEM.join(comp.canon(words(_SENT.join(t.split("\n")))).strip() for t in texts)
-            F = _ITEM.join(_light_fold(nfkc(t)) for t in texts)
-            self.W, self.F = " " + W + " ", F
-            self.w_bounds = _bounds(self.W, n) or [(0, 0)] * n
-            self.f_bounds = _bounds(F, n) or [(0, 0)] * n
+            word_text = _ITEM.join(comp.canon(words(_SENT.join(t.split("\n")))).strip() for t in texts)
+            folded = _ITEM.join(_light_fold(nfkc(t)) for t in texts)
+            self.word_text, self.folded = " " + word_text + " ", folded
+            self.w_bounds = _bounds(self.word_text, n) or [(0, 0)] * n
+            self.f_bounds = _bounds(folded, n) or [(0, 0)] * n
         self.w_starts = [a for a, _ in self.w_bounds]
         self.f_starts = [a for a, _ in self.f_bounds]
-        # word index: tokens, their character offsets in W, positions of the words some matcher starts with
-        if W is not self.W:
-            W = self.W
-            T = W[1:-1].split(" ") if len(W) > 2 else []
-        self.ascii = W.isascii()
-        self.T = T
-        # the total length of the tokens before token k (in C); token k starts at W[cum[k] + k + 1] (k + 1
+        # word index: tokens, their character offsets in word_text, positions of the words some matcher starts with
+        if word_text is not self.word_text:
+            word_text = self.word_text
+            tokens = word_text[1:-1].split(" ") if len(word_text) > 2 else []
+        self.ascii = word_text.isascii()
+        self.tokens = tokens
+        # the total length of the tokens before token k (in C); token k starts at word_text[cum[k] + k + 1] (k + 1
         # spaces). Offsets are needed only at the few tokens some matcher starts with.
-        self.cum = list(accumulate(map(len, T), initial=0))
+        self.cum = list(accumulate(map(len, tokens), initial=0))
         # word index: the positions of the tokens some matcher starts with (selected in C, a quarter of them)
         pos_of: dict[str, list[int]] = {}
         get = pos_of.get
-        for k in compress(range(len(T)), map(comp.all_keys.__contains__, T)):
-            t = T[k]
+        for k in compress(range(len(tokens)), map(comp.all_keys.__contains__, tokens)):
+            t = tokens[k]
             lst = get(t)
             if lst is None:
                 pos_of[t] = [k]
             else:
                 lst.append(k)
         self.pos_of = pos_of
-        # sentence boundaries in W: sentence marks and item starts (a sentence id is an index into this list)
+        # sentence boundaries in word_text: sentence marks and item starts (a sentence id is an index into this list)
         marks = []
-        W = self.W
-        k = W.find(_SENT_W)
+        word_text = self.word_text
+        k = word_text.find(_SENT_W)
         while k >= 0:
             marks.append(k)
-            k = W.find(_SENT_W, k + 1)
+            k = word_text.find(_SENT_W, k + 1)
         self.sbounds = sorted(set(marks) | set(self.w_starts) | {0})
         self._pol: dict | None = None
         self._neg: list[int] | None = None
@@ -141,7 +145,7 @@ class _Review:
         for it in items:
             if it.kind == HEADING:
                 a, b = self.w_bounds[it.index]
-                praise, summary = _heading_kind(W[a:b], heading_kinds)
+                praise, summary = _heading_kind(word_text[a:b], heading_kinds)
                 if praise:
                     praise_h.add(it.index)
                 if summary:
@@ -169,14 +173,14 @@ class _Review:
         return bisect_right(self.f_starts, pos) - 1
 
     def lex_spans(self, name: str) -> list[tuple[int, int]]:
-        """Sorted (start, end) spans in W of the phrases of lexicon ``name`` (praise, cue, flag, neg, defect,
-        generic; the longest phrase at a position). The Latin phrases of all six are read in one pass over the word
-        index (their first word, then the continuations matched right after it); the CJK phrases by one
+        """Sorted (start, end) spans in ``word_text`` of the phrases of lexicon ``name`` (praise, cue, flag, neg,
+        defect, generic; the longest phrase at a position). The Latin phrases of all six are read in one pass over
+        the word index (their first word, then the continuations matched right after it); the CJK phrases by one
         prefix-trie pattern per lexicon, only for the lexicons asked for (defect and neg seldom are)."""
         if self._lex is None:
             out: dict[str, list[tuple[int, int]]] = {lex_name: [] for lex_name, _ in _LEXES}
             lists = list(out.values())
-            W, cum, pos_of = self.W, self.cum, self.pos_of
+            word_text, cum, pos_of = self.word_text, self.cum, self.pos_of
             for t in _LEX_TOKENS & pos_of.keys():
                 entries = _LEX_TABLE[t]
                 tlen = len(t)
@@ -184,7 +188,7 @@ class _Review:
                     start = cum[k] + k + 1
                     first_end = start + tlen
                     for alone, rest, lexes in entries:
-                        m = rest.match(W, first_end) if rest is not None else None
+                        m = rest.match(word_text, first_end) if rest is not None else None
                         if m is not None:
                             span = (start, m.end())
                         elif alone:
@@ -199,7 +203,7 @@ class _Review:
             self._lex_cjk.add(name)
             cjk_re = _LEX_BY_NAME[name].cjk_re
             if cjk_re is not None and not self.ascii:
-                spans.extend(m.span() for m in cjk_re.finditer(self.W))
+                spans.extend(m.span() for m in cjk_re.finditer(self.word_text))
             spans.sort()
         return spans
 
@@ -209,9 +213,9 @@ class _Review:
         return self._neg
 
     def _phrase_hit(self, ph: _Phrase, i: int, k: int, start: int, end: int) -> None:
-        """Mark phrase ``ph`` read at token ``k`` (characters [start, end) of W, in item ``i``), unless it is an
-        anchor read inside one of the target's keywords, or a negated keyword with no negation near it."""
-        if ph.inside and any(_covers(self.T, k - j, kt) for j, kt in ph.inside if k >= j):
+        """Mark phrase ``ph`` read at token ``k`` (characters [start, end) of ``word_text``, in item ``i``), unless
+        it is an anchor read inside one of the target's keywords, or a negated keyword with no negation near it."""
+        if ph.inside and any(_covers(self.tokens, k - j, kt) for j, kt in ph.inside if k >= j):
             return
         if ph.neg:
             neg = self._neg_positions()
@@ -221,19 +225,19 @@ class _Review:
         self._mark(i, ph.n, ph.bit, start, end)
 
     def _scan(self) -> None:
-        comp, W, T = self.comp, self.W, self.T
+        comp, word_text, tokens = self.comp, self.word_text, self.tokens
         # Latin phrases: candidates by first word (from the word index), then the rest right after it
         cum = self.cum
-        nT = len(T)
+        nT = len(tokens)
         for t in comp.first_keys & self.pos_of.keys():
             singles, by_next, windowed, maxwin = comp.phrases[t]
             tlen = len(t)
             for k in self.pos_of[t]:
                 start = cum[k] + k + 1
                 first_end = start + tlen
-                cands = by_next.get(T[k + 1]) if by_next and k + 1 < nT else None
+                cands = by_next.get(tokens[k + 1]) if by_next and k + 1 < nT else None
                 if windowed:
-                    after = T[k + 1:k + 1 + maxwin]
+                    after = tokens[k + 1:k + 1 + maxwin]
                     more = [(rest, group) for rest, nxt, win, group in windowed if nxt in after[:win]]
                     if more:
                         cands = more + cands if cands else more
@@ -244,7 +248,7 @@ class _Review:
                         self._phrase_hit(ph, i, k, start, first_end)
                 if cands:
                     for rest, group in cands:
-                        mm = rest.match(W, first_end)
+                        mm = rest.match(word_text, first_end)
                         if mm is None:
                             continue
                         if i < 0:
@@ -254,14 +258,14 @@ class _Review:
         # Japanese phrases: a quick test of their first characters, then the pattern
         if comp.cjk and not self.ascii:
             # the review's non-ASCII characters alone (the ASCII bytes deleted from its UTF-8, in C). A pattern
-            # made of Japanese parts only that matches W also matches this text (deleting the spaces in its gaps
+            # made of Japanese parts only that matches word_text also matches this text (deleting the spaces in its gaps
             # only shortens them), so a search of this much shorter text rules most of them out
-            na = W.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
+            na = word_text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8")
             chars = set(na)
             for req, pure, rx, owners, neg in comp.cjk:
                 if not req <= chars or (pure and rx.search(na) is None):
                     continue
-                for m in rx.finditer(W):
+                for m in rx.finditer(word_text):
                     if neg:
                         npos = self._neg_positions()
                         j = bisect_left(npos, m.end() - 1)
@@ -273,22 +277,22 @@ class _Review:
         self._scan_rest()
 
     def _scan_rest(self) -> None:
-        comp, W, F = self.comp, self.W, self.F
+        comp, word_text, folded = self.comp, self.word_text, self.folded
         # literal anchors (punctuation kept): in folded text
         for longest, first, rx, owners, bound in comp.lits:
-            if longest not in F:
+            if longest not in folded:
                 continue
             # a match starts with the first piece: tried only where it occurs, when it is long enough to be rare
-            for m in (_matches_at(rx, F, _find_all(F, first)) if len(first) >= 3 else rx.finditer(F)):
-                if bound and m.start() and F[m.start() - 1] in _WORDCH:
+            for m in (_matches_at(rx, folded, _find_all(folded, first)) if len(first) >= 3 else rx.finditer(folded)):
+                if bound and m.start() and folded[m.start() - 1] in _WORDCH:
                     continue
                 i = self._fitem(m.start())
                 for n, bit in owners:
                     self._mark(i, n, bit)
         # table.column written apart ("orders テーブルの total", "the total of orders")
         for tb, col, rx, n, bit in comp.prox:
-            if tb in W and col in W:
-                for m in rx.finditer(W):
+            if tb in word_text and col in word_text:
+                for m in rx.finditer(word_text):
                     self._mark(self._witem(m.start()), n, bit, m.start() + 1, m.end())
         # quoted code: inline spans and the lines of code blocks
         for i, it in enumerate(self.items):
@@ -305,27 +309,27 @@ class _Review:
         self._scan_lines()
 
     def _file_starts(self) -> list[int]:
-        """Positions in F where a file name starts (every match of the file patterns starts there)."""
+        """Positions in ``folded`` where a file name starts (every match of the file patterns starts there)."""
         if self._fstarts is None:
-            F = self.F
-            self._fstarts = sorted({k for name in self.comp.file_of for k in _find_all(F, name)})
+            folded = self.folded
+            self._fstarts = sorted({k for name in self.comp.file_of for k in _find_all(folded, name)})
         return self._fstarts
 
     def _file_mentions(self) -> list[tuple[int, str]]:
-        comp, F = self.comp, self.F
+        comp, folded = self.comp, self.folded
         out = []
         if comp.file_re is None:
             return out
-        for m in _matches_at(comp.file_re, F, self._file_starts()):
+        for m in _matches_at(comp.file_re, folded, self._file_starts()):
             a, b = m.start(), m.end()
-            if (a and F[a - 1] in _WORDCH) or (b < len(F) and F[b] in _WORDCH):
+            if (a and folded[a - 1] in _WORDCH) or (b < len(folded) and folded[b] in _WORDCH):
                 continue
             out.append((a, comp.file_of[m.group(0)]))
         return out
 
     def _scan_lines(self) -> None:
-        comp, F = self.comp, self.F
-        has_digit = any(ch in F for ch in "0123456789")
+        comp, folded = self.comp, self.folded
+        has_digit = any(ch in folded for ch in "0123456789")
         if not has_digit:
             return
         mentions = self._file_mentions()
@@ -351,19 +355,19 @@ class _Review:
             return comp.single_file
 
         if comp.file_line_re is not None and mentions:
-            for m in _matches_at(comp.file_line_re, F, self._file_starts()):
+            for m in _matches_at(comp.file_line_re, folded, self._file_starts()):
                 a = m.start()
-                if a and F[a - 1] in _WORDCH:
+                if a and folded[a - 1] in _WORDCH:
                     continue
                 fp = comp.file_of.get(m.group("file"))
                 if fp:
                     _add_ranges(refs, self._fitem(a), fp, m)
         for rx, key, check in ((_L_REF_RE, "l", True), (_JA_LINE_RE, "行", False)):
-            if key not in F:
+            if key not in folded:
                 continue
-            for m in (rx.finditer(F) if check else _ja_line_refs(F)):
+            for m in (rx.finditer(folded) if check else _ja_line_refs(folded)):
                 a = m.start()
-                if check and a and F[a - 1] in "abcdefghijklmnopqrstuvwxyz0123456789_./":
+                if check and a and folded[a - 1] in "abcdefghijklmnopqrstuvwxyz0123456789_./":
                     continue
                 i = self._fitem(a)
                 fp = file_at(a, i)
@@ -379,24 +383,24 @@ class _Review:
                 for ln, n in comp.anchor_lines.get(fp, ()):
                     if a - 1 <= ln <= b + 1:
                         self._mark(i, n, P_LINE)
-        if comp.sections and ("§" in F or "section" in F or "sec." in F or "章" in F or "セクション" in F
-                              or "第" in F):
+        if comp.sections and ("§" in folded or "section" in folded or "sec." in folded or "章" in folded
+                              or "セクション" in folded or "第" in folded):
             # without 章 every match starts with one of the markers: tried only there
-            for m in (_SECTION_RE.finditer(F) if "章" in F else _matches_at(_SECTION_NO_CH_RE, F, sorted(
-                    {k for mark in ("§", "sec", "セクション", "第") for k in _find_all(F, mark)}))):
-                if m.group("a") and F[m.start()] in "s" and m.start() and F[m.start() - 1] in _WORDCH:
+            for m in (_SECTION_RE.finditer(folded) if "章" in folded else _matches_at(_SECTION_NO_CH_RE, folded, sorted(
+                    {k for mark in ("§", "sec", "セクション", "第") for k in _find_all(folded, mark)}))):
+                if m.group("a") and folded[m.start()] in "s" and m.start() and folded[m.start() - 1] in _WORDCH:
                     continue
-                if m.group("b") and m.start() and F[m.start() - 1] in "0123456789.":
+                if m.group("b") and m.start() and folded[m.start() - 1] in "0123456789.":
                     continue
                 self._mark_section(self._fitem(m.start()), m.group("a") or m.group("b"))
-        if comp.dotted_sections and "." in F:
+        if comp.dotted_sections and "." in folded:
             # a bare "5.3" names the document's section 5.3 when the case has one (not a version, a decimal with
             # a unit, nor part of a longer number): "5.3「キャンセルが先に届くことはない」は成り立ちません"
-            for m in _BARE_SECTION_RE.finditer(F):
+            for m in _BARE_SECTION_RE.finditer(folded):
                 num = m.group(1)
                 if num not in comp.dotted_sections:
                     continue
-                w = re.search(r"([a-z][a-z0-9]*)\s?$", F[max(0, m.start() - 24):m.start()])
+                w = re.search(r"([a-z][a-z0-9]*)\s?$", folded[max(0, m.start() - 24):m.start()])
                 if w and w.group(1) not in _MARK_TOKENS:
                     continue  # ... nor the version of a named thing ("spring 5.1", "python3.11")
                 self._mark_section(self._fitem(m.start()), num)
@@ -466,10 +470,10 @@ class _Review:
         return hit
 
     def words_before(self, at: int) -> str:
-        """Up to 40 characters of W before position ``at``, within its sentence: where a denial ("no", "not
+        """Up to 40 characters of ``word_text`` before position ``at``, within its sentence: where a denial ("no", "not
         vulnerable to") or a remedy cue ("use") of the term at ``at`` stands."""
         a, _ = self.sent_range(bisect_right(self.sbounds, at) - 1)
-        return self.W[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
+        return self.word_text[max(a, at - 40):at].rsplit(_SENT_W, 1)[-1]
 
     def trap_mentions(self, m: int, n: int) -> tuple[bool, bool]:
         """(item ``m`` mentions trap ``n`` in a sentence, one such mention is flagged as a defect). A mention
@@ -480,7 +484,7 @@ class _Review:
         hit = self._trap.get(key)
         if hit is not None:
             return hit
-        W = self.W
+        word_text = self.word_text
         mentions = []
         denied: set[int] = set()
         for at, end, bit in self.spans.get(m, {}).get(n, ()):
@@ -494,7 +498,7 @@ class _Review:
         for end, sid, a, b, before in mentions:
             if sid in denied:
                 continue
-            after = W[end:min(b, end + 24)]
+            after = word_text[end:min(b, end + 24)]
             if _REMEDY_BEFORE_RE.search(before) or _REMEDY_AFTER_RE.match(after):
                 continue
             p, d = self.polarity(a, b, flag=True)
@@ -519,9 +523,9 @@ class _Review:
 
     # ---- reading
     def sent_range(self, sid: int) -> tuple[int, int]:
-        """(start, end) in W of the sentence with id ``sid``."""
+        """(start, end) in ``word_text`` of the sentence with id ``sid``."""
         sb = self.sbounds
-        return sb[sid], (sb[sid + 1] if sid + 1 < len(sb) else len(self.W))
+        return sb[sid], (sb[sid + 1] if sid + 1 < len(sb) else len(self.word_text))
 
     def item_sids(self, i: int) -> range:
         a, b = self.w_bounds[i]
@@ -531,17 +535,18 @@ class _Review:
         """Praise spans and cue positions of the whole review, computed once (see :func:`_sentence_polarity`)."""
         if self._pol is not None:
             return self._pol
-        W, sb, T, cum = self.W, self.sbounds, self.T, self.cum
+        word_text, sb, tokens, cum = self.word_text, self.sbounds, self.tokens, self.cum
         praise: list[tuple[int, int]] = []
         for s0, e0 in self.lex_spans("praise"):
             a = sb[bisect_right(sb, s0) - 1]
-            if _NEG_BEFORE.search(W[max(a, s0 - 25):s0 - 1] if W[s0 - 1:s0] == " " else W[max(a, s0 - 24):s0]) \
-                    or _NEG_AFTER.match(W[e0:e0 + 12]):
+            if _NEG_BEFORE.search(word_text[max(a, s0 - 25):s0 - 1] if word_text[s0 - 1:s0] == " "
+                                  else word_text[max(a, s0 - 24):s0]) \
+                    or _NEG_AFTER.match(word_text[e0:e0 + 12]):
                 continue
             praise.append((s0, e0))
         for t in _PRAISE_START & self.pos_of.keys():
             for k in self.pos_of[t]:
-                if k == 0 or T[k - 1] in _MARK_TOKENS:
+                if k == 0 or tokens[k - 1] in _MARK_TOKENS:
                     praise.append((cum[k] + k + 1, cum[k] + k + 1 + len(t)))
         praise.sort()
         self._pol = {"praise": praise, "pstart": [a for a, _ in praise],
@@ -569,7 +574,7 @@ class _Review:
         return False
 
     def polarity(self, a: int, b: int, flag: bool = False) -> tuple[bool, bool]:
-        """(praise, defect) of the W range [a, b): praise when a non-negated approving phrase starts in it;
+        """(praise, defect) of the ``word_text`` range [a, b): praise when a non-negated approving phrase starts in it;
         defect when a defect/change cue (``flag``: one that finds fault, not "use X") starts in it outside the
         approving phrases."""
         key = (a, b, flag)
@@ -600,7 +605,7 @@ class _Review:
         return is_praise, False
 
     def generic(self, a: int, b: int) -> bool:
-        """True when a generic-advice cue starts in the W range [a, b)."""
+        """True when a generic-advice cue starts in the ``word_text`` range [a, b)."""
         g = self._positions("generic")
         j = bisect_right(g, a - 1)
         return j < len(g) and g[j] < b
@@ -679,21 +684,21 @@ def _matches_at(rx: re.Pattern, text: str, starts: list[int]):
                 end = m.end()
 
 
-def _ja_line_refs(F: str):
-    """The line references of ``_JA_LINE_RE`` in ``F`` that are a range or say 行目. Every match ends at a "行"
+def _ja_line_refs(folded: str):
+    """The line references of ``_JA_LINE_RE`` in ``folded`` that are a range or say 行目. Every match ends at a "行"
     (or "行目") and, before it, holds only digits, spaces, "-" and "~": it is searched for only in that run of
     characters before each "行"."""
     end = 0
-    q = F.find("行")
+    q = folded.find("行")
     while q >= 0:
         r = q
-        while r > end and (F[r - 1].isdecimal() or F[r - 1].isspace() or F[r - 1] in "-~"):
+        while r > end and (folded[r - 1].isdecimal() or folded[r - 1].isspace() or folded[r - 1] in "-~"):
             r -= 1
-        m = _JA_LINE_RE.search(F, max(r, end), q + 2)
+        m = _JA_LINE_RE.search(folded, max(r, end), q + 2)
         if m is not None and m.end() >= q + 1 and (m.group("me") or m.group("b")):
             yield m
             end = m.end()
-        q = F.find("行", q + 1)
+        q = folded.find("行", q + 1)
 
 
 def _add_ranges(refs: list, i: int, fp: str, m: re.Match) -> None:
