@@ -91,8 +91,8 @@ def child_bare(samples: int, concurrency: int) -> dict:
 
 def child_harness(samples: int, concurrency: int, profile: str | None = None, semantic: bool = False,
                   thread: bool = False) -> dict:
+    import harness.graders.rubric  # noqa: F401 - the grader's import, before the clock
     import harness.models.anthropic_model  # noqa: F401 - the SDK import, before the clock as in the other clients
-    from harness.graders import rubric
     from harness.models.base import GenerationConfig
     from harness.runner import RunOptions, execute
     if thread:   # grading on a thread of this process, as before harness.grading_pool (the A/B of --thread-ab)
@@ -100,8 +100,8 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None, se
         harness.grading_pool._start_method = lambda graders: None
     suite, prompt, cfg, epochs, _ = _workload(samples)
     cfg = cfg.model_copy(update={"cache_mode": "off", "concurrency": concurrency, "semantic_grading": semantic})
-    if hasattr(rubric, "_CACHE"):
-        rubric._CACHE.clear()  # a real run compiles each case's matchers once, in the timed run
+    # a real run compiles each case's matchers once, in the timed run: execute() builds its graders, and a new
+    # grader has no case compiled yet
     with work_dir("runner-") as tmp:
         opts = RunOptions(cases=suite, prompts=[prompt], models=[MODEL], epochs=epochs,
                           run_dir=Path(tmp) / "run", graders=["deterministic"], progress=False,

@@ -97,7 +97,7 @@ def test_a_registered_grader_is_used_by_create_graders_calibrate_and_the_fingerp
     assert isinstance(_make_grader("silent"), Silent)
     # its fingerprint covers its registered sources: a different source list, a different fingerprint
     fp = grader_fingerprint("silent")
-    monkeypatch.setitem(registry.GRADERS, "silent", registry.GraderInfo("silent", "", False, ("rubric.py",),
+    monkeypatch.setitem(registry.GRADERS, "silent", registry.GraderInfo("silent", "", False, ("lexicon.py",),
                                                                        info.factory))
     assert grader_fingerprint("silent") != fp
     case = load_case(case_dir)

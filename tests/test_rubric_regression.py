@@ -115,14 +115,15 @@ def test_scanning_shortcuts_find_what_a_full_scan_finds():
     import random
 
     from harness.cases import load_suite
-    from harness.graders import rubric as R
+    from harness.graders.rubric import review as R
+    from harness.graders.rubric.compile import _Compiled
 
     rng = random.Random(7)
     marks = ["行目", "行", "目", "1", "12", "123", " ", "  ", "\u3000", "-", "~", "〜", "a", "l", "line", "lines ",
              "l.", "ll.", "L", "§", "§ ", "section", "sec.", "sec", "セクション", "第", "章", ".", ",", "2.1", "x", ":",
              "#l", "\n", "(lines ", "の", "and", "to"]
     for case in load_suite(rc.CASES):
-        comp = R._compiled(case)
+        comp = _Compiled(case)
         names = list(comp.file_of)
         extra = names + [n[:-1] for n in names] + [n + "x" for n in names] + [x for lit in comp.lits for x in lit[:2]]
         for _ in range(150):

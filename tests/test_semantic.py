@@ -1,4 +1,4 @@
-"""The semantic stage of the deterministic grader (harness/graders/semantic.py + rubric._semantic_stage).
+"""The semantic stage of the deterministic grader (graders/semantic.py + graders/rubric/semantic_stage.py).
 
 Uses the mini case of tests/test_rubric.py. The lexical stage alone (``semantic=False``) is the reference: each
 test shows what the semantic stage adds, or that it adds nothing where it must not.

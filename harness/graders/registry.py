@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import ConfigError
@@ -50,6 +51,11 @@ def _load(module: str, attr: str, name: str):
                           f"--grader {DEFAULT_GRADER}", field="--grader") from None
 
 
+def _package_files(package: str) -> tuple[str, ...]:
+    # every module of a grader package, so that a module added to it is in the grader's fingerprint too
+    return tuple(sorted(f"{package}/{p.name}" for p in (Path(__file__).parent / package).glob("*.py")))
+
+
 def _deterministic(cfg: "HarnessConfig | None", _judge_model: str | None):
     on = cfg.semantic_grading if cfg is not None else True
     return _load("rubric", "DeterministicGrader", "deterministic")(semantic=on, warn_off=not on)
@@ -65,7 +71,7 @@ def _judge(cfg: "HarnessConfig | None", judge_model: str | None):
 
 GRADERS: dict[str, GraderInfo] = {g.name: g for g in (
     GraderInfo("deterministic", "offline rubric grader (keywords and places, then sentence embeddings)", False,
-               ("rubric.py", "semantic.py", "lexicon.py", "textnorm.py", "items.py"), _deterministic),
+               (*_package_files("rubric"), "semantic.py", "lexicon.py", "textnorm.py", "items.py"), _deterministic),
     GraderInfo("judge", "LLM judge applying every finding's and trap's rubric (needs --judge-model)", True,
                ("judge.py", "templates/judge_system.md.j2", "templates/judge_user.md.j2"), _judge),
 )}
