@@ -148,7 +148,7 @@ COPULA = ["is", "are", "was", "were", "looks", "look", "seems", "seem", "is perf
            "is actually", "is entirely", "is completely", "are already", "are perfectly", "remains", "stays",
            "which is", "that is", "it s", "that s", "this is", "is also", "are also", "is still", "are still",
            "be", "is exactly", "is really"]
-# PRAISE_RE in rubric.py = (COPULA) (APPROVING) | PRAISE
+# the praise matcher (graders/rubric/lexmatch.py, _LEX_PRAISE) = (COPULA) (APPROVING) | PRAISE
 PRAISE = [
     # English
     "correctly", "well done", "good choice", "good call", "right call", "nice", "no issue", "no issues",
@@ -197,7 +197,7 @@ ACTION = [
 ]
 
 # How advice opens (an imperative or a rule), in English; Japanese advice is told by its ending (ADVICE_JA_END).
-# An item that names no place and opens this way reads the same for any codebase (graders/rubric.py, semantic
+# An item that names no place and opens this way reads the same for any codebase (graders/rubric/semantic_stage.py, semantic
 # stage): "Don't expose internal error details", "List endpoints should be paginated".
 ADVICE_EN_START = [
     "add", "adopt", "always", "apply", "avoid", "be", "check", "configure", "consider", "decide", "define",

@@ -1,6 +1,6 @@
 """Semantic evidence for the deterministic grader: does a review item *say* what a finding's rubric says?
 
-The lexical stage (graders/rubric.py) credits a finding when one item names its concept by a keyword and its
+The lexical stage (graders/rubric/) credits a finding when one item names its concept by a keyword and its
 place. Reviews often name the place and describe the defect in other words (or in the other language), so the
 concept is missed. This stage looks, for each finding the lexical stage did not credit, at the items that carry
 place evidence for it, and compares their meaning with the finding's ``title`` and ``rubric`` using sentence
