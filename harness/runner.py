@@ -833,6 +833,9 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
             runner._pool.close(cancel=True)
         rd.rewrite(read.records)
         m = rd.manifest
+        for g in runner.graders:
+            if hasattr(g, "server_facts"):
+                m.config.setdefault("judge_server", {}).update(g.server_facts())
         m.graders = list(m.graders) + [g for g in graders if g not in m.graders]
         if needs_model(graders) and (judge_model or cfg.judge_model):
             m.judge_model = judge_model or cfg.judge_model   # the judge whose grades the records now hold (a resume keeps it)

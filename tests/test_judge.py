@@ -299,3 +299,28 @@ def test_a_slow_local_judge_is_bounded_by_silence_not_a_total_deadline(case, tmp
         g = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=cfg).grade(case, REVIEW)
         assert srv.started == 1 and srv.cancelled == 0
     assert g.error is None and g.calls == 1 and g.found_ids() == {"sqli"}
+
+
+def test_a_judge_without_a_runner_limit_sizes_its_own_to_the_servers_slots(case, tmp_path, monkeypatch):
+    """`harness grade` with the judge on a one-slot llama.cpp server: the judge asks the server its slots and sends
+    one request at a time, so nothing waits in the server's queue with its deadline running, and nothing is
+    abandoned or sent twice (before: `concurrency` requests at once, the queued ones timed out and were re-sent
+    while the server still computed them)."""
+    import asyncio
+
+    from harness.testing.fakellama import FakeLlamaServer
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c"))
+    reviews = [f"{REVIEW}\n\nReview number {i}." for i in range(5)]   # distinct: no cache hit between them
+    with FakeLlamaServer(slots=1, compute_s=0.2, responder=lambda body: good_reply()) as srv:
+        j = JudgeGrader(f"openai/j@{srv.openai_base_url}", cfg=load_config(ROOT))
+
+        async def grade_all():
+            return await asyncio.gather(*(j.agrade(case, r) for r in reviews))
+
+        grades = asyncio.run(grade_all())
+        # (a request counts as queued for the moment before it takes the free slot)
+        assert srv.max_computing == 1 and srv.max_queued <= 1, (srv.max_computing, srv.max_queued)
+        assert srv.started == srv.delivered == len(reviews) and srv.abandoned == srv.dropped == 0
+    assert all(g.error is None and g.found_ids() == {"sqli"} for g in grades)
+    facts = j.server_facts()
+    assert facts["concurrency"] == 1 and "slot" in facts["concurrency_why"]

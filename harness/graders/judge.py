@@ -185,6 +185,26 @@ class JudgeGrader:
         # set by the runner when the judge shares a local server with the agent: its requests take turns with
         # the agent's under one concurrency limit instead of queueing in the server behind them
         self.limiter = None
+        self._own_limit: dict | None = None   # what sizing the judge's own limiter found (see _size_own_limit)
+        self._sizing = None
+
+    async def _size_own_limit(self, model) -> None:
+        """Give the judge a concurrency limit of its own when the runner gave it none (``harness grade``, or a judge
+        on another server than the agent): the same sizing as the agent's (:func:`harness.limiter.initial_limit`:
+        a local server's slot count, else the configured concurrency). Without it, ``harness grade`` sent
+        ``concurrency`` judge requests at once to a one-slot llama.cpp server, whose queued requests timed out
+        and were sent again while it still computed them (issue #21's stall, in the judge)."""
+        import asyncio
+        from ..limiter import AdaptiveLimiter, initial_limit
+        if self._sizing is None:
+            self._sizing = asyncio.Lock()
+        async with self._sizing:
+            if self._own_limit is not None or self.limiter is not None:
+                return
+            configured = max(1, self.cfg.concurrency if self.cfg is not None else 8)
+            limit, facts = await initial_limit(model, configured)
+            self._own_limit = facts
+            self.limiter = AdaptiveLimiter(limit)
 
     def model(self):
         """The judge's model (:class:`~harness.models.base.Model`), created on first use unless injected."""
@@ -199,8 +219,10 @@ class JudgeGrader:
     def server_facts(self) -> dict:
         """What the run's manifest records about the judge's server: its model and, for an OpenAI-compatible
         one, the structured-output mode in use and whether it was detected (a rejection of json_schema)."""
+        own = {"concurrency": self._own_limit["concurrency"], "concurrency_why": self._own_limit.get("why")} \
+            if self._own_limit else {}
         if self.spec.provider != "openai":
-            return {"model": self.spec.name, "structured_output": "tool_use"}
+            return {"model": self.spec.name, "structured_output": "tool_use", **own}
         model = self._model
         facts = {"model": self.spec.name,
                  "structured_output": getattr(model, "structured_output", "json_schema"),
@@ -208,7 +230,7 @@ class JudgeGrader:
         server = getattr(model, "server", None)
         if server is not None:
             facts.update({k: v for k, v in server.as_dict().items() if k in ("n_ctx", "n_ctx_source", "slots")})
-        return facts
+        return {**facts, **own}
 
     def render(self, case: Case, review: str) -> tuple[str, str]:
         """(system, user) texts of the judge request."""
@@ -258,6 +280,8 @@ class JudgeGrader:
                                   grammar_schema=case_schema(case) if case is not None else None)
         gen = GenerationConfig(temperature=0.0, max_tokens=wanted)
         messages = [{"role": "user", "content": user}]
+        if self.limiter is None and self._own_limit is None:
+            await self._size_own_limit(model)
         if self.limiter is None:
             comp = await model.generate(system, messages, gen, output=output)
         else:
