@@ -186,7 +186,7 @@ class JudgeGrader:
         # the agent's under one concurrency limit instead of queueing in the server behind them
         self.limiter = None
         self._own_limit: dict | None = None   # what sizing the judge's own limiter found (see _size_own_limit)
-        self._sizing = None
+        self._sizing_lock = None
 
     async def _size_own_limit(self, model) -> None:
         """Give the judge a concurrency limit of its own when the runner gave it none (``harness grade``, or a judge
@@ -196,9 +196,9 @@ class JudgeGrader:
         and were sent again while it still computed them (issue #21's stall, in the judge)."""
         import asyncio
         from ..limiter import AdaptiveLimiter, initial_limit
-        if self._sizing is None:
-            self._sizing = asyncio.Lock()
-        async with self._sizing:
+        if self._sizing_lock is None:
+            self._sizing_lock = asyncio.Lock()
+        async with self._sizing_lock:
             if self._own_limit is not None or self.limiter is not None:
                 return
             configured = max(1, self.cfg.concurrency if self.cfg is not None else 8)
