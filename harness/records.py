@@ -174,6 +174,13 @@ class RecordsRead:
     torn_tail: bool = False
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
 
+    def damage(self) -> list[str]:
+        """One sentence per problem of the file (a torn last line, each invalid line), in the words every reader of
+        a run (resume, re-grade, results) reports them with; empty when the file was clean."""
+        out = ["dropped a torn last line of samples.jsonl (a run was interrupted mid-write)"] if self.torn_tail else []
+        out += [f"dropped invalid line {lineno} of samples.jsonl: {why}" for lineno, why in self.bad_lines]
+        return out
+
 
 class RunDir:
     """A run directory on disk. Create with :meth:`create`, reopen with :meth:`open`."""

@@ -185,11 +185,7 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
         raise HarnessError(f"unknown reducer {reducer!r}; expected mean, pass@k or majority", field="reducer")
     rd = RunDir.open(run_dir)
     read = rd.read_samples()
-    warnings: list[str] = []
-    if read.torn_tail:
-        warnings.append("samples.jsonl ends with a torn line (a crash mid-write); it was ignored")
-    for line, msg in read.bad_lines:
-        warnings.append(f"samples.jsonl line {line} is invalid and was ignored: {msg}")
+    warnings: list[str] = read.damage()
     records = sorted(read.records, key=lambda r: (r.prompt_version, r.model, r.case, r.epoch))
     weights = dict(DEFAULT_WEIGHTS)
     weights.update(severity_weights or {})

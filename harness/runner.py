@@ -551,10 +551,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         rd = RunDir.open(path)
         lock = rd.lock().__enter__()  # before repair(): a concurrent writer must not lose records to a rewrite
         res = rd.repair()
-        if res.torn_tail:
-            notes.append("dropped a torn last line of samples.jsonl (the previous run was interrupted mid-write)")
-        for lineno, why in res.bad_lines:
-            notes.append(f"dropped invalid line {lineno} of samples.jsonl: {why}")
+        notes.extend(res.damage())
         old = rd.manifest
         if old.config.get("batch") and not opts.batch:
             # A batch run keeps its mode on resume: its stored batch is polled, not paid for a second time by
@@ -792,11 +789,7 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
     rd = RunDir.open(path)
     with rd.lock():
         read = rd.read_samples()
-        notes: list[str] = []
-        if read.torn_tail:
-            notes.append("dropped a torn last line of samples.jsonl (the run was interrupted mid-write)")
-        for lineno, why in read.bad_lines:
-            notes.append(f"dropped invalid line {lineno} of samples.jsonl: {why}")
+        notes: list[str] = read.damage()
         by_id = {c.id: c for c in cases}
         todo: list[tuple[SampleRecord, Case]] = []
         changed: set[str] = set()
