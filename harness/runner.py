@@ -443,6 +443,8 @@ class Runner:
                 self.stats.retries_by_kind[g.grader] = self.stats.retries_by_kind.get(g.grader, 0) + g.retries
             self.stats.judge_cost_usd += g.cost_usd or 0.0
             self.stats.cost_usd += g.cost_usd or 0.0
+            if g.cost_usd is None:   # an unpriced judge (an OpenAI-compatible server): n/a, never a $0 sum
+                self.stats.cost_unknown += 1
             self.stats.input_tokens += g.usage.get("input_tokens", 0)
             self.stats.output_tokens += g.usage.get("output_tokens", 0)
             self.stats.cache_write_tokens += g.usage.get("cache_creation_input_tokens", 0)
@@ -831,7 +833,8 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
                 m.config.setdefault("judge_server", {}).update(g.server_facts())
         m.graders = list(m.graders) + [g for g in graders if g not in m.graders]
         if needs_model(graders) and (judge_model or cfg.judge_model):
-            m.judge_model = judge_model or cfg.judge_model   # the judge whose grades the records now hold (a resume keeps it)
+            # the judge whose grades the records now hold (a resume keeps it)
+            m.judge_model = judge_model or cfg.judge_model
         a = assess(planned_ids(m), {r.sample_id: r for r in read.records}, m.graders, None, rd.path)
         m.status = "complete" if a.complete else "incomplete"
         m.status_reason = a.reason

@@ -160,9 +160,11 @@ def _yaml_portability(case_file: Path) -> str | None:
                 "though libyaml reads it: the suite fails to load where PyYAML lacks libyaml; expected a value "
                 "both read alike (quote it)")
     except Exception as e:  # noqa: BLE001 - a value the pure loader builds differently (dates, numbers)
-        return f"PyYAML's pure-Python loader fails on this file ({type(e).__name__}: {e}); expected both loaders to read it"
+        return (f"PyYAML's pure-Python loader fails on this file ({type(e).__name__}: {e}); "
+                "expected both loaders to read it")
     if pure != fast:
-        return "libyaml and PyYAML's pure-Python loader read this file differently; expected the same values (quote them)"
+        return ("libyaml and PyYAML's pure-Python loader read this file differently; "
+                "expected the same values (quote them)")
     return None
 
 

@@ -138,3 +138,27 @@ def test_cost_text():
     assert RunStats(cost_usd=0.5).cost_text() == "$0.5000"
     assert RunStats(cost_usd=0.5, cost_unknown=2).cost_text() == "$0.5000 + n/a for 2 unpriced samples"
     assert RunStats().cost_text() == "$0.0000"     # nothing answered: nothing spent
+
+
+def test_harness_grade_with_a_judge_on_a_one_slot_server(suite, tmp_path, capsys, monkeypatch):
+    """`harness grade RUN --grader judge` against a one-slot server that tells its slots: one judge request at a
+    time (nothing queued, abandoned or re-sent), every sample judged, the judge's concurrency in run.json, and an
+    unpriced judge's cost shown as n/a (before: 8 requests at once, and "spent $0.0000")."""
+    from harness import pipeline
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))   # every judge request reaches the server
+    with FakeLlamaServer(slots=1, compute_s=0.05, responder=responder) as srv:
+        res = execute(cfg(concurrency=8), opts(suite[:4], tmp_path, srv, graders=["deterministic"]))
+        assert res.complete
+        started = srv.started
+        out = pipeline.regrade(cfg(concurrency=8, cases_dir=str(tmp_path / "cases")), res.run_dir.path, ["judge"],
+                               judge_model=f"openai/judge-fake@{srv.openai_base_url}")
+        assert srv.max_computing == 1 and srv.max_queued <= 1 and srv.abandoned == srv.dropped == 0
+        judged = srv.started - started
+    assert out.result.complete and judged >= 4
+    recs = out.result.records
+    assert all(r.grades["judge"].error is None and r.grades["judge"].found_ids() == {"sqli"} for r in recs)
+    m = res.run_dir.manifest.__class__.model_validate_json((res.run_dir.path / "run.json").read_text())
+    assert m.config["judge_server"]["concurrency"] == 1 and m.judge_model.startswith("openai/judge-fake@")
+    print_outcome(out.result, [])
+    err = capsys.readouterr().err
+    assert "cost n/a" in err and "$0.0000" not in err

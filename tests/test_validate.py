@@ -203,7 +203,8 @@ def test_a_file_only_libyaml_reads_is_named(tmp_path):
     text = f.read_text(encoding="utf-8")
     m = re.search(r"^( *)keywords:\n(?:\1- .*\n)+", text, re.M)
     assert m, text
-    f.write_text(text[:m.start()] + f"{m.group(1)}keywords: [ANY(?), sql injection]\n" + text[m.end():], encoding="utf-8")
+    flow = f"{m.group(1)}keywords: [ANY(?), sql injection]\n"
+    f.write_text(text[:m.start()] + flow + text[m.end():], encoding="utf-8")
     with pytest.raises(yaml.YAMLError):
         yaml.load(f.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     problems = validate_path(tmp_path)

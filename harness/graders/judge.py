@@ -12,13 +12,14 @@ configured apart from the agent's.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import random
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -31,6 +32,9 @@ from ..models.base import GenerationConfig, ModelSpec, StructuredOutput
 from ..models.pricing import cost_usd
 from ..retry import RetryPolicy, call_with_retries, with_deadline
 from .base import Evidence, FindingVerdict, SampleGrade, TrapVerdict
+
+if TYPE_CHECKING:
+    from ..limiter import AdaptiveLimiter
 
 TEMPLATE_VERSION = "2"
 TOOL_NAME = "record_verdicts"
@@ -184,9 +188,9 @@ class JudgeGrader:
         self.rng = random.Random(0)
         # set by the runner when the judge shares a local server with the agent: its requests take turns with
         # the agent's under one concurrency limit instead of queueing in the server behind them
-        self.limiter = None
+        self.limiter: AdaptiveLimiter | None = None
         self._own_limit: dict | None = None   # what sizing the judge's own limiter found (see _size_own_limit)
-        self._sizing_lock = None
+        self._sizing_lock: asyncio.Lock | None = None
 
     async def _size_own_limit(self, model) -> None:
         """Give the judge a concurrency limit of its own when the runner gave it none (``harness grade``, or a judge
@@ -194,7 +198,6 @@ class JudgeGrader:
         a local server's slot count, else the configured concurrency). Without it, ``harness grade`` sent
         ``concurrency`` judge requests at once to a one-slot llama.cpp server, whose queued requests timed out
         and were sent again while it still computed them (issue #21's stall, in the judge)."""
-        import asyncio
         from ..limiter import AdaptiveLimiter, initial_limit
         if self._sizing_lock is None:
             self._sizing_lock = asyncio.Lock()
