@@ -4,13 +4,16 @@
 Formats: YAML (``.yaml``/``.yml``, every document), JSON, Python (``ast``), SQL (``sqlglot``, dialect from the
 case's tags: ``mysql`` -> MySQL, ``postgresql`` -> PostgreSQL), OpenAPI documents (a YAML/JSON document with an
 ``openapi`` or ``swagger`` key: ``openapi-spec-validator``) and HCL (``.tf``/``.hcl``: ``python-hcl2``). Other
-formats are not checked here (their parsers are not Python packages: javac, tsc, gofmt, nginx -t).
+formats are not checked here (their parsers are not Python packages: javac, tsc, gofmt, nginx -t), nor is a
+``.yaml`` file holding Go template actions (``{{ ... }}``: a Helm chart's templates), which is YAML only once
+``helm template`` has rendered it.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import PurePosixPath
 
 import yaml
@@ -18,6 +21,10 @@ import yaml
 __all__ = ["parse_errors", "CHECKED_SUFFIXES"]
 
 CHECKED_SUFFIXES = (".yaml", ".yml", ".json", ".py", ".sql", ".tf", ".hcl")
+
+# a Go template action as Helm charts write them: "{{ .Values.x }}", "{{- include "x" . | nindent 4 }}"
+_GO_ACTION_RE = re.compile(r"\{\{-?\s*(?:[.$]|/\*|if\b|else\b|end\b|range\b|with\b|define\b|template\b|include\b|"
+                           r"toYaml\b|tpl\b|required\b|default\b|quote\b)")
 
 
 def _sql_dialect(tags) -> str | None:
@@ -44,6 +51,8 @@ def parse_errors(files: dict[str, str], tags=()) -> list[tuple[str, str]]:
         suffix = PurePosixPath(path).suffix.lower()
         try:
             if suffix in (".yaml", ".yml"):
+                if _GO_ACTION_RE.search(text):
+                    continue   # a Go/Helm template, not YAML until rendered (module docstring)
                 docs = list(yaml.safe_load_all(text))
                 if len(docs) == 1 and isinstance(docs[0], dict):
                     err = _openapi_error(docs[0])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from harness.artifacts_check import parse_errors
 from harness.cli import main
 
@@ -45,3 +48,18 @@ def test_openapi_with_an_unknown_or_unquoted_version_is_an_error_not_a_crash():
                               "b.yaml": "openapi: 3.1\ninfo: {title: t, version: '1'}\npaths: {}\n"}))
     assert errs["a.yaml"].startswith("OpenAPI document is invalid")
     assert "quoted string" in errs["b.yaml"]
+
+
+def test_helm_templates_are_not_parsed_as_yaml_but_workflows_are():
+    """A chart's template is YAML only once `helm template` renders it; a GitHub Actions workflow's `${{ ... }}`
+    expressions sit inside YAML strings, so the workflow is still parsed (and its errors named)."""
+    tpl = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"w.fullname\" . }}\n  labels:\n"
+           "    {{- include \"w.labels\" . | nindent 4 }}\nspec:\n  {{- if not .Values.hpa.enabled }}\n"
+           "  replicas: {{ .Values.replicas }}\n  {{- end }}\n")
+    with pytest.raises(yaml.YAMLError):
+        list(yaml.safe_load_all(tpl))
+    workflow = "on: push\njobs:\n  d:\n    runs-on: ubuntu-latest\n    env:\n      K: ${{ secrets.KEY }}\n"
+    broken_workflow = workflow + "    steps:\n   - run: x\n  bad: [\n"
+    errs = dict(parse_errors({"templates/deployment.yaml": tpl, "deploy.yml": workflow,
+                              "broken.yml": broken_workflow}))
+    assert set(errs) == {"broken.yml"} and errs["broken.yml"].startswith("YAML does not parse")

@@ -82,7 +82,9 @@ def test_dry_run_prints_the_plan_sends_nothing_and_writes_no_run(tmp_path, capsy
     assert "cases (4):" in out.out and "samples: 12 (12 on anthropic/claude-haiku-4-5)" in out.out
     assert "estimated cost on anthropic/claude-haiku-4-5: at most $" in out.out and "--max-cost $0.50" in out.out
     assert "ANTHROPIC_API_KEY is not set" in out.out
-    assert "--limit 4: running the first 4 of 25 selected cases" in out.err
+    from harness.cases import load_suite
+    n = len(load_suite(ROOT / "cases"))
+    assert f"--limit 4: running the first 4 of {n} selected cases" in out.err
 
 
 def test_limit_takes_the_first_cases_and_rejects_nonsense(cfg, monkeypatch):
