@@ -283,16 +283,15 @@ class JudgeGrader:
                                   grammar_schema=case_schema(case) if case is not None else None)
         gen = GenerationConfig(temperature=0.0, max_tokens=wanted)
         messages = [{"role": "user", "content": user}]
-        if self.limiter is None and self._own_limit is None:
+        if self.limiter is None:   # neither shared by the runner nor sized yet: size it (sets self.limiter)
             await self._size_own_limit(model)
-        if self.limiter is None:
+        limiter = self.limiter
+        assert limiter is not None   # _size_own_limit always leaves one
+        await limiter.acquire()
+        try:
             comp = await model.generate(system, messages, gen, output=output)
-        else:
-            await self.limiter.acquire()
-            try:
-                comp = await model.generate(system, messages, gen, output=output)
-            finally:
-                await self.limiter.release()
+        finally:
+            await limiter.release()
         _add_usage(spend, comp.usage.as_dict())
         if comp.stop_reason in ("refusal", "content_filter"):
             raise ModelError(f"the judge refused to grade (stop reason {comp.stop_reason!r})", kind="refused")
