@@ -338,6 +338,109 @@ Fix the injection first.
     assert sg.extra_issues == 2
 
 
+def test_a_problem_record_counts_once_and_its_location_field_points_into_the_code(case, grader):
+    # v2.md's format: the location field holds the reference, the problem field the defect; before, the fields
+    # of an unmatched record pointed at nothing by themselves and the problem was not counted at all
+    review = """## Findings
+### 1. SQL injection in search_orders
+- **Location**: app.py:21
+- **Problem**: `q` is concatenated into the SQL with an f-string, an injection.
+- **Fix**: use a parameterized query.
+
+### 2. Pool never closed
+- **Location**: app.py:5
+- **Problem**: the connection pool leaks connections on every reload.
+- **Impact**: the database refuses new connections after a few deploys.
+- **Fix**: close it on shutdown.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert sg.extra_issues == 1
+
+
+def test_the_sub_sections_of_a_credited_problem_heading_are_that_problem(case, grader):
+    # a write-up: "## 1. <problem>" then "### Cause / Reproduction / Fix"; only section 2 is another problem
+    review = """# Breaking the orders API
+
+## 1. SQL injection in `search_orders`
+
+### Cause
+`search_orders` (app.py:21) puts `q` into the query with an f-string: an SQL injection.
+
+### Reproduction
+The payload `' OR 1=1 --` returns every order in app.py, which is a broken tenant boundary.
+
+### Fix
+Use a parameterized query.
+
+## 2. The connection pool leaks
+The pool in app.py line 5 is never closed, which leaks connections.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert sg.extra_issues == 1
+
+
+def test_a_severity_group_heading_is_not_a_summary(case, grader):
+    # "## Lower priority" holds "priority", a summary word; its points are problems all the same
+    review = """## Must fix
+- `search_orders` (app.py:21) has an SQL injection; use a parameterized query.
+
+## Lower priority
+- The connection pool in app.py line 5 is never closed, which leaks connections.
+- `get_order` does not log failed lookups (app.py:51), so incidents cannot be traced.
+
+## Priorities
+- Fix the injection in app.py first, it is the worst problem.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert sg.extra_issues == 2
+
+
+def test_a_paragraph_of_prose_counts_each_problem_it_raises(case, grader):
+    review = ("# Review memo\n\nThe most serious problem is in search_orders at app.py:21, which builds the SQL from "
+              "q with an f-string; that is an SQL injection and any caller can read every order, so it has to move to "
+              "a parameterized query before release. Separately, the connection pool created in app.py line 5 is "
+              "never closed when the worker reloads, which leaks connections until the database refuses new ones and "
+              "the service stops answering. Finally, get_order does not log failed lookups at app.py:51, so an "
+              "enumeration attempt leaves no trace anywhere and the on-call engineer cannot tell an attack from a "
+              "bug during an incident.\n")
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert sg.extra_issues == 2
+    # the same problems one to a paragraph count the same
+    split = review.replace(" Separately, ", "\n\nSeparately, ").replace(" Finally, ", "\n\nFinally, ")
+    assert grader.grade(case, split).extra_issues == 2
+
+
+@pytest.mark.parametrize("heading", ["確認したが問題がなかった領域", "確認済みで問題のなかった領域", "Checked and fine",
+                                     "Looked at and fine", "Verified OK"])
+def test_a_checked_and_fine_section_praises(case, grader, heading):
+    # v2.md asks for this section ("確認したが問題がなかった領域"); what is in it is not reported as a problem
+    review = f"""## Findings
+1. `search_orders` (app.py:21) is an SQL injection; use a parameterized query.
+
+## {heading}
+- `hash_password` (app.py:30): bcrypt cost 12 is not a weak hash; changing it would only slow logins, no risk.
+"""
+    sg = grader.grade(case, review)
+    assert found(sg) == {"sqli-search"}
+    assert not [t.id for t in sg.traps if t.flagged]
+    assert sg.extra_issues == 0
+
+
+@pytest.mark.parametrize("wording", [
+    "`hash_password` (app.py:30) writes the bcrypt hash to the log in plaintext.",
+    "`hash_password`（app.py 30行目）は bcrypt のハッシュを平文でログに出力しています。",
+    "`hash_password`（app.py 30行目）の bcrypt ハッシュのログ出力はアカウント乗っ取りの温床になります。",
+])
+def test_states_that_are_faults_in_themselves_report_a_defect(case, grader, wording):
+    # "in plaintext", "平文", "温床" (a breeding ground for): no "not", "risk" or "ない" is needed to find fault
+    sg = grader.grade(case, "## Findings\n- " + wording + "\n")
+    assert [t.id for t in sg.traps if t.flagged] == ["bcrypt-ok"]
+
+
 # ----------------------------------------------------------------------------------------------- robustness
 
 
@@ -545,6 +648,9 @@ def test_a_bare_dotted_section_number_names_the_documents_section(design_case, g
                                                            "outbox so no event is lost.\n"))
     assert "dual-write" in found(grader.grade(design_case, "## 指摘\n\n- **5.1 の COMMIT 後 publish** は dual write "
                                                            "です。outbox にすべき。\n"))
+    # ... also after a preposition, as prose names it ("the confirm step in 5.1")
+    assert "dual-write" in found(grader.grade(design_case, "The confirm step in 5.1 is a dual write, so an event "
+                                                           "can be lost; add an outbox.\n"))
     # a version, a quantity or a longer number is no section
     for text in ("- Spring 5.1 has a dual write problem; use an outbox.\n", "- A 5.1 s dual write window; use an "
                  "outbox.\n", "- Release 2.5.1.3 dual write; use an outbox.\n"):

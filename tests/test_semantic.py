@@ -159,3 +159,40 @@ def test_grades_do_not_depend_on_the_hash_seed():
         outs.add(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                                 check=True).stdout)
     assert len(outs) == 1
+
+
+LONG_PARAGRAPH = ("Memo on the orders service.\n\nThe first thing to fix is `search_orders` (app.py:21): it builds the "
+                  "statement from `q` with an f-string, which is an SQL injection, and every caller can read or change "
+                  "any order in the database through it. Move it to a parameterized query and add a test with a quote "
+                  "in the search term before this ships to customers. The same paragraph of the service has a second "
+                  "problem: `fetch_rates` (app.py:40) calls the rates service with `requests.get` and waits for as "
+                  "long as that service takes to answer, so one stalled upstream holds the worker forever.\n")
+
+
+def test_a_problem_stated_late_in_a_long_paragraph_is_read(case, lexical, full):  # noqa: F811
+    # a memo in prose: the second problem comes after the first MAX_ITEM_CHARS of its paragraph, which alone
+    # were embedded before (and read like the SQL injection)
+    from harness.graders.semantic import MAX_ITEM_CHARS
+    assert LONG_PARAGRAPH.index("fetch_rates") > MAX_ITEM_CHARS
+    assert lexical.grade(case, LONG_PARAGRAPH).found_ids() == {"sqli-search"}
+    sg = full.grade(case, LONG_PARAGRAPH)
+    assert sg.found_ids() == {"sqli-search", "rates-no-timeout"}
+    v = next(f for f in sg.findings if f.id == "rates-no-timeout")
+    assert v.reason.startswith("found semantically")
+
+
+def test_windows_are_whole_sentences_within_the_embedded_length():
+    from harness.graders.rubric.semantic_stage import _windows
+    from harness.graders.semantic import MAX_ITEM_CHARS
+    short = "One sentence. Two sentences."
+    assert _windows(short) == [short]
+    long = " ".join(f"Sentence number {k} says something about `code_{k}` here." for k in range(40))
+    ws = _windows(long)
+    assert len(ws) > 1 and all(len(w) <= MAX_ITEM_CHARS for w in ws)
+    assert all(w.endswith(".") for w in ws)  # cut at sentence ends
+    assert " ".join(ws) == long.replace("`", "")
+    ja = "。".join(f"{k}番目の文は`code_{k}`について述べています" for k in range(40)) + "。"
+    wj = _windows(ja)
+    assert len(wj) > 1 and all(len(w) <= MAX_ITEM_CHARS and w.endswith("。") for w in wj)
+    unbroken = "x" * (3 * MAX_ITEM_CHARS)
+    assert all(len(w) <= MAX_ITEM_CHARS for w in _windows(unbroken)) and "".join(_windows(unbroken)) == unbroken

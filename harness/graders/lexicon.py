@@ -179,12 +179,19 @@ DEFECT = [
     "hang", "break", "expose", "attacker", "exploit", "bypass", "violate", "stale", "silently", "forever",
     "unbounded", "overwrite", "duplicate", "twice", "reorder", "blocker", "critical", "danger", "concern",
     "mismatch", "only", "nothing", "none", "unless", "however", "but",
+    # states that are faults in themselves
+    "plaintext", "cleartext", "in clear", "hardcoded", "hard coded", "unencrypted", "unauthenticated", "slow",
+    "expensive",
     # Japanese
     "ない", "なし", "ません", "無い", "欠如", "不足", "漏れ", "漏洩", "漏えい", "失敗", "壊れ", "崩れ", "誤り",
     "間違", "不適切", "リスク", "恐れ", "おそれ", "危険", "脆弱", "問題", "危ない", "不十分", "不備", "課題", "懸念",
     "できない", "できません", "消え", "失われ", "止まり", "止まる", "詰まる", "してしまい", "てしまう", "しまいます",
     "向きません", "向かない", "不可", "防げ", "突破", "偽造", "改ざん", "弱い", "低い", "遅い", "遅く", "枯渇",
     "増え続け", "二重", "入れ替わ", "取りこぼ", "競合", "合っていない", "効かない", "使えない",
+    # the Japanese of the English cues above (attacker, exploit, bypass, expose, forever, unbounded, overwrite,
+    # duplicate, silently), and 温床 ("a breeding ground for" a defect)
+    "攻撃者", "悪用", "すり抜け", "迂回", "露出", "無限", "無制限", "上書き", "重複", "黙って", "温床",
+    "平文", "ハードコード", "重い", "重く",
 ]
 
 # Cues that a sentence asks for a change (imperatives and recommendations).

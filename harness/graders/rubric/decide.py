@@ -114,6 +114,7 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
 
     found: dict[int, tuple[int, _Unit, int]] = {}
     matched_items: set[int] = set()
+    section_hits: list[tuple[int, _Unit]] = []
     shotgun_units = 0
     for u in _units(r):
         target_bits: dict[int, int] = {}
@@ -175,13 +176,20 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
             prev = found.get(n)
             if prev is None or score > prev[0]:
                 found[n] = (score, u, target_bits[n])
-            if u.kind == "context":
+            if u.kind == "section":
+                # a short run of paragraphs under a heading is one problem only when no paragraph of it names
+                # this target by itself (then the others may raise other problems): decided below
+                section_hits.append((n, u))
+            elif u.kind == "context":
                 matched_items.add(u.root)
             elif u.kind == "heading":
                 matched_items.add(u.root)
                 matched_items.update(r.section_body(u.root))
             else:
                 matched_items.update(u.members)
+    for n, u in section_hits:
+        if found[n][1] is u:
+            matched_items.update(u.members)
     sem: dict = {}
     if embedder is not None:
         sem = _semantic_stage(r, comp, found, matched_items, params, embedder)
@@ -213,7 +221,7 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
         else:
             tverdicts.append({"id": t.id, "flagged": hit is not None, "evidence": evd,
                               "reason": _reason(hit, "flagged") if hit else "not reported as a defect"})
-    extra = _extra_issues(r, matched_items)
+    extra = _extra_issues(r, matched_items, frozenset(found) | frozenset(sem))
     return {"grader": name, "findings": fverdicts, "traps": tverdicts, "extra_issues": extra, "warnings": warnings}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..items import HEADING, TABLE
+from bisect import bisect_right
+
+from ..items import HEADING, PARA, TABLE
 from .review import (_CODE_SPAN_RE, _JA_LINE_RE, _L_NUM_RE, _LINE_WORD_RE, _SECTION_RE, _Review,
                      _short_section_head)
 
@@ -28,16 +30,48 @@ def _refers_to_code(r: _Review, i: int) -> bool:
     return False
 
 
-def _extra_issues(r: _Review, matched: set[int]) -> int:
+def _extra_issues(r: _Review, matched: set[int], credited: frozenset[int] = frozenset()) -> int:
     """Problems the review raises that match no finding or trap: points, paragraphs and table rows (not headings)
     that read as a reported problem (a defect or change cue, and not only praise), are not under a praise or
     summary heading, are not sub-points of a matched item, and — when they read as generic advice ("make sure",
-    "avoid", "適切に") — point into the code (a file, a line reference, or code that occurs in the artifacts)."""
+    "avoid", "適切に") — point into the code (a file, a line reference, or code that occurs in the artifacts).
+    The labelled fields of one problem record ("**Location:** …", "**Problem:** …", "**Fix:** …") count once,
+    and the record points into the code when any of its fields does."""
     count = 0
     items = r.items
     seen_heads: set[int] = set()
+    # a problem record (a heading or point over a short run of labelled fields: location / problem / impact /
+    # fix) is one reported problem, pointing into the code when any of its fields does: the location field holds
+    # the reference, the problem field the defect cue
+    record_refers: dict[int, bool] = {}
+
+    def record_refers_to_code(h: int) -> bool:
+        if h not in record_refers:
+            record_refers[h] = _refers_to_code(r, h) or any(
+                _refers_to_code(r, c) for c in items[h].children if items[c].kind != HEADING)
+        return record_refers[h]
+
+    # a matched heading whose sub-headings are not matched themselves (the labels of one problem's parts, not
+    # further problems, nor the title of a review whose every section is a problem)
+    problem_heads: dict[int, bool] = {}
+
+    def problem_heading(h: int) -> bool:
+        if h not in problem_heads:
+            stack = [c for c in items[h].children if items[c].kind == HEADING]
+            ok = True
+            while stack and ok:
+                c = stack.pop()
+                ok = c not in matched
+                stack.extend(x for x in items[c].children if items[x].kind == HEADING)
+            problem_heads[h] = ok
+        return problem_heads[h]
+
     for it in items:
         i = it.index
+        if i in matched and it.kind == PARA:
+            # a long paragraph of prose credited with a finding may go on to raise other problems
+            count += _paragraph_problems(r, i, credited) - 1
+            continue
         if it.kind == HEADING or i in matched or (it.kind == TABLE and it.header_row):
             continue
         if r.praise_ctx[i] or r.summary_ctx[i]:
@@ -48,11 +82,15 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
         p, d = r.polarity(a, b)
         if not d:
             continue
-        if r.generic(a, b) and not _refers_to_code(r, i):
+        h = _short_section_head(r, i)
+        if h is not None and h in matched:
+            continue
+        rec_code = h is not None and record_refers_to_code(h)
+        if r.generic(a, b) and not (rec_code or _refers_to_code(r, i)):
             continue
         # a line that points at nothing in the artifacts, nor does the point or heading it sits under, is a
         # checklist line, not a reported problem (CASE_FORMAT.md: a generic line does not count)
-        if not _context_refers_to_code(r, i):
+        if not (rec_code or _context_refers_to_code(r, i)):
             continue
         # an item introducing matched points ("These are the problems to fix:") is part of them
         if any(c in matched for c in it.children):
@@ -60,21 +98,55 @@ def _extra_issues(r: _Review, matched: set[int]) -> int:
         # sub-points of a matched item belong to it
         par = it.parent
         inside = False
+        below_heading = False
         while par is not None:
-            if par in matched and items[par].kind != HEADING:
+            # ... and so do the sub-sections of a matched heading: a write-up's "## 2. Mass assignment in
+            # PATCH /users/me" with "### Cause", "### Reproduction", "### Fix" under it reports one problem
+            if par in matched and (items[par].kind != HEADING or (below_heading and problem_heading(par))):
                 inside = True
                 break
+            below_heading |= items[par].kind == HEADING
             par = items[par].parent
         if not inside:
             # the points of a short section under its own heading (location / problem / impact / fix) are one
             # reported problem, not four
-            h = _short_section_head(r, i)
             if h is not None:
-                if h in matched or h in seen_heads:
+                if h in seen_heads:
                     continue
                 seen_heads.add(h)
-            count += 1
+            count += _paragraph_problems(r, i, credited) if it.kind == PARA else 1
     return count
+
+
+# word-form characters of prose read as one problem (about two sentences): 120-320 tried on the tune split of
+# labelled/split.yaml, extra_issues MAE flat at 150-180
+PROBLEM_CHARS = 180
+
+
+def _paragraph_problems(r: _Review, i: int, credited: frozenset[int]) -> int:
+    """Problems one paragraph raises (at least 1): a long paragraph of prose cut into runs of whole sentences
+    of about PROBLEM_CHARS word-form characters each; a run counts when it reports a defect, is not generic
+    advice and names none of the credited targets' evidence."""
+    a, b = r.w_bounds[i]
+    if b - a <= 2 * PROBLEM_CHARS:
+        return 1
+    sb = r.sbounds
+    cuts = [a] + [x for x in sb[bisect_right(sb, a):] if x < b]
+    runs: list[tuple[int, int]] = []
+    start = a
+    for k, x in enumerate(cuts[1:] + [b]):
+        if x - start >= PROBLEM_CHARS or x == b:
+            runs.append((start, x))
+            start = x
+    spans = [(at, end) for n, sp in r.spans.get(i, {}).items() if n in credited for at, end, _ in sp]
+    n = n_credited = 0
+    for ra, rb in runs:
+        if any(ra <= at < rb for at, _ in spans):
+            n_credited += 1
+            continue
+        if r.polarity(ra, rb)[1] and not r.generic(ra, rb):
+            n += 1
+    return max(n + (n_credited > 0), 1)
 
 
 def _context_refers_to_code(r: _Review, i: int) -> bool:

@@ -145,6 +145,9 @@ _PRAISE_HEAD_RE = _Bounded(_wordset([
     "良い点", "よい点", "良かった点", "よくできている", "良くできている", "評価できる点", "問題ない", "問題なし",
     "問題ないと判断", "そのままで", "このままで", "優れている点", "良いところ", "変更不要", "対応不要", "修正不要",
     "適切な点", "適切です", "妥当な点", "正しい点",
+    # "checked and fine" sections (v2.md's output format asks for one: 確認したが問題がなかった領域)
+    "and fine", "and ok", "verified ok", "checked ok", "問題がなかった", "問題のなかった", "問題なかった", "問題がない",
+    "問題のない",
 ]))
 # a heading made only of one of these words ("## Good", "### Strengths", "## 良い点") is a praise heading too
 _PRAISE_HEAD_EXACT = frozenset(_wordset(["good", "ok", "okay", "fine", "positives", "positive", "strengths", "kudos",
@@ -154,4 +157,10 @@ _SUMMARY_HEAD_RE = _Bounded(_wordset([
     "summary", "overview", "verdict", "conclusion", "tl;dr", "tldr", "short version", "priorities", "priority",
     "before launch", "next steps", "fix order", "test", "tests", "testing", "scope",
     "まとめ", "総評", "結論", "概要", "優先順位", "テスト", "対応順", "リリースまで",
+]))
+# a heading naming a severity group ("## Lower priority", "### Medium priority") lists problems, even when it also
+# holds a summary word ("priority"); English only: a Japanese summary heading often names an order
+# ("まとめ（重大度の高い順）")
+_SEVERITY_HEAD_RE = _Bounded(_wordset([
+    "low", "lower", "medium", "high", "higher", "critical", "minor", "major", "blocker", "blockers", "nit", "nits",
 ]))

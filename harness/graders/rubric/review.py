@@ -15,7 +15,8 @@ from .compile import _Compiled, _covers, _Phrase
 from .evidence import ANCHOR_REF_SPAN, C_KW, P_LINE, P_SECTION
 from .lexmatch import (_DENIED_RE, _ITEM, _ITEM_W, _LEX_BY_NAME, _LEX_TABLE, _LEX_TOKENS, _LEXES, _MARK_TOKENS,
                        _NEG_AFTER, _NEG_BEFORE, _PRAISE_HEAD_EXACT, _PRAISE_HEAD_EXACT_WORDS, _PRAISE_HEAD_RE,
-                       _PRAISE_START, _REMEDY_AFTER_RE, _REMEDY_BEFORE_RE, _SENT, _SENT_W, _SUMMARY_HEAD_RE)
+                       _PRAISE_START, _REMEDY_AFTER_RE, _REMEDY_BEFORE_RE, _SENT, _SENT_W, _SEVERITY_HEAD_RE,
+                       _SUMMARY_HEAD_RE)
 
 MAX_REVIEW_CHARS = 300_000
 
@@ -46,6 +47,9 @@ _CODE_SPAN_RE = re.compile(r"`([^`\n]{2,200})`")
 # "5.3gb", "5.3 ms")
 _BARE_SECTION_RE = re.compile(r"(?<![0-9a-z._/-])(\d{1,2}\.\d{1,2})(?![0-9a-z.%_/-])(?!\s*(?:秒|分|時間|倍|円|件|個|回|"
                               r"ms\b|s\b|gb\b|mb\b|kb\b|%|x\b))")
+# words that stand before a section number, never a product name before its version ("the consumer in 5.2")
+_BEFORE_SECTION_WORDS = frozenset(("in", "on", "at", "of", "see", "per", "and", "or", "to", "from", "under", "by",
+                                   "with", "the", "its", "as", "into", "is", "are", "cf", "also", "both", "then"))
 _WORDCH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _ASCII_BYTES = bytes(range(128))
 
@@ -401,7 +405,7 @@ class _Review:
                 if num not in comp.dotted_sections:
                     continue
                 w = re.search(r"([a-z][a-z0-9]*)\s?$", folded[max(0, m.start() - 24):m.start()])
-                if w and w.group(1) not in _MARK_TOKENS:
+                if w and w.group(1) not in _MARK_TOKENS and w.group(1) not in _BEFORE_SECTION_WORDS:
                     continue  # ... nor the version of a named thing ("spring 5.1", "python3.11")
                 self._mark_section(self._fitem(m.start()), num)
 
@@ -626,7 +630,7 @@ def _heading_kind(w: str, memo: dict[str, tuple[bool, bool]]) -> tuple[bool, boo
                     or _NEG_AFTER.match(wh[m.end():m.end() + 12])):
                 praise = True
                 break
-    hit = (praise, _SUMMARY_HEAD_RE.search(wh))
+    hit = (praise, bool(_SUMMARY_HEAD_RE.search(wh)) and not _SEVERITY_HEAD_RE.search(wh))
     if len(memo) > 20_000:
         memo.clear()
     memo[w] = hit

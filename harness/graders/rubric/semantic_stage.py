@@ -17,6 +17,7 @@ from .review import SHORT_SECTION, _Review, _short_section_head
 
 
 MAX_EMBEDDED_ITEMS = 24
+MAX_WINDOWS = 24          # sentence windows of long placed items embedded per review (the same cost bound)
 MAX_UNPLACED_ITEMS = 16   # items naming no place embedded per review (the same cost bound)
 _CHECKBOXES = ("[ ]", "[x]", "[X]", "☐", "□")
 
@@ -105,40 +106,52 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
     rows = ok_items + unplaced
     if not rows:
         return {}
-    sims = embedder.embed([item_text(items[m].text) for m in rows]) @ comp.target_vectors(embedder).T
-    row_of = {m: k for k, m in enumerate(rows)}
+    texts = [item_text(items[m].text) for m in rows]
+    rows_of: dict[int, list[int]] = {m: [k] for k, m in enumerate(rows)}
+    # a placed item longer than what is embedded (a paragraph of prose discussing two or three problems) is
+    # also read in windows of whole sentences, so that a problem stated after its first MAX_ITEM_CHARS is read
+    # at all, and each window is matched to the one target it reads most like
+    n_windows = 0
+    for m in ok_items:
+        for w in _windows(items[m].text)[1:]:
+            if n_windows >= MAX_WINDOWS:
+                break
+            rows_of[m].append(len(texts))
+            texts.append(w)
+            n_windows += 1
+    sims = embedder.embed(texts) @ comp.target_vectors(embedder).T
     top = sims.max(axis=1)
     # for each finding, the best item over every unit that names its place (ties: the earlier item), so the
     # verdict and its evidence do not depend on the order evidence was found in
-    best: dict[int, tuple[float, int, bool]] = {}
+    best: dict[int, tuple[float, int, bool, int]] = {}
     for key in sorted(units):
         for n in units[key]:
             for m in key:
-                row = row_of.get(m)
-                if row is None or m not in embedded:
+                if m not in embedded or m not in rows_of:
                     continue
-                s_n = float(sims[row, n])
-                if s_n >= params.min_sim and s_n >= top[row] - params.tol:
-                    cur = best.get(n)
-                    if cur is None or (s_n, -m) > (cur[0], -cur[1]):
-                        best[n] = (s_n, m, True)
+                for row in rows_of[m]:
+                    s_n = float(sims[row, n])
+                    if s_n >= params.min_sim and s_n >= top[row] - params.tol:
+                        cur = best.get(n)
+                        if cur is None or (s_n, -m) > (cur[0], -cur[1]):
+                            best[n] = (s_n, m, True, row)
     # a finding no placed unit credits may be credited by an unplaced item (the best one)
-    by_description: dict[int, tuple[float, int, bool]] = {}
+    by_description: dict[int, tuple[float, int, bool, int]] = {}
     for m in unplaced:
-        row = row_of[m]
+        row = rows_of[m][0]
         n = int(np.argmax(sims[row]))
         s_n = float(sims[row, n])
         if n in missing and n not in best and s_n >= params.min_sim_unplaced:
             cur = by_description.get(n)
             if cur is None or (s_n, -m) > (cur[0], -cur[1]):
-                by_description[n] = (s_n, m, False)
+                by_description[n] = (s_n, m, False, row)
     best.update(by_description)
     out: dict[int, tuple[int, str]] = {}
     for n in sorted(best):
-        best_s, best_m, placed = best[n]
+        best_s, best_m, placed, best_row = best[n]
         where = "in a unit that names its place" if placed else "and says where by itself (no place named)"
         out[n] = (best_m, f"found semantically: item {best_m} reads closest to this finding (cosine "
-                          f"{best_s:.3f}, best target {top[row_of[best_m]]:.3f}) {where}")
+                          f"{best_s:.3f}, best target {top[best_row]:.3f}) {where}")
         # the item, what is under it, and the problem record it is a field of: not the whole unit, whose other
         # points may report other problems
         matched.add(best_m)
@@ -147,6 +160,32 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
         if head is not None:
             matched.add(head)
             matched.update(c for c in items[head].children if items[c].kind != HEADING)
+    return out
+
+
+def _windows(text: str) -> list[str]:
+    """The item's text as embedded (graders/semantic.py ``item_text``) cut into runs of whole sentences of at
+    most MAX_ITEM_CHARS each, in order; the first starts where the item does. A text that fits is one window.
+    A sentence longer than that is cut."""
+    from ..semantic import MAX_ITEM_CHARS
+    flat = " ".join(text.replace("`", "").replace("**", "").split())
+    if len(flat) <= MAX_ITEM_CHARS:
+        return [flat]
+    out: list[str] = []
+    cur = ""
+    for sent in _SENT_END_RE.split(flat):
+        sent = sent.strip()
+        if not sent:
+            continue
+        if cur and len(cur) + 1 + len(sent) > MAX_ITEM_CHARS:
+            out.append(cur)
+            cur = ""
+        cur = f"{cur} {sent}".strip() if cur else sent
+        while len(cur) > MAX_ITEM_CHARS:
+            out.append(cur[:MAX_ITEM_CHARS])
+            cur = cur[MAX_ITEM_CHARS:].lstrip()
+    if cur:
+        out.append(cur)
     return out
 
 
