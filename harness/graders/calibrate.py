@@ -8,9 +8,10 @@ every review. :func:`calibrate` grades every review and compares, pair by pair:
 * Cohen's kappa over those pairs (chance-corrected agreement, Cohen 1960);
 * the grader's precision and recall, taking the human verdict as the truth;
 * trap agreement: share of (review, trap) pairs where grader and human agree (flagged / not flagged);
-* the same figures per review style (r1 thorough, r2 other language, r3 hurried, r4 checklist, r5 over-cautious),
-  per review language and per case, the mean absolute error of ``extra_issues``, and every disagreement with
-  the grader's evidence.
+* the same figures per review style (r1 thorough, r2 other language, r3 hurried, r4 checklist, r5
+  over-cautious, r6 the candidate output format, r7 PR line comments, r8 findings table, r9 public write-up, r10
+  prose memo: see :data:`STYLES`), per review language and per case, the mean absolute error of
+  ``extra_issues``, and every disagreement with the grader's evidence.
 
 Reference: J. Cohen, "A coefficient of agreement for nominal scales", Educational and Psychological Measurement
 20(1):37-46, 1960.
@@ -34,7 +35,8 @@ __all__ = ["calibrate", "cohen_kappa", "agreement_stats", "cli", "STYLES", "load
            "leave_cases_out"]
 
 STYLES = {"r1": "thorough", "r2": "other language", "r3": "hurried", "r4": "checklist", "r5": "over-cautious",
-          "r6": "candidate output format", "r7": "PR line comments", "r8": "findings table"}
+          "r6": "candidate output format", "r7": "PR line comments", "r8": "findings table", "r9": "public write-up",
+          "r10": "prose memo"}
 
 
 def agreement_stats(human: list[bool], grader: list[bool]) -> dict[str, Any]:

@@ -36,7 +36,10 @@ def _extra_issues(r: _Review, matched: set[int], credited: frozenset[int] = froz
     summary heading, are not sub-points of a matched item, and — when they read as generic advice ("make sure",
     "avoid", "適切に") — point into the code (a file, a line reference, or code that occurs in the artifacts).
     The labelled fields of one problem record ("**Location:** …", "**Problem:** …", "**Fix:** …") count once,
-    and the record points into the code when any of its fields does."""
+    and the record points into the code when any of its fields does; the sub-sections of a matched problem heading
+    ("### Cause", "### Fix") are that problem; a long paragraph of prose counts each problem it raises
+    (:func:`_paragraph_problems`), a matched one those besides its finding. ``credited``: the targets the grade
+    credits (found findings, flagged traps)."""
     count = 0
     items = r.items
     seen_heads: set[int] = set()
@@ -134,7 +137,7 @@ def _paragraph_problems(r: _Review, i: int, credited: frozenset[int]) -> int:
     cuts = [a] + [x for x in sb[bisect_right(sb, a):] if x < b]
     runs: list[tuple[int, int]] = []
     start = a
-    for k, x in enumerate(cuts[1:] + [b]):
+    for x in cuts[1:] + [b]:
         if x - start >= PROBLEM_CHARS or x == b:
             runs.append((start, x))
             start = x
