@@ -196,3 +196,25 @@ def test_windows_are_whole_sentences_within_the_embedded_length():
     assert len(wj) > 1 and all(len(w) <= MAX_ITEM_CHARS and w.endswith("。") for w in wj)
     unbroken = "x" * (3 * MAX_ITEM_CHARS)
     assert all(len(w) <= MAX_ITEM_CHARS for w in _windows(unbroken)) and "".join(_windows(unbroken)) == unbroken
+
+
+MEMO = ("# Review memo\n\n"
+        "The first problem is `search_orders` (app.py:21): it builds the statement from `q` with an f-string, an SQL "
+        "injection; use a parameterized query.\n\n"
+        "All of this matters before launch. The outbound call to the rates service has no timeout, so one slow "
+        "server blocks the worker.\n")
+
+
+def test_a_memo_paragraph_states_a_finding_by_description(case, lexical, full):  # noqa: F811
+    # a memo's paragraphs under its title are read whole as one section (so each is in a placed unit), and a
+    # paragraph of prose holds an "all" somewhere: neither keeps a sentence that states a defect of this code by
+    # description from counting, as a labeler reads it
+    assert lexical.grade(case, MEMO).found_ids() == {"sqli-search"}
+    sg = full.grade(case, MEMO)
+    assert sg.found_ids() == {"sqli-search", "rates-no-timeout"}
+    assert "no place named" in next(f for f in sg.findings if f.id == "rates-no-timeout").reason
+    # generic advice stays advice, sentence by sentence
+    advice = MEMO.replace("The outbound call to the rates service has no timeout, so one slow server blocks the "
+                          "worker.", "Make sure every outbound call has a timeout so a slow server cannot block "
+                          "the worker.")
+    assert full.grade(case, advice).found_ids() == {"sqli-search"}

@@ -5,6 +5,7 @@ whose item reads closer to a finding."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 import numpy as np
 
@@ -89,21 +90,24 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
     embedded = set(ok_items)
     unplaced = []
     for m in range(len(items)):
-        if m in embedded or not speaks(m) or items[m].text.lstrip().startswith(_CHECKBOXES):
+        if not speaks(m) or items[m].text.lstrip().startswith(_CHECKBOXES):
             continue
-        a, b = r.w_bounds[m]
-        if r.generic(a, b) or any(x & PLACE for x in bits.get(m, {}).values()):
+        if any(x & PLACE for x in bits.get(m, {}).values()) or _reads_as_advice(items[m].text):
             continue
-        # ... and it must find fault ("stored in plaintext", "has no timeout"): advice alone ("Support
-        # idempotency keys on POST requests.") reads the same for any codebase
-        if not r.polarity(a, b, flag=True)[1] or _reads_as_advice(items[m].text):
+        # ... and it must find fault in a sentence that is not generic ("stored in plaintext", "has no
+        # timeout"): advice alone ("Support idempotency keys on POST requests.", "Make sure every call has a
+        # timeout") reads the same for any codebase. Sentence by sentence: a paragraph of prose holds an "every"
+        # or "all" somewhere, and its other sentences may still state one defect of this code
+        if not _faults_specifically(r, *r.w_bounds[m]):
             continue
         unplaced.append(m)
     if len(unplaced) > MAX_UNPLACED_ITEMS:
         # the points a problem is stated in come first: headings and top-level items, then in review order
         unplaced = sorted(sorted(unplaced, key=lambda m: (items[m].kind != HEADING and items[m].parent is not None,
                                                           m))[:MAX_UNPLACED_ITEMS])
-    rows = ok_items + unplaced
+    # (an item of a placed unit may state one more finding by description: a paragraph of a memo whose title
+    # section is read whole; it is embedded once)
+    rows = ok_items + [m for m in unplaced if m not in embedded]
     if not rows:
         return {}
     texts = [item_text(items[m].text) for m in rows]
@@ -161,6 +165,20 @@ def _semantic_stage(r: _Review, comp: _Compiled, found: dict, matched: set[int],
             matched.add(head)
             matched.update(c for c in items[head].children if items[c].kind != HEADING)
     return out
+
+
+def _faults_specifically(r: _Review, a: int, b: int) -> bool:
+    """True when a sentence of the ``word_text`` range [a, b) finds fault (a defect cue that is not "use X") and
+    holds no generic-advice marker."""
+    sb = r.sbounds
+    k = bisect_right(sb, a) - 1
+    while k < len(sb) and sb[k] < b:
+        sa = max(a, sb[k])
+        se = min(b, sb[k + 1]) if k + 1 < len(sb) else b
+        if se > sa and r.polarity(sa, se, flag=True)[1] and not r.generic(sa, se):
+            return True
+        k += 1
+    return False
 
 
 def _windows(text: str) -> list[str]:
