@@ -97,11 +97,31 @@ def test_mismatch_warnings_are_loud(tmp_path, cfg):
     cand = write_synthetic_run(tmp_path / "c", cases=CASES[:12] + other[:2], epochs=2, seed=2, run_id="c")
     cmp = compare_runs(base, cand, config=cfg)
     text = " ".join(cmp.loud)
-    assert "SUITE FINGERPRINTS DIFFER" in text and "only in the baseline" in text
-    assert "only in the candidate" in text and "epochs do not pair" in text
+    assert "5 case(s) only in the baseline" in text and "2 case(s) only in the candidate" in text
+    assert "epochs do not pair" in text
+    # the 12 compared cases are the same in both (per-record case fingerprints): no "cases changed" warning
+    assert "CHANGED" not in text and "FINGERPRINTS" not in text
     md, html = render_markdown(cmp), render_compare_html(cmp)
-    assert "SUITE FINGERPRINTS DIFFER" in md and "[!WARNING]" in md
-    assert html.count('class="warn loud"') >= 4
+    assert "only in the baseline" in md and "[!WARNING]" in md
+    assert html.count('class="warn loud"') >= 3
+
+
+def test_a_subset_of_unchanged_cases_is_no_change(tmp_path, cfg):
+    # a run of 2 of the baseline's cases has another suite fingerprint, but each record's case is unchanged
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], seed=1, run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=CASES[:2], seed=2, run_id="c", prompt_label="v2")
+    assert RunDir.open(base).manifest.suite_fingerprint != RunDir.open(cand).manifest.suite_fingerprint
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.loud == ["2 case(s) only in the baseline, left out: case-03, case-04"]
+
+
+def test_an_edited_case_is_named_as_changed(tmp_path, cfg):
+    edited = [dict(c) for c in CASES[:4]]
+    edited[1] = {**edited[1], "title": edited[1].get("title", "") + " (edited)"}
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], seed=1, run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=edited[:3], seed=2, run_id="c", prompt_label="v2")
+    text = " ".join(compare_runs(base, cand, config=cfg).loud)
+    assert f"content of 1 compared case(s) differs ({edited[1]['id']})" in text
 
 
 def test_no_common_cases_or_grader_is_an_error(tmp_path, cfg):

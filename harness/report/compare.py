@@ -298,14 +298,31 @@ def _agreement(res: ResultsTable) -> Agreement | None:
     return grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
 
 
+def changed_cases(base: ResultsTable, cand: ResultsTable, cases: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Which of ``cases`` (compared in both runs) changed between the runs, judged per case from each sample
+    record's ``case_fingerprint`` (the fingerprint of the case's files when the sample ran), so a run of a subset
+    of the suite, or of a suite with other cases added, is no change. Returns ``(changed, unknown)``: sorted case
+    ids whose fingerprints differ (between the runs, or within a pooled baseline), and those with no fingerprint
+    recorded on one side (older records), which only the runs' suite fingerprints can speak for."""
+    fb: dict[str, set[str]] = {}
+    fc: dict[str, set[str]] = {}
+    for recs, into in ((base.records, fb), (cand.records, fc)):
+        for r in recs:
+            if r.case_fingerprint:
+                into.setdefault(r.case, set()).add(r.case_fingerprint)
+    changed, unknown = [], []
+    for c in sorted(cases):
+        if c not in fb or c not in fc:
+            unknown.append(c)
+        elif len(fb[c] | fc[c]) > 1:
+            changed.append(c)
+    return changed, unknown
+
+
 def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pairs: pd.DataFrame
                        ) -> tuple[list[str], list[str]]:
     loud, soft = [], []
     mb, mc = base.manifest, cand.manifest
-    if mb.suite_fingerprint != mc.suite_fingerprint:
-        loud.append(f"SUITE FINGERPRINTS DIFFER (baseline {mb.suite_fingerprint[:12] or 'n/a'}, candidate "
-                    f"{mc.suite_fingerprint[:12] or 'n/a'}): the cases changed between the runs, so a difference "
-                    "may come from the suite, not the prompt or model")
     sb = base.samples[base.samples["variant"] == bv]
     sc = cand.samples[cand.samples["variant"] == cv]
     cb, cc = set(sb["case"]), set(sc["case"])
@@ -323,11 +340,16 @@ def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str,
     if uneven and eb == ec:
         soft.append(f"{len(uneven)} case(s) have different numbers of samples in the two runs: "
                     f"{', '.join(uneven[:20])}")
-    rb = {r.case: r.case_fingerprint for r in base.records if r.case_fingerprint}
-    rc = {r.case: r.case_fingerprint for r in cand.records if r.case_fingerprint}
-    changed = sorted(c for c in set(rb) & set(rc) if rb[c] != rc[c])
-    if changed and mb.suite_fingerprint == mc.suite_fingerprint:
-        loud.append(f"case content differs for {len(changed)} case(s): {', '.join(changed[:20])}")
+    changed, unknown = changed_cases(base, cand, cb & cc)
+    if changed:
+        loud.append(f"CASES CHANGED between the runs: the content of {len(changed)} compared case(s) differs "
+                    f"({', '.join(changed[:20])}), so a difference there may come from the case, not the prompt or "
+                    "model")
+    if unknown and mb.suite_fingerprint != mc.suite_fingerprint:
+        # records without a case fingerprint (older runs): only the suite's fingerprint is left to go by
+        loud.append(f"SUITE FINGERPRINTS DIFFER (baseline {mb.suite_fingerprint[:12] or 'n/a'}, candidate "
+                    f"{mc.suite_fingerprint[:12] or 'n/a'}) and {len(unknown)} compared case(s) have no case "
+                    "fingerprint in their records: the cases may have changed between the runs")
     unpaired = pairs[~pairs["paired"]]
     if len(unpaired):
         soft.append(f"{len(unpaired)} finding(s) are unpaired (absent, or no successful epoch, in one run) and "
