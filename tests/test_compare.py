@@ -257,3 +257,48 @@ def test_all_passing_runs_show_no_false_certainty(tmp_path, cfg):
     assert "±0.0 to ±0.0" not in md and "(simulated for this test): 0.0 pts" not in md
     assert "not estimable: no spread between cases" in md
     assert "not estimable: no spread between cases" in render_compare_html(cmp)
+
+
+def two_prompt_run(tmp_path, *, shift=-0.3, order=("v1", "v2")):
+    """One run holding two prompt versions (what `harness run --prompt A --prompt B` writes), started in
+    ``order``."""
+    a = write_synthetic_run(tmp_path / "ab", cases=CASES, epochs=3, seed=1, run_id="ab")
+    b = write_synthetic_run(tmp_path / "other", cases=CASES, epochs=3, seed=2, prompt_label="v2", shift=shift,
+                            run_id="other")
+    rd, other = RunDir.open(a), RunDir.open(b)
+    rd.rewrite(rd.read_samples().records + other.read_samples().records)
+    by = {p.label: p for p in [*rd.manifest.prompts, *other.manifest.prompts]}
+    rd.manifest.prompts = [by[x] for x in order]
+    rd.write_manifest()
+    return a
+
+
+def test_compare_one_run_with_two_prompt_versions(tmp_path, capsys):
+    run = two_prompt_run(tmp_path)
+    root = ["--root", str(tmp_path)]
+    assert main(root + ["compare", str(run), "--fail-on-regression"]) == 1
+    out = capsys.readouterr().out
+    assert "comparing two variants of one run: baseline v1 · synthetic/model, candidate v2 · synthetic/model" in out
+    assert "verdict: regressed" in out
+    folder = tmp_path / "reports" / "compare-ab-v1_synthetic_model-vs-v2_synthetic_model"
+    assert str(folder / "compare.md") in out
+    md = (folder / "compare.md").read_text()
+    assert "v1 · synthetic/model → v2 · synthetic/model: **regressed**" in md
+    assert "Comparison — v1 · synthetic/model vs v2 · synthetic/model in ab" in (folder / "compare.html").read_text()
+    # the order the run was started with decides the baseline: B first, then the drop is an improvement
+    run2 = two_prompt_run(tmp_path / "x", order=("v2", "v1"))
+    assert main(root + ["compare", str(run2)]) == 0
+    assert "baseline v2 · synthetic/model, candidate v1 · synthetic/model" in capsys.readouterr().out
+
+
+def test_a_run_of_several_variants_names_the_command_that_compares_them(tmp_path, capsys):
+    run = two_prompt_run(tmp_path)
+    single = write_synthetic_run(tmp_path / "single", cases=CASES, epochs=3, seed=3, run_id="single")
+    root = ["--root", str(tmp_path)]
+    assert main(root + ["compare", str(single), str(run)]) == 2
+    assert f"to compare its two variants with each other: `harness compare {run}`" in capsys.readouterr().err
+    assert main(root + ["compare", str(single)]) == 2
+    err = capsys.readouterr().err
+    assert "the run holds 1 variant(s)" in err and f"`harness compare {single} OTHER_RUN`" in err
+    # a chosen variant of a several-variant run compares with another run
+    assert main(root + ["compare", str(single), str(run), "--candidate-variant", "v2 · synthetic/model"]) == 0

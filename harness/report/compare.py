@@ -119,9 +119,56 @@ def _one_variant(res: ResultsTable, variant: str | None, role: str) -> str:
             raise HarnessError(f"{role} run has no variant {variant!r}; it has: {', '.join(vs)}", file=res.path)
         return variant
     if len(vs) != 1:
+        how = ""
+        if len(vs) == 2:
+            how = f"; to compare its two variants with each other: `harness compare {res.path}`"
+        elif vs:
+            how = (f"; choose one with --{role.split()[-1]}-variant, or compare two of its variants with each other: "
+                   f"`harness compare {res.path} --baseline-variant {_q(vs[0])} --candidate-variant {_q(vs[1])}`")
         raise HarnessError(f"{role} run holds {len(vs)} variants ({', '.join(vs) or 'no samples'}); expected exactly "
-                           "one prompt version × model per run to compare", file=res.path)
+                           "one prompt version × model per run to compare it with another run" + how, file=res.path)
     return vs[0]
+
+
+def _q(text: str) -> str:
+    """``text`` quoted for a POSIX shell when it needs it (variant labels hold spaces: ``v1 · model``)."""
+    import shlex
+    return shlex.quote(text)
+
+
+def run_variants(run: str | Path) -> list[str]:
+    """The variants (:func:`harness.results.variant_label`) a run's samples hold, in the order the run was
+    started with (its run.json prompts, then models: ``--prompt A --prompt B`` gives A first), any other after.
+    Raises RecordError: not a run directory."""
+    from ..records import RunDir
+    from ..results import variant_label
+    rd = RunDir.open(run)
+    have = list(dict.fromkeys(variant_label(r.prompt_version, r.model) for r in rd.read_samples().records))
+    m = rd.manifest
+    planned = [variant_label(p.label, x.name) for p in m.prompts for x in m.models]
+    return [v for v in planned if v in have] + [v for v in have if v not in planned]
+
+
+def two_variants(run: str | Path, base_variant: str | None = None, cand_variant: str | None = None
+                 ) -> tuple[str, str]:
+    """Which two variants of one run ``harness compare RUN`` compares: the chosen ones, else the run's only two
+    (the first it was started with is the baseline). Raises HarnessError naming the command that does compare
+    them when the run does not hold exactly two (or a chosen one is not in it)."""
+    vs = run_variants(run)
+    for v in (base_variant, cand_variant):
+        if v and v not in vs:
+            raise HarnessError(f"no variant {v!r} in the run; it has: {', '.join(vs) or 'no samples'}", file=run)
+    if base_variant and cand_variant:
+        return base_variant, cand_variant
+    rest = [v for v in vs if v not in (base_variant, cand_variant)]
+    if len(vs) == 2:
+        return (base_variant or rest[0], cand_variant or rest[0]) if (base_variant or cand_variant) else (vs[0], vs[1])
+    if len(vs) < 2:
+        raise HarnessError(f"the run holds {len(vs)} variant(s) ({', '.join(vs) or 'no samples'}); comparing within "
+                           "one run needs two prompt versions or models (harness run --prompt A --prompt B); to "
+                           f"compare it with another run: `harness compare {run} OTHER_RUN`", file=run)
+    raise HarnessError(f"the run holds {len(vs)} variants ({', '.join(vs)}); choose two: `harness compare {run} "
+                       f"--baseline-variant {_q(vs[0])} --candidate-variant {_q(vs[1])}`", file=run)
 
 
 def _common_grader(present: list[set[str]], grader: str | None) -> str:
@@ -560,7 +607,8 @@ def context(cmp: Comparison, *, samples: bool = False) -> dict:
         "manifests": [("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest)],
         "manifest_json": {k: json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False)
                           for k, m in (("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest))},
-        "title": f"Comparison — {cmp.base.run_id} vs {cmp.cand.run_id}",
+        "title": (f"Comparison — {cmp.base_summary.variant} vs {cmp.cand_summary.variant} in {cmp.base.run_id}"
+                  if _within_one_run(cmp) else f"Comparison — {cmp.base.run_id} vs {cmp.cand.run_id}"),
     }
 
 
@@ -579,12 +627,28 @@ def default_out_dir(config: HarnessConfig, base_id: str, cand_id: str) -> Path:
     return config.path(config.reports_dir) / f"compare-{base_id}-vs-{cand_id}"
 
 
+def _within_one_run(cmp: "Comparison") -> bool:
+    return cmp.base.path is not None and cmp.base.path == cmp.cand.path and not cmp.base.pooled
+
+
+def _out_dir(config: HarnessConfig, cmp: "Comparison") -> Path:
+    """:func:`default_out_dir`; two variants of one run: ``compare-<run-id>-<variant>-vs-<variant>``."""
+    if not _within_one_run(cmp):
+        return default_out_dir(config, cmp.base.run_id, cmp.cand.run_id)
+    import re
+
+    def slug(v: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", v).strip("_")[:60]
+    return config.path(config.reports_dir) / (f"compare-{cmp.base.run_id}-{slug(cmp.base_summary.variant)}-vs-"
+                                              f"{slug(cmp.cand_summary.variant)}")
+
+
 def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, config: HarnessConfig | None = None
                          ) -> tuple[Path, Path]:
     """Write ``compare.md`` and ``compare.html``; returns their paths. ``out`` is a folder, or a path ending in
     ``.md``/``.html`` whose folder and stem are used."""
     config = config or load_config()
-    folder, stem = out_paths(out, default_out_dir(config, cmp.base.run_id, cmp.cand.run_id), "compare")
+    folder, stem = out_paths(out, _out_dir(config, cmp), "compare")
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
     atomic_write_text(md, render_markdown(cmp, html.name))
     atomic_write_text(html, render_compare_html(cmp))
@@ -592,10 +656,23 @@ def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, conf
 
 
 def cli(args: Any) -> int:
-    """``harness compare BASELINE[,BASELINE...] CANDIDATE [--out DIR] [--fail-on-regression]``; exit codes in the
-    module docs (:func:`harness.verdicts.exit_code`)."""
+    """``harness compare BASELINE[,BASELINE...] CANDIDATE [--out DIR] [--fail-on-regression]``, or ``harness
+    compare RUN`` for the two variants of one run (:func:`two_variants`; ``--baseline-variant`` /
+    ``--candidate-variant`` choose them); exit codes in the module docs (:func:`harness.verdicts.exit_code`)."""
     config = load_config(getattr(args, "root", None))
-    cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config)
+    bv, cv = getattr(args, "baseline_variant", None), getattr(args, "candidate_variant", None)
+    if getattr(args, "candidate", None) is None:
+        # one run: its two variants (harness run --prompt A --prompt B), paired by case and epoch
+        if len(baseline_paths(args.baseline)) != 1:
+            raise HarnessError("a pooled baseline (a,b,c) needs a candidate run: harness compare BASELINE CANDIDATE",
+                               field="candidate")
+        bv, cv = two_variants(args.baseline, bv, cv)
+        cmp = compare_runs(args.baseline, args.baseline, grader=getattr(args, "grader", None), config=config,
+                           base_variant=bv, cand_variant=cv)
+        print(f"comparing two variants of one run: baseline {bv}, candidate {cv}")
+    else:
+        cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config,
+                           base_variant=bv, cand_variant=cv)
     md, html = write_compare_report(cmp, getattr(args, "out", None), config=config)
     for w in cmp.loud:
         print(f"WARNING: {w}")
