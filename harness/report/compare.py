@@ -207,12 +207,14 @@ def pair_findings(pf_b: pd.DataFrame, pf_c: pd.DataFrame) -> pd.DataFrame:
 
 def baseline_paths(baseline: str | Path | Sequence[str | Path]) -> list[Path]:
     """The run directories of a baseline: one path, a comma-separated list of paths (``a,b,c``: several nights
-    pooled), or a sequence of paths."""
+    pooled), or a sequence of paths. Raises HarnessError: one run listed twice (it would count as two nights)."""
     if isinstance(baseline, (str, Path)):
         parts = [x.strip() for x in str(baseline).split(",")] if "," in str(baseline) else [str(baseline)]
     else:
         parts = [str(x) for x in baseline]
-    return [Path(x) for x in parts if x]
+    parts = [x for x in parts if x]
+    from .dashboard import check_distinct
+    return check_distinct([Path(x) for x in parts], parts)
 
 
 def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | Path, *, grader: str | None = None,
