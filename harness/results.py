@@ -438,7 +438,9 @@ def per_trap(res: ResultsTable) -> pd.DataFrame:
 def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (variant, case), reduced over epochs.
 
-    Columns: variant, case, kind, tags, title, n_samples, n_ok, n_errors, n_grader_errors, n_findings, recall,
+    Columns: variant, case, kind, tags, title, n_samples, n_ok (samples graded: ok, and truncated ones graded
+    with ``grade_truncated``), n_ok_outcome (samples whose outcome is ``ok``, as the outcomes line counts them),
+    n_errors, n_grader_errors, n_findings, recall,
     weighted_recall, critical_high_missed (expected per review), n_traps, trap_fp_rate, extra_issues (mean per ok
     sample), cost_usd (sum, USD), total_tokens (mean per sample), latency_s (mean, seconds). NaN recall for clean
     cases; NaN quality metrics when no epoch succeeded.
@@ -448,13 +450,14 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
     s = res.samples
     key = ["variant", "case"]
     if s.empty:
-        return pd.DataFrame(columns=key + ["kind", "tags", "title", "n_samples", "n_ok", "recall"])
+        return pd.DataFrame(columns=key + ["kind", "tags", "title", "n_samples", "n_ok", "n_ok_outcome", "recall"])
     s = s.assign(_ok=(s["status"] == OK).astype(int), _err=(s["status"] == ERROR).astype(int),
+                 _oko=(s["outcome"] == "ok").astype(int),
                  _gerr=(s["status"] == GRADER_ERROR).astype(int),
                  _extra=s["extra_issues"].where(s["status"] == OK))
     out = s.groupby(key, sort=False).agg(
         kind=("kind", "first"), tags=("tags", "first"), n_samples=("sample_id", "size"), n_ok=("_ok", "sum"),
-        n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"), n_findings=("n_findings", "first"),
+        n_ok_outcome=("_oko", "sum"), n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"), n_findings=("n_findings", "first"),
         n_traps=("n_traps", "first"), extra_issues=("_extra", "mean"),
         cost_usd=("cost_usd", lambda x: x.sum(min_count=1)), total_tokens=("total_tokens", "mean"),
         latency_s=("latency_s", "mean")).reset_index()
@@ -470,8 +473,8 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
     out = out.merge(ta, on=key, how="left")
     ok = out["n_ok"] > 0
     out["critical_high_missed"] = out["critical_high_missed"].where(~ok, out["critical_high_missed"].fillna(0.0))
-    cols = ["variant", "case", "kind", "tags", "title", "n_samples", "n_ok", "n_errors", "n_grader_errors",
-            "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps", "trap_fp_rate",
+    cols = ["variant", "case", "kind", "tags", "title", "n_samples", "n_ok", "n_ok_outcome", "n_errors",
+            "n_grader_errors", "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps", "trap_fp_rate",
             "extra_issues", "cost_usd", "total_tokens", "latency_s"]
     return out[cols]
 

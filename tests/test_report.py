@@ -127,6 +127,24 @@ def test_a_grader_without_verdicts_is_bad_input_naming_the_graders_the_run_has(t
     assert (tmp_path / "reports" / "det" / "report.html").read_text() == before
 
 
+def test_per_case_ok_counts_outcomes_as_the_outcomes_line_does(tmp_path, cfg):
+    """A truncated review graded anyway (grade_truncated, the embedded model) is graded but not ok: the per-case
+    table and the headline say 0 ok (1 graded), as the outcomes line says 0 ok, 1 truncated."""
+    run = write_synthetic_run(tmp_path / "t", cases=make_cases(2, seed=1, n_clean=0), epochs=1, run_id="t",
+                              found_prob=1.0)
+    rd = RunDir.open(run)
+    recs = rd.read_samples().records
+    recs[0].outcome = "truncated"
+    rd.rewrite(recs)
+    rep = build_run_report(run, config=cfg)
+    row = rep.per_case.set_index("case").loc[recs[0].case]
+    assert (row["n_ok"], row["n_ok_outcome"], row["n_samples"]) == (1, 0, 1)
+    md = render_markdown(rep)
+    assert "| 0/1 (1 graded) |" in md and "| 1/1 |" in md
+    html = render_report_html(rep)
+    assert "0 / 1 (1 graded)" in html and "1 ok of 2 (2 graded)" in html
+
+
 def test_cli_bad_run_dir_exits_2(tmp_path, capsys):
     assert main(["--root", str(tmp_path), "report", str(tmp_path / "nope")]) == 2
     assert "not a run directory" in capsys.readouterr().err
