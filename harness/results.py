@@ -187,6 +187,9 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
     read = rd.read_samples()
     warnings: list[str] = read.damage()
     records = sorted(read.records, key=lambda r: (r.prompt_version, r.model, r.case, r.epoch))
+    gap = missing_records(rd.manifest, records)
+    if gap:
+        warnings.insert(0, gap)
     weights = dict(DEFAULT_WEIGHTS)
     weights.update(severity_weights or {})
     meta = read_cases_json(rd.path)
@@ -199,6 +202,24 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
             meta.setdefault(r.case, _fallback_meta(r))
     return results_from_records(records, meta, grader=grader, reducer=reducer, severity_weights=weights,
                                 path=rd.path, manifest=rd.manifest, warnings=warnings)
+
+
+def missing_records(manifest: RunManifest, records: list[SampleRecord]) -> str | None:
+    """Why a run that says it is complete is not: its samples.jsonl holds no record, or fewer samples than its
+    run.json ``summary.recorded`` counted (the file was emptied, truncated or replaced since). None when the run
+    does not claim to be complete or its records are all there. The reports warn with it and a comparison treats
+    such a candidate as incomplete (:attr:`harness.report.compare.Comparison.complete`)."""
+    if manifest.status != "complete":
+        return None
+    have = len({r.sample_id for r in records})
+    said = (manifest.summary or {}).get("recorded")
+    if have == 0:
+        return ("run.json says 'complete' but samples.jsonl holds no sample record: the records are missing, "
+                "nothing here can be scored" + (f" (run.json counted {said})" if said else ""))
+    if isinstance(said, int) and have < said:
+        return (f"run.json says 'complete' with {said} samples recorded, but samples.jsonl holds {have}: records are "
+                "missing, results are partial")
+    return None
 
 
 def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], *, grader: str | None = None,

@@ -138,6 +138,37 @@ def test_no_common_cases_or_grader_is_an_error(tmp_path, cfg):
         compare_runs(base, cand, config=cfg)
 
 
+def test_an_all_error_run_is_not_sent_to_harness_grade(tmp_path, cfg):
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], run_id="b")
+    dead = write_synthetic_run(tmp_path / "c", cases=CASES[:4], run_id="c", error_rate=1.0, epochs=2)
+    with pytest.raises(HarnessError) as e:
+        compare_runs(base, dead, config=cfg)
+    msg = str(e.value)
+    assert f"no sample of {dead} has a gradable review" in msg and "0 ok" in msg and "8 errors" in msg
+    assert f"`harness run --resume {dead}` sends every sample not recorded or recorded with an error" in msg
+    assert "harness grade" not in msg.replace("a re-grade cannot help", "")
+
+
+def test_a_complete_run_whose_records_are_gone_is_not_complete(tmp_path, cfg, capsys):
+    base, cand = pair(tmp_path)
+    rd = RunDir.open(cand)
+    recs = rd.read_samples().records
+    rd.manifest.summary = {**(rd.manifest.summary or {}), "recorded": len(recs)}
+    rd.write_manifest()
+    rd.rewrite(recs[: len(recs) // 2])
+    cmp = compare_runs(base, cand, config=cfg)
+    assert not cmp.complete and cmp.exit_code() == 3
+    assert any("samples.jsonl holds" in w and "records are missing" in w for w in cmp.warnings)
+    assert main(["--root", str(tmp_path), "compare", str(base), str(cand), "--fail-on-regression"]) == 3
+    # emptied: the report warns instead of showing a clean, empty "complete" run
+    rd.rewrite([])
+    from harness.report.report import build_run_report
+    rep = build_run_report(cand, config=cfg)
+    assert "holds no sample record" in rep.warnings[0]
+    with pytest.raises(HarnessError, match=f"{cand}: no sample record at all"):
+        compare_runs(base, cand, config=cfg)
+
+
 def test_cli_exit_codes_and_paths(tmp_path, capsys):
     base, cand = pair(tmp_path, shift=-0.3)
     root = ["--root", str(tmp_path)]

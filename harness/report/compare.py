@@ -98,8 +98,11 @@ class Comparison:
 
     @property
     def complete(self) -> bool:
-        """The candidate run completed (its manifest status); an incomplete one exits 3 unless regressed."""
-        return self.cand.manifest.status == "complete"
+        """The candidate run completed (its manifest status, with every record it counted present:
+        :func:`harness.results.missing_records`); an incomplete one exits 3 unless regressed."""
+        from ..results import missing_records
+        return self.cand.manifest.status == "complete" and missing_records(self.cand.manifest,
+                                                                           self.cand.records) is None
 
     def exit_code(self) -> int:
         """:func:`harness.verdicts.exit_code` of this comparison."""
@@ -171,7 +174,7 @@ def two_variants(run: str | Path, base_variant: str | None = None, cand_variant:
                        f"--baseline-variant {_q(vs[0])} --candidate-variant {_q(vs[1])}`", file=run)
 
 
-def _common_grader(present: list[set[str]], grader: str | None) -> str:
+def _common_grader(present: list[set[str]], grader: str | None, runs: Sequence[ResultsTable] = ()) -> str:
     if grader:
         return grader
     for g in GRADER_NAMES:   # in the registry's order: the default grader first
@@ -179,9 +182,23 @@ def _common_grader(present: list[set[str]], grader: str | None) -> str:
             return g
     common = set.intersection(*present)
     if not common:
+        # a run with no grade at all has no gradable review (every sample errored, truncated...): re-grading it
+        # cannot help; running its samples again can
+        bare = [r for r, p in zip(runs, present) if not p]
+        if bare:
+            from ..outcomes import count_outcomes, format_counts
+            what = "; ".join(f"{r.path or r.run_id}: {len(r.records)} samples, "
+                             f"{format_counts(count_outcomes(r.records))}" if r.records else
+                             f"{r.path or r.run_id}: no sample record at all" for r in bare)
+            raise HarnessError(f"nothing to compare: no sample of {', '.join(str(r.path or r.run_id) for r in bare)} "
+                               f"has a gradable review ({what}). Once the cause is fixed, send them again: "
+                               + " and ".join(f"`harness run --resume {r.path}`" for r in bare if r.path) +
+                               " sends every sample not recorded or recorded with an error (a re-grade cannot "
+                               "help: there is no review to grade)")
         raise HarnessError("the two runs have no grader in common (baseline: "
                            f"{', '.join(sorted(present[0])) or 'none'}; candidate: "
-                           f"{', '.join(sorted(present[1])) or 'none'}); re-grade one with `harness grade`")
+                           f"{', '.join(sorted(present[-1])) or 'none'}); re-grade one with `harness grade RUN "
+                           "--grader G` so both have G")
     return sorted(common)[0]
 
 
@@ -243,7 +260,8 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     bpaths = baseline_paths(baseline)
     bases = [load_run(p, grader=grader, **kw) for p in bpaths]
     cand = load_run(candidate, grader=grader, **kw)
-    chosen = _common_grader([*(set(b.graders_present) for b in bases), set(cand.graders_present)], grader)
+    chosen = _common_grader([*(set(b.graders_present) for b in bases), set(cand.graders_present)], grader,
+                            [*bases, cand])
     bases = [b if b.grader == chosen else load_run(p, grader=chosen, **kw) for b, p in zip(bases, bpaths)]
     if cand.grader != chosen:
         cand = load_run(candidate, grader=chosen, **kw)
