@@ -478,7 +478,8 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
                  _extra=s["extra_issues"].where(s["status"] == OK))
     out = s.groupby(key, sort=False).agg(
         kind=("kind", "first"), tags=("tags", "first"), n_samples=("sample_id", "size"), n_ok=("_ok", "sum"),
-        n_ok_outcome=("_oko", "sum"), n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"), n_findings=("n_findings", "first"),
+        n_ok_outcome=("_oko", "sum"), n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"),
+        n_findings=("n_findings", "first"),
         n_traps=("n_traps", "first"), extra_issues=("_extra", "mean"),
         cost_usd=("cost_usd", lambda x: x.sum(min_count=1)), total_tokens=("total_tokens", "mean"),
         latency_s=("latency_s", "mean")).reset_index()
@@ -495,8 +496,8 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
     ok = out["n_ok"] > 0
     out["critical_high_missed"] = out["critical_high_missed"].where(~ok, out["critical_high_missed"].fillna(0.0))
     cols = ["variant", "case", "kind", "tags", "title", "n_samples", "n_ok", "n_ok_outcome", "n_errors",
-            "n_grader_errors", "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps", "trap_fp_rate",
-            "extra_issues", "cost_usd", "total_tokens", "latency_s"]
+            "n_grader_errors", "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps",
+            "trap_fp_rate", "extra_issues", "cost_usd", "total_tokens", "latency_s"]
     return out[cols]
 
 

@@ -451,8 +451,8 @@ def _paired_cases(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pf_b
         return s.groupby("case").agg(cost_per_sample=("cost_usd", "mean"), tokens_per_sample=("total_tokens", "mean"),
                                      latency_s_=("latency_s", "mean")).reset_index()
 
-    cols = ["case", "kind", "title", "n_findings", "n_ok", "n_ok_outcome", "n_samples", "recall", "weighted_recall", "trap_fp_rate",
-            "extra_issues", "critical_high_missed"]
+    cols = ["case", "kind", "title", "n_findings", "n_ok", "n_ok_outcome", "n_samples", "recall", "weighted_recall",
+            "trap_fp_rate", "extra_issues", "critical_high_missed"]
     m = pd.merge(cb[cols].merge(per_sample(base, bv), on="case", how="left"),
                  cc[cols].merge(per_sample(cand, cv), on="case", how="left"),
                  on="case", how="outer", suffixes=("_b", "_c"))
