@@ -107,10 +107,12 @@ def _baseline_selection(suite: list[Case], ids: list[str], notices: list[str]) -
     if not cases:
         raise CaseError(f"none of the baseline's {len(wanted)} cases is in the suite any more "
                         f"({', '.join(gone[:10])}); choose cases with --cases", field="--baseline")
-    notices.append(f"harness: --baseline: running the baseline's {len(cases)} case(s) only, {len(suite) - len(cases)} "
-                   "other case(s) of the suite left out (--cases all, or --cases IDS, runs others; cases the baseline "
-                   "lacks are not compared)"
-                   + (f"; {len(gone)} of its cases are gone from the suite: {', '.join(gone[:10])}" if gone else ""))
+    if len(cases) < len(suite) or gone:     # a baseline of the whole suite changes nothing worth a line
+        notices.append(f"harness: --baseline: running the baseline's {len(cases)} case(s) only, "
+                       f"{len(suite) - len(cases)} other case(s) of the suite left out (--cases all, or --cases IDS, "
+                       "runs others; cases the baseline lacks are not compared)"
+                       + (f"; {len(gone)} of its cases are gone from the suite: {', '.join(gone[:10])}"
+                          if gone else ""))
     return cases
 
 
