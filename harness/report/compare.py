@@ -222,6 +222,20 @@ def pair_findings(pf_b: pd.DataFrame, pf_c: pd.DataFrame) -> pd.DataFrame:
     return m.sort_values(["case", "finding"], kind="stable").reset_index(drop=True)
 
 
+def check_distinct(paths: list[Path], given: list[str], *, what: str = "baseline") -> list[Path]:
+    """``paths`` (resolved run directories of a pooled setting ``given``), unless one is listed twice.
+    Raises HarnessError naming the repeated run and how it was written."""
+    seen: dict[Path, str] = {}
+    for path, v in zip(paths, given):
+        key = Path(path).resolve()
+        if key in seen:
+            raise HarnessError(f"{what} run {v!r} is listed twice (also as {seen[key]!r}): each run of a pooled "
+                               f"{what} must be a different night, or one run would count as several",
+                               field=f"--{what}")
+        seen[key] = v
+    return paths
+
+
 def baseline_paths(baseline: str | Path | Sequence[str | Path]) -> list[Path]:
     """The run directories of a baseline: one path, a comma-separated list of paths (``a,b,c``: several nights
     pooled), or a sequence of paths. Raises HarnessError: one run listed twice (it would count as two nights)."""
@@ -230,7 +244,6 @@ def baseline_paths(baseline: str | Path | Sequence[str | Path]) -> list[Path]:
     else:
         parts = [str(x) for x in baseline]
     parts = [x for x in parts if x]
-    from .dashboard import check_distinct
     return check_distinct([Path(x) for x in parts], parts)
 
 

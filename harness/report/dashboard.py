@@ -135,22 +135,9 @@ def resolve_runs(value: str | Path | list | tuple, runs_root: Path, history: His
         HarnessError: one of them is not found, or one run is listed twice (pooled twice, one night would count
         as two and the critical-finding test would gain power it does not have).
     """
+    from .compare import check_distinct
     paths = [resolve_run(v, runs_root, history, root, what=what) for v in baseline_values(value)]
     return check_distinct(paths, baseline_values(value), what=what)
-
-
-def check_distinct(paths: list[Path], given: list[str], *, what: str = "baseline") -> list[Path]:
-    """``paths`` (resolved run directories of a pooled setting ``given``), unless one is listed twice.
-    Raises HarnessError naming the repeated run and how it was written."""
-    seen: dict[Path, str] = {}
-    for path, v in zip(paths, given):
-        key = Path(path).resolve()
-        if key in seen:
-            raise HarnessError(f"{what} run {v!r} is listed twice (also as {seen[key]!r}): each run of a pooled "
-                               f"{what} must be a different night, or one run would count as several",
-                               field=f"--{what}")
-        seen[key] = v
-    return paths
 
 
 def resolve_run(value: str | Path, runs_root: Path, history: History | None = None,
