@@ -82,7 +82,11 @@ def _build() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare a candidate run with a baseline run")
     p.add_argument("baseline", help="baseline run directory; several comma-separated (a,b,c) are pooled")
-    p.add_argument("candidate", help="candidate run directory")
+    p.add_argument("candidate", nargs="?", help="candidate run directory; without it, BASELINE is one run whose two "
+                   "variants (prompt versions or models) are compared with each other, the first it ran as baseline")
+    p.add_argument("--baseline-variant", metavar="VARIANT", help="the baseline's variant ('v1 · MODEL') when a run "
+                   "holds several")
+    p.add_argument("--candidate-variant", metavar="VARIANT", help="the candidate's variant when a run holds several")
     p.add_argument("--out", help="folder for compare.md and compare.html, or a path ending in .md/.html")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when the verdict is regressed (3 when the candidate run is incomplete)")

@@ -78,6 +78,8 @@ def cmd_grade(args) -> int:
     elif out.comparison is not None:
         gate = out.comparison.gate
         print(f"harness: gate against the baseline: {gate.headline()}", file=sys.stderr)
+        for w in out.comparison.loud:
+            print(f"harness: WARNING: {w}", file=sys.stderr)
         for r in gate.reasons:
             print(f"harness:   {r}", file=sys.stderr)
     return out.exit_code

@@ -77,7 +77,13 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
     spec = opts.prompts[0].spec if opts.prompts else ""
     other = other_prompt(spec, cfg.root) if spec else None
     run = _rel(run_dir, cfg.root)
-    if other:
+    if len(opts.prompts) * len(opts.models) == 2:
+        # two prompt versions (or models) in one run: the report shows them side by side, the verdict is compare's
+        first, second = ((opts.prompts[0].label, opts.prompts[1].label) if len(opts.prompts) == 2
+                         else tuple(opts.models))
+        lines.append(f"A verdict on {second} against {first} (paired by case and epoch): `harness compare {run}` "
+                     f"({first} is the baseline, the first one the run was given).")
+    elif other:
         if command.startswith("pytest"):
             lines.append(f"Compare with another prompt version: `pytest evals --prompt {other} --baseline {run}` "
                          f"(same cases and model; prints the verdict and writes a side-by-side comparison).")

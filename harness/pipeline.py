@@ -22,6 +22,7 @@ The pipeline is the only writer of ``summary.json`` (the runner writes the recor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from contextlib import AbstractContextManager
@@ -97,18 +98,25 @@ def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -
     Raises:
         HarnessError: unknown cases, prompts or models, bad values, a baseline that is not a run directory.
     """
+    ran = _check_baseline(baseline)
+    if ran is not None and choices.cases is None and not choices.resume:
+        # without --cases, run what the baseline ran: the gate can pair nothing else
+        choices = dataclasses.replace(choices, baseline_cases=ran)
     opts, notices = build_options(cfg, choices)
-    _check_baseline(baseline)
     return Plan(cfg, opts, notices, baseline or None)
 
 
-def _check_baseline(baseline: str | None) -> None:
-    """Raise RecordError now when a baseline run cannot be read: not after the whole suite has run."""
-    if baseline:
-        from .records import RunDir
-        from .report.compare import baseline_paths
-        for b in baseline_paths(baseline):
-            RunDir.open(b)
+def _check_baseline(baseline: str | None) -> list[str] | None:
+    """Raise RecordError now when a baseline run cannot be read: not after the whole suite has run. Returns the
+    case ids the baseline's runs hold (their run.json ``cases``, in order, each once), or None without one."""
+    if not baseline:
+        return None
+    from .records import RunDir
+    from .report.compare import baseline_paths
+    ids: dict[str, None] = {}
+    for b in baseline_paths(baseline):
+        ids.update(dict.fromkeys(RunDir.open(b).manifest.cases))
+    return list(ids)
 
 
 def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None = None, *,

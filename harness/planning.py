@@ -93,6 +93,27 @@ class Choices:
     limit: int | None = None      # run only the first N selected cases
     kind: str = "adhoc"           # "nightly" for harness nightly (run.json kind; the dashboard reads those)
     dry_run: bool = False         # plan only: no API key needed, nothing is sent
+    # the case ids a --baseline ran: without --cases, only these are run (what the gate can pair), in suite order
+    baseline_cases: list[str] | None = None
+
+
+def _baseline_selection(suite: list[Case], ids: list[str], notices: list[str]) -> list[Case]:
+    """The cases of the suite a baseline ran (a candidate's other cases could not be paired: paid for, never
+    compared), with a notice saying so and how to run others. Raises CaseError: none of them is in the suite."""
+    from .errors import CaseError
+    wanted = set(ids)
+    cases = [c for c in suite if c.id in wanted]
+    gone = sorted(wanted - {c.id for c in cases})
+    if not cases:
+        raise CaseError(f"none of the baseline's {len(wanted)} cases is in the suite any more "
+                        f"({', '.join(gone[:10])}); choose cases with --cases", field="--baseline")
+    if len(cases) < len(suite) or gone:     # a baseline of the whole suite changes nothing worth a line
+        notices.append(f"harness: --baseline: running the baseline's {len(cases)} case(s) only, "
+                       f"{len(suite) - len(cases)} other case(s) of the suite left out (--cases all, or --cases IDS, "
+                       "runs others; cases the baseline lacks are not compared)"
+                       + (f"; {len(gone)} of its cases are gone from the suite: {', '.join(gone[:10])}"
+                          if gone else ""))
+    return cases
 
 
 def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str]]:
@@ -135,6 +156,8 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     if selector is None and manifest is not None:
         ids = set(manifest.cases)
         cases: list[Case] = [c for c in suite if c.id in ids]
+    elif ch.cases is None and ch.baseline_cases is not None:
+        cases = _baseline_selection(suite, ch.baseline_cases, notices)
     else:
         case_key = None if ch.cases is not None else "cases"
         if selector is None and all_local:

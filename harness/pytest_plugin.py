@@ -261,6 +261,20 @@ def _verdicts(config: pytest.Config, grader: str) -> dict:
     return cache[grader]
 
 
+@pytest.fixture(scope="session")
+def eval_run(request: pytest.FixtureRequest) -> "RunResult":
+    """The session's run: executed here (once), or under pytest-xdist read from the controller's run. A module
+    function, not a method of :class:`HarnessPlugin`: pytest 9.1 deprecates broader-scoped fixtures defined as
+    instance methods (``PytestRemovedIn10Warning``), and the module is registered as a plugin anyway."""
+    config = request.config
+    if _is_worker(config) and WORKER_RUN_DIR in config.workerinput:  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
+        _plan(config)
+        if RESULT not in config.stash:
+            config.stash[RESULT] = shared_run(config.workerinput[WORKER_RUN_DIR])  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
+        return config.stash[RESULT]
+    return run_evaluation(config)
+
+
 class HarnessPlugin:
     """The hooks and fixtures of ``pytest evals``; its state lives in ``config.stash`` under the typed keys of
     this module (:data:`PLAN`, :data:`OUTCOME`, :data:`RESULT`...)."""
@@ -332,17 +346,6 @@ class HarnessPlugin:
         except Exception as e:  # noqa: BLE001 - the controller must survive to print it; workers report it per test
             config.stash[RUN_ERROR] = f"{type(e).__name__}: {e}"
 
-    @pytest.fixture(scope="session")
-    def eval_run(self, request: pytest.FixtureRequest) -> "RunResult":
-        """The session's run: executed here (once), or under pytest-xdist read from the controller's run."""
-        config = request.config
-        if _is_worker(config) and WORKER_RUN_DIR in config.workerinput:  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
-            _plan(config)
-            if RESULT not in config.stash:
-                config.stash[RESULT] = shared_run(config.workerinput[WORKER_RUN_DIR])  # type: ignore[attr-defined]  # workerinput is set by pytest-xdist on workers (_is_worker)
-            return config.stash[RESULT]
-        return run_evaluation(config)
-
     @pytest.fixture
     def case_outcome(self, eval_run, eval_target, request: pytest.FixtureRequest):
         """The verdict of one case; raises (→ pytest ERROR) when every sample of it errored."""
@@ -379,7 +382,7 @@ class HarnessPlugin:
         res, p = out.result, config.stash[PLAN]
         if not run_error:
             tr.section("harness")
-        for n in p.notices[:1]:
+        for n in [*p.notices[:1], *(n for n in p.notices[1:] if n.startswith("harness: --baseline"))]:
             tr.write_line(n)
         tr.write_line(summary_line(res))
         if not res.complete:
@@ -393,6 +396,8 @@ class HarnessPlugin:
         cmp = out.comparison
         if cmp is not None:
             tr.write_line(f"comparison with {p.baseline}: {cmp.gate.headline()}", bold=True)
+            for w in cmp.loud:      # cases left out, changed, unpaired epochs: not only inside compare.md
+                tr.write_line(f"WARNING: {w}", yellow=True)
         for path in out.compare_reports:
             tr.write_line(f"comparison: {path}", bold=True)
         if cmp is not None:

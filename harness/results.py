@@ -187,6 +187,9 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
     read = rd.read_samples()
     warnings: list[str] = read.damage()
     records = sorted(read.records, key=lambda r: (r.prompt_version, r.model, r.case, r.epoch))
+    gap = missing_records(rd.manifest, records)
+    if gap:
+        warnings.insert(0, gap)
     weights = dict(DEFAULT_WEIGHTS)
     weights.update(severity_weights or {})
     meta = read_cases_json(rd.path)
@@ -199,6 +202,24 @@ def load_run(run_dir: str | Path, *, grader: str | None = None, suite: Iterable[
             meta.setdefault(r.case, _fallback_meta(r))
     return results_from_records(records, meta, grader=grader, reducer=reducer, severity_weights=weights,
                                 path=rd.path, manifest=rd.manifest, warnings=warnings)
+
+
+def missing_records(manifest: RunManifest, records: list[SampleRecord]) -> str | None:
+    """Why a run that says it is complete is not: its samples.jsonl holds no record, or fewer samples than its
+    run.json ``summary.recorded`` counted (the file was emptied, truncated or replaced since). None when the run
+    does not claim to be complete or its records are all there. The reports warn with it and a comparison treats
+    such a candidate as incomplete (:attr:`harness.report.compare.Comparison.complete`)."""
+    if manifest.status != "complete":
+        return None
+    have = len({r.sample_id for r in records})
+    said = (manifest.summary or {}).get("recorded")
+    if have == 0:
+        return ("run.json says 'complete' but samples.jsonl holds no sample record: the records are missing, "
+                "nothing here can be scored" + (f" (run.json counted {said})" if said else ""))
+    if isinstance(said, int) and have < said:
+        return (f"run.json says 'complete' with {said} samples recorded, but samples.jsonl holds {have}: records are "
+                "missing, results are partial")
+    return None
 
 
 def results_from_records(records: list[SampleRecord], meta: Mapping[str, dict], *, grader: str | None = None,
@@ -438,7 +459,9 @@ def per_trap(res: ResultsTable) -> pd.DataFrame:
 def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (variant, case), reduced over epochs.
 
-    Columns: variant, case, kind, tags, title, n_samples, n_ok, n_errors, n_grader_errors, n_findings, recall,
+    Columns: variant, case, kind, tags, title, n_samples, n_ok (samples graded: ok, and truncated ones graded
+    with ``grade_truncated``), n_ok_outcome (samples whose outcome is ``ok``, as the outcomes line counts them),
+    n_errors, n_grader_errors, n_findings, recall,
     weighted_recall, critical_high_missed (expected per review), n_traps, trap_fp_rate, extra_issues (mean per ok
     sample), cost_usd (sum, USD), total_tokens (mean per sample), latency_s (mean, seconds). NaN recall for clean
     cases; NaN quality metrics when no epoch succeeded.
@@ -448,13 +471,15 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
     s = res.samples
     key = ["variant", "case"]
     if s.empty:
-        return pd.DataFrame(columns=key + ["kind", "tags", "title", "n_samples", "n_ok", "recall"])
+        return pd.DataFrame(columns=key + ["kind", "tags", "title", "n_samples", "n_ok", "n_ok_outcome", "recall"])
     s = s.assign(_ok=(s["status"] == OK).astype(int), _err=(s["status"] == ERROR).astype(int),
+                 _oko=(s["outcome"] == "ok").astype(int),
                  _gerr=(s["status"] == GRADER_ERROR).astype(int),
                  _extra=s["extra_issues"].where(s["status"] == OK))
     out = s.groupby(key, sort=False).agg(
         kind=("kind", "first"), tags=("tags", "first"), n_samples=("sample_id", "size"), n_ok=("_ok", "sum"),
-        n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"), n_findings=("n_findings", "first"),
+        n_ok_outcome=("_oko", "sum"), n_errors=("_err", "sum"), n_grader_errors=("_gerr", "sum"),
+        n_findings=("n_findings", "first"),
         n_traps=("n_traps", "first"), extra_issues=("_extra", "mean"),
         cost_usd=("cost_usd", lambda x: x.sum(min_count=1)), total_tokens=("total_tokens", "mean"),
         latency_s=("latency_s", "mean")).reset_index()
@@ -470,9 +495,9 @@ def per_case(res: ResultsTable, pf: pd.DataFrame | None = None, pt: pd.DataFrame
     out = out.merge(ta, on=key, how="left")
     ok = out["n_ok"] > 0
     out["critical_high_missed"] = out["critical_high_missed"].where(~ok, out["critical_high_missed"].fillna(0.0))
-    cols = ["variant", "case", "kind", "tags", "title", "n_samples", "n_ok", "n_errors", "n_grader_errors",
-            "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps", "trap_fp_rate",
-            "extra_issues", "cost_usd", "total_tokens", "latency_s"]
+    cols = ["variant", "case", "kind", "tags", "title", "n_samples", "n_ok", "n_ok_outcome", "n_errors",
+            "n_grader_errors", "n_findings", "recall", "weighted_recall", "critical_high_missed", "n_traps",
+            "trap_fp_rate", "extra_issues", "cost_usd", "total_tokens", "latency_s"]
     return out[cols]
 
 

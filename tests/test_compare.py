@@ -97,11 +97,31 @@ def test_mismatch_warnings_are_loud(tmp_path, cfg):
     cand = write_synthetic_run(tmp_path / "c", cases=CASES[:12] + other[:2], epochs=2, seed=2, run_id="c")
     cmp = compare_runs(base, cand, config=cfg)
     text = " ".join(cmp.loud)
-    assert "SUITE FINGERPRINTS DIFFER" in text and "only in the baseline" in text
-    assert "only in the candidate" in text and "epochs do not pair" in text
+    assert "5 case(s) only in the baseline" in text and "2 case(s) only in the candidate" in text
+    assert "epochs do not pair" in text
+    # the 12 compared cases are the same in both (per-record case fingerprints): no "cases changed" warning
+    assert "CHANGED" not in text and "FINGERPRINTS" not in text
     md, html = render_markdown(cmp), render_compare_html(cmp)
-    assert "SUITE FINGERPRINTS DIFFER" in md and "[!WARNING]" in md
-    assert html.count('class="warn loud"') >= 4
+    assert "only in the baseline" in md and "[!WARNING]" in md
+    assert html.count('class="warn loud"') >= 3
+
+
+def test_a_subset_of_unchanged_cases_is_no_change(tmp_path, cfg):
+    # a run of 2 of the baseline's cases has another suite fingerprint, but each record's case is unchanged
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], seed=1, run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=CASES[:2], seed=2, run_id="c", prompt_label="v2")
+    assert RunDir.open(base).manifest.suite_fingerprint != RunDir.open(cand).manifest.suite_fingerprint
+    cmp = compare_runs(base, cand, config=cfg)
+    assert cmp.loud == ["2 case(s) only in the baseline, left out: case-03, case-04"]
+
+
+def test_an_edited_case_is_named_as_changed(tmp_path, cfg):
+    edited = [dict(c) for c in CASES[:4]]
+    edited[1] = {**edited[1], "title": edited[1].get("title", "") + " (edited)"}
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], seed=1, run_id="b")
+    cand = write_synthetic_run(tmp_path / "c", cases=edited[:3], seed=2, run_id="c", prompt_label="v2")
+    text = " ".join(compare_runs(base, cand, config=cfg).loud)
+    assert f"content of 1 compared case(s) differs ({edited[1]['id']})" in text
 
 
 def test_no_common_cases_or_grader_is_an_error(tmp_path, cfg):
@@ -115,6 +135,37 @@ def test_no_common_cases_or_grader_is_an_error(tmp_path, cfg):
         r.grades = {"judge": r.grades["deterministic"]}
     rd.rewrite(recs)
     with pytest.raises(HarnessError, match="no grader in common"):
+        compare_runs(base, cand, config=cfg)
+
+
+def test_an_all_error_run_is_not_sent_to_harness_grade(tmp_path, cfg):
+    base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], run_id="b")
+    dead = write_synthetic_run(tmp_path / "c", cases=CASES[:4], run_id="c", error_rate=1.0, epochs=2)
+    with pytest.raises(HarnessError) as e:
+        compare_runs(base, dead, config=cfg)
+    msg = str(e.value)
+    assert f"no sample of {dead} has a gradable review" in msg and "0 ok" in msg and "8 errors" in msg
+    assert f"`harness run --resume {dead}` sends every sample not recorded or recorded with an error" in msg
+    assert "harness grade" not in msg.replace("a re-grade cannot help", "")
+
+
+def test_a_complete_run_whose_records_are_gone_is_not_complete(tmp_path, cfg, capsys):
+    base, cand = pair(tmp_path)
+    rd = RunDir.open(cand)
+    recs = rd.read_samples().records
+    rd.manifest.summary = {**(rd.manifest.summary or {}), "recorded": len(recs)}
+    rd.write_manifest()
+    rd.rewrite(recs[: len(recs) // 2])
+    cmp = compare_runs(base, cand, config=cfg)
+    assert not cmp.complete and cmp.exit_code() == 3
+    assert any("samples.jsonl holds" in w and "records are missing" in w for w in cmp.warnings)
+    assert main(["--root", str(tmp_path), "compare", str(base), str(cand), "--fail-on-regression"]) == 3
+    # emptied: the report warns instead of showing a clean, empty "complete" run
+    rd.rewrite([])
+    from harness.report.report import build_run_report
+    rep = build_run_report(cand, config=cfg)
+    assert "holds no sample record" in rep.warnings[0]
+    with pytest.raises(HarnessError, match=f"{cand}: no sample record at all"):
         compare_runs(base, cand, config=cfg)
 
 
@@ -237,3 +288,48 @@ def test_all_passing_runs_show_no_false_certainty(tmp_path, cfg):
     assert "±0.0 to ±0.0" not in md and "(simulated for this test): 0.0 pts" not in md
     assert "not estimable: no spread between cases" in md
     assert "not estimable: no spread between cases" in render_compare_html(cmp)
+
+
+def two_prompt_run(tmp_path, *, shift=-0.3, order=("v1", "v2")):
+    """One run holding two prompt versions (what `harness run --prompt A --prompt B` writes), started in
+    ``order``."""
+    a = write_synthetic_run(tmp_path / "ab", cases=CASES, epochs=3, seed=1, run_id="ab")
+    b = write_synthetic_run(tmp_path / "other", cases=CASES, epochs=3, seed=2, prompt_label="v2", shift=shift,
+                            run_id="other")
+    rd, other = RunDir.open(a), RunDir.open(b)
+    rd.rewrite(rd.read_samples().records + other.read_samples().records)
+    by = {p.label: p for p in [*rd.manifest.prompts, *other.manifest.prompts]}
+    rd.manifest.prompts = [by[x] for x in order]
+    rd.write_manifest()
+    return a
+
+
+def test_compare_one_run_with_two_prompt_versions(tmp_path, capsys):
+    run = two_prompt_run(tmp_path)
+    root = ["--root", str(tmp_path)]
+    assert main(root + ["compare", str(run), "--fail-on-regression"]) == 1
+    out = capsys.readouterr().out
+    assert "comparing two variants of one run: baseline v1 · synthetic/model, candidate v2 · synthetic/model" in out
+    assert "verdict: regressed" in out
+    folder = tmp_path / "reports" / "compare-ab-v1_synthetic_model-vs-v2_synthetic_model"
+    assert str(folder / "compare.md") in out
+    md = (folder / "compare.md").read_text()
+    assert "v1 · synthetic/model → v2 · synthetic/model: **regressed**" in md
+    assert "Comparison — v1 · synthetic/model vs v2 · synthetic/model in ab" in (folder / "compare.html").read_text()
+    # the order the run was started with decides the baseline: B first, then the drop is an improvement
+    run2 = two_prompt_run(tmp_path / "x", order=("v2", "v1"))
+    assert main(root + ["compare", str(run2)]) == 0
+    assert "baseline v2 · synthetic/model, candidate v1 · synthetic/model" in capsys.readouterr().out
+
+
+def test_a_run_of_several_variants_names_the_command_that_compares_them(tmp_path, capsys):
+    run = two_prompt_run(tmp_path)
+    single = write_synthetic_run(tmp_path / "single", cases=CASES, epochs=3, seed=3, run_id="single")
+    root = ["--root", str(tmp_path)]
+    assert main(root + ["compare", str(single), str(run)]) == 2
+    assert f"to compare its two variants with each other: `harness compare {run}`" in capsys.readouterr().err
+    assert main(root + ["compare", str(single)]) == 2
+    err = capsys.readouterr().err
+    assert "the run holds 1 variant(s)" in err and f"`harness compare {single} OTHER_RUN`" in err
+    # a chosen variant of a several-variant run compares with another run
+    assert main(root + ["compare", str(single), str(run), "--candidate-variant", "v2 · synthetic/model"]) == 0

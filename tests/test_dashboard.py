@@ -170,6 +170,27 @@ def test_empty_root_states_what_was_skipped(tmp_path, cfg):
     assert "half" in html and "no run.json" in html
 
 
+def test_an_unknown_baseline_is_bad_input_even_before_the_first_nightly_run(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    code = main(["--root", str(tmp_path), "dashboard", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--baseline", "nope"])
+    assert code == 2
+    assert "baseline run 'nope' not found" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_a_baseline_run_listed_twice_is_bad_input(tmp_path, capsys):
+    a, b = write_nights(tmp_path / "runs", n=2, epochs=1)
+    base = f"{a},{b},{a.name}"
+    code = main(["--root", str(tmp_path), "dashboard", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--baseline", base])
+    assert code == 2
+    assert "baseline run 'nightly-01' is listed twice" in capsys.readouterr().err
+    # harness compare too: tv1,tv1 pooled would count one night as two
+    assert main(["--root", str(tmp_path), "compare", f"{a},{a}", str(b)]) == 2
+    assert f"baseline run '{a}' is listed twice" in capsys.readouterr().err
+
+
 def test_hostile_text_is_escaped(tmp_path, cfg):
     evil = '<script>alert(1)</script>'
     cases = [dict(CASES[0], id="x<img src=x onerror=alert(1)>", title=evil), *CASES[1:4]]

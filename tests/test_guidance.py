@@ -45,6 +45,17 @@ def test_on_claude_failures_point_at_the_sample_view_and_no_claude_hint(cfg, tmp
     assert "harness compare" in text
 
 
+def test_a_two_prompt_run_says_how_to_get_its_verdict(cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    v1, v2 = "prompts/backend-reliability-engineer/v1.md", "prompts/backend-reliability-engineer/v2.md"
+    opts, _ = build_options(cfg, Choices(models=["anthropic/claude-sonnet-4-6"], prompts=[v1, v2], progress=False))
+    run = tmp_path / "runs" / "ab"
+    for command in ("harness run", "pytest evals"):
+        text = "\n".join(next_steps(cfg, opts, run, [], command=command))
+        assert f"A verdict on v2 against v1 (paired by case and epoch): `harness compare {run}`" in text
+        assert "--baseline" not in text
+
+
 def test_other_prompt_finds_a_sibling_version(tmp_path):
     (tmp_path / "p").mkdir()
     for n in ("v1.md", "v2.md", "v3.md"):

@@ -292,3 +292,28 @@ def test_the_pipeline_is_the_only_writer_of_summary_json(project, tmp_path, monk
     cfg = load_config(project, {"cache_mode": "off", "reducer": "majority"})
     pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(tmp_path / "run"))), model_factory=_scripted(True))
     assert [c.get("reducer") for c in calls] == ["majority"]
+
+
+def test_a_baseline_chooses_the_cases_unless_cases_are_given(project, tmp_path):
+    """Without --cases a baseline's own cases run (its others are gone from the suite: said); a baseline of the
+    whole suite adds no line; --cases keeps the choice; a baseline of nothing left in the suite is bad input."""
+    from harness.records import RunManifest
+    cfg = load_config(project, {"cache_mode": "off"})
+
+    def baseline(name: str, cases: list[str]) -> str:
+        RunDir.create(tmp_path / name, RunManifest(run_id=name, status="complete", cases=cases))
+        return str(tmp_path / name)
+
+    part = baseline("part", ["case-2", "case-0", "gone-case"])
+    p = pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=part)
+    assert [c.id for c in p.opts.cases] == ["case-0", "case-2"]
+    (note,) = [n for n in p.notices if "--baseline" in n]
+    assert "running the baseline's 2 case(s) only, 1 other case(s) of the suite left out" in note
+    assert "1 of its cases are gone from the suite: gone-case" in note
+    whole = baseline("whole", ["case-0", "case-1", "case-2"])
+    p = pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=whole)
+    assert len(p.opts.cases) == 3 and not [n for n in p.notices if "--baseline" in n]
+    p = pipeline.plan(cfg, _choices(), baseline=part)
+    assert len(p.opts.cases) == 3
+    with pytest.raises(HarnessError, match="none of the baseline's 1 cases is in the suite"):
+        pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=baseline("none", ["gone-case"]))

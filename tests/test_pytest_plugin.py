@@ -173,3 +173,42 @@ def test_the_entry_point_loads_the_plugin_once_even_with_a_conftest_naming_it(py
     assert "already registered" not in run.stderr.str() + run.stdout.str()
     off = pytester.runpytest_subprocess("-p", "no:harness.pytest_plugin", "--help")
     assert off.ret == 0 and "--harness-model" not in off.stdout.str()
+
+
+def test_a_baseline_limits_the_run_to_its_cases_unless_cases_are_chosen(pytester, project):
+    """``--baseline`` without ``--cases`` runs (and pays for) only the baseline's cases, and says so; with
+    ``--cases all`` every case runs and the terminal names the cases the gate could not compare, with counts."""
+    for i in range(3):
+        write_case(project / "cases", f"case-x{i}")
+    base = project / "base"
+    with FakeServer(responder=responder) as srv:
+        first = _run(pytester, "--harness-run-dir", str(base), "--harness-cases", "case-good,case-bad", srv=srv)
+        assert srv.requests == 2
+    assert first.ret == pytest.ExitCode.TESTS_FAILED          # case-bad fails its thresholds
+    with FakeServer(responder=responder) as srv:
+        os.environ["ANTHROPIC_BASE_URL"] = srv.base_url
+        only = pytester.runpytest_subprocess("-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+                                             "--harness-model", MODEL, "--harness-no-progress",
+                                             "--harness-baseline", str(base))
+        assert srv.requests == 2
+    only.assert_outcomes(passed=1, failed=1)
+    out = only.stdout.str()
+    assert "harness: --baseline: running the baseline's 2 case(s) only, 3 other case(s) of the suite left out" in out
+    assert out.count("running the baseline's 2 case(s)") == 2     # under the plan line and in the summary
+    assert "only in the candidate" not in out
+    with FakeServer(responder=responder) as srv:
+        every = _run(pytester, "--harness-baseline", str(base), srv=srv)
+        assert srv.requests == 5
+    every.stdout.fnmatch_lines(["WARNING: 3 case(s) only in the candidate, left out: case-x0, case-x1, case-x2"])
+    assert "running the baseline's" not in every.stdout.str()
+
+
+def test_no_plugin_fixture_is_a_broader_scoped_instance_method():
+    """pytest 9.1 warns (PytestRemovedIn10Warning) on every session for a session-, module- or class-scoped
+    fixture defined as an instance method: the plugin's must be module functions."""
+    import harness.pytest_plugin as plugin
+    from harness.pytest_plugin import HarnessPlugin
+    methods = {k: v._fixture_function_marker.scope for k, v in vars(HarnessPlugin).items()
+               if hasattr(v, "_fixture_function_marker")}
+    assert all(scope == "function" for scope in methods.values()), methods
+    assert plugin.eval_run._fixture_function_marker.scope == "session"

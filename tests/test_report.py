@@ -95,6 +95,56 @@ def test_cli_prints_paths_and_honours_out(run, tmp_path, capsys):
     assert (tmp_path / "x" / "mine.md").is_file() and (tmp_path / "x" / "mine.html").is_file()
 
 
+def test_case_and_grader_reports_never_overwrite_the_main_report(run, tmp_path, capsys):
+    root = ["--root", str(tmp_path), "report", str(run)]
+    folder = tmp_path / "reports" / "r1"
+    assert main(root) == 0
+    main_md, main_html = (folder / "report.md").read_text(), (folder / "report.html").read_text()
+    capsys.readouterr()
+    assert main(root + ["--case", "case-02"]) == 0
+    out = capsys.readouterr().out.split()
+    assert str(folder / "report-case-case-02.html") in out and str(folder / "report-case-case-02.md") in out
+    assert main(root + ["--grader", "judge"]) == 0
+    assert str(folder / "report-grader-judge.html") in capsys.readouterr().out.split()
+    assert main(root + ["--grader", "judge", "--case", "case-03", "--case", "case-01"]) == 0
+    assert (folder / "report-grader-judge-case-case-01-case-03.html").is_file()
+    assert (folder / "report.md").read_text() == main_md and (folder / "report.html").read_text() == main_html
+    assert "grader **judge**" in (folder / "report-grader-judge.md").read_text()
+    assert "grader **deterministic**" in main_md
+
+
+def test_a_grader_without_verdicts_is_bad_input_naming_the_graders_the_run_has(tmp_path, capsys):
+    run = write_synthetic_run(tmp_path / "runs" / "det", cases=make_cases(3, seed=1), epochs=1, run_id="det")
+    main(["--root", str(tmp_path), "report", str(run)])
+    before = (tmp_path / "reports" / "det" / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["--root", str(tmp_path), "report", str(run), "--grader", "judge"]) == 2
+    err = capsys.readouterr().err
+    assert "--grader judge: no sample of the run has judge verdicts; graders with verdicts in it: deterministic " \
+           "(4 samples)" in err
+    assert f"harness grade {run} --grader judge --judge-model M" in err
+    assert not list((tmp_path / "reports" / "det").glob("report-grader-*"))
+    assert (tmp_path / "reports" / "det" / "report.html").read_text() == before
+
+
+def test_per_case_ok_counts_outcomes_as_the_outcomes_line_does(tmp_path, cfg):
+    """A truncated review graded anyway (grade_truncated, the embedded model) is graded but not ok: the per-case
+    table and the headline say 0 ok (1 graded), as the outcomes line says 0 ok, 1 truncated."""
+    run = write_synthetic_run(tmp_path / "t", cases=make_cases(2, seed=1, n_clean=0), epochs=1, run_id="t",
+                              found_prob=1.0)
+    rd = RunDir.open(run)
+    recs = rd.read_samples().records
+    recs[0].outcome = "truncated"
+    rd.rewrite(recs)
+    rep = build_run_report(run, config=cfg)
+    row = rep.per_case.set_index("case").loc[recs[0].case]
+    assert (row["n_ok"], row["n_ok_outcome"], row["n_samples"]) == (1, 0, 1)
+    md = render_markdown(rep)
+    assert "| 0/1 (1 graded) |" in md and "| 1/1 |" in md
+    html = render_report_html(rep)
+    assert "0 / 1 (1 graded)" in html and "1 ok of 2 (2 graded)" in html
+
+
 def test_cli_bad_run_dir_exits_2(tmp_path, capsys):
     assert main(["--root", str(tmp_path), "report", str(tmp_path / "nope")]) == 2
     assert "not a run directory" in capsys.readouterr().err

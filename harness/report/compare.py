@@ -98,8 +98,11 @@ class Comparison:
 
     @property
     def complete(self) -> bool:
-        """The candidate run completed (its manifest status); an incomplete one exits 3 unless regressed."""
-        return self.cand.manifest.status == "complete"
+        """The candidate run completed (its manifest status, with every record it counted present:
+        :func:`harness.results.missing_records`); an incomplete one exits 3 unless regressed."""
+        from ..results import missing_records
+        return self.cand.manifest.status == "complete" and missing_records(self.cand.manifest,
+                                                                           self.cand.records) is None
 
     def exit_code(self) -> int:
         """:func:`harness.verdicts.exit_code` of this comparison."""
@@ -119,12 +122,59 @@ def _one_variant(res: ResultsTable, variant: str | None, role: str) -> str:
             raise HarnessError(f"{role} run has no variant {variant!r}; it has: {', '.join(vs)}", file=res.path)
         return variant
     if len(vs) != 1:
+        how = ""
+        if len(vs) == 2:
+            how = f"; to compare its two variants with each other: `harness compare {res.path}`"
+        elif vs:
+            how = (f"; choose one with --{role.split()[-1]}-variant, or compare two of its variants with each other: "
+                   f"`harness compare {res.path} --baseline-variant {_q(vs[0])} --candidate-variant {_q(vs[1])}`")
         raise HarnessError(f"{role} run holds {len(vs)} variants ({', '.join(vs) or 'no samples'}); expected exactly "
-                           "one prompt version × model per run to compare", file=res.path)
+                           "one prompt version × model per run to compare it with another run" + how, file=res.path)
     return vs[0]
 
 
-def _common_grader(present: list[set[str]], grader: str | None) -> str:
+def _q(text: str) -> str:
+    """``text`` quoted for a POSIX shell when it needs it (variant labels hold spaces: ``v1 · model``)."""
+    import shlex
+    return shlex.quote(text)
+
+
+def run_variants(run: str | Path) -> list[str]:
+    """The variants (:func:`harness.results.variant_label`) a run's samples hold, in the order the run was
+    started with (its run.json prompts, then models: ``--prompt A --prompt B`` gives A first), any other after.
+    Raises RecordError: not a run directory."""
+    from ..records import RunDir
+    from ..results import variant_label
+    rd = RunDir.open(run)
+    have = list(dict.fromkeys(variant_label(r.prompt_version, r.model) for r in rd.read_samples().records))
+    m = rd.manifest
+    planned = [variant_label(p.label, x.name) for p in m.prompts for x in m.models]
+    return [v for v in planned if v in have] + [v for v in have if v not in planned]
+
+
+def two_variants(run: str | Path, base_variant: str | None = None, cand_variant: str | None = None
+                 ) -> tuple[str, str]:
+    """Which two variants of one run ``harness compare RUN`` compares: the chosen ones, else the run's only two
+    (the first it was started with is the baseline). Raises HarnessError naming the command that does compare
+    them when the run does not hold exactly two (or a chosen one is not in it)."""
+    vs = run_variants(run)
+    for v in (base_variant, cand_variant):
+        if v and v not in vs:
+            raise HarnessError(f"no variant {v!r} in the run; it has: {', '.join(vs) or 'no samples'}", file=run)
+    if base_variant and cand_variant:
+        return base_variant, cand_variant
+    rest = [v for v in vs if v not in (base_variant, cand_variant)]
+    if len(vs) == 2:
+        return (base_variant or rest[0], cand_variant or rest[0]) if (base_variant or cand_variant) else (vs[0], vs[1])
+    if len(vs) < 2:
+        raise HarnessError(f"the run holds {len(vs)} variant(s) ({', '.join(vs) or 'no samples'}); comparing within "
+                           "one run needs two prompt versions or models (harness run --prompt A --prompt B); to "
+                           f"compare it with another run: `harness compare {run} OTHER_RUN`", file=run)
+    raise HarnessError(f"the run holds {len(vs)} variants ({', '.join(vs)}); choose two: `harness compare {run} "
+                       f"--baseline-variant {_q(vs[0])} --candidate-variant {_q(vs[1])}`", file=run)
+
+
+def _common_grader(present: list[set[str]], grader: str | None, runs: Sequence[ResultsTable] = ()) -> str:
     if grader:
         return grader
     for g in GRADER_NAMES:   # in the registry's order: the default grader first
@@ -132,9 +182,23 @@ def _common_grader(present: list[set[str]], grader: str | None) -> str:
             return g
     common = set.intersection(*present)
     if not common:
+        # a run with no grade at all has no gradable review (every sample errored, truncated...): re-grading it
+        # cannot help; running its samples again can
+        bare = [r for r, p in zip(runs, present) if not p]
+        if bare:
+            from ..outcomes import count_outcomes, format_counts
+            what = "; ".join(f"{r.path or r.run_id}: {len(r.records)} samples, "
+                             f"{format_counts(count_outcomes(r.records))}" if r.records else
+                             f"{r.path or r.run_id}: no sample record at all" for r in bare)
+            raise HarnessError(f"nothing to compare: no sample of {', '.join(str(r.path or r.run_id) for r in bare)} "
+                               f"has a gradable review ({what}). Once the cause is fixed, send them again: "
+                               + " and ".join(f"`harness run --resume {r.path}`" for r in bare if r.path) +
+                               " sends every sample not recorded or recorded with an error (a re-grade cannot "
+                               "help: there is no review to grade)")
         raise HarnessError("the two runs have no grader in common (baseline: "
                            f"{', '.join(sorted(present[0])) or 'none'}; candidate: "
-                           f"{', '.join(sorted(present[1])) or 'none'}); re-grade one with `harness grade`")
+                           f"{', '.join(sorted(present[-1])) or 'none'}); re-grade one with `harness grade RUN "
+                           "--grader G` so both have G")
     return sorted(common)[0]
 
 
@@ -158,14 +222,29 @@ def pair_findings(pf_b: pd.DataFrame, pf_c: pd.DataFrame) -> pd.DataFrame:
     return m.sort_values(["case", "finding"], kind="stable").reset_index(drop=True)
 
 
+def check_distinct(paths: list[Path], given: list[str], *, what: str = "baseline") -> list[Path]:
+    """``paths`` (resolved run directories of a pooled setting ``given``), unless one is listed twice.
+    Raises HarnessError naming the repeated run and how it was written."""
+    seen: dict[Path, str] = {}
+    for path, v in zip(paths, given):
+        key = Path(path).resolve()
+        if key in seen:
+            raise HarnessError(f"{what} run {v!r} is listed twice (also as {seen[key]!r}): each run of a pooled "
+                               f"{what} must be a different night, or one run would count as several",
+                               field=f"--{what}")
+        seen[key] = v
+    return paths
+
+
 def baseline_paths(baseline: str | Path | Sequence[str | Path]) -> list[Path]:
     """The run directories of a baseline: one path, a comma-separated list of paths (``a,b,c``: several nights
-    pooled), or a sequence of paths."""
+    pooled), or a sequence of paths. Raises HarnessError: one run listed twice (it would count as two nights)."""
     if isinstance(baseline, (str, Path)):
         parts = [x.strip() for x in str(baseline).split(",")] if "," in str(baseline) else [str(baseline)]
     else:
         parts = [str(x) for x in baseline]
-    return [Path(x) for x in parts if x]
+    parts = [x for x in parts if x]
+    return check_distinct([Path(x) for x in parts], parts)
 
 
 def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | Path, *, grader: str | None = None,
@@ -194,7 +273,8 @@ def compare_runs(baseline: str | Path | Sequence[str | Path], candidate: str | P
     bpaths = baseline_paths(baseline)
     bases = [load_run(p, grader=grader, **kw) for p in bpaths]
     cand = load_run(candidate, grader=grader, **kw)
-    chosen = _common_grader([*(set(b.graders_present) for b in bases), set(cand.graders_present)], grader)
+    chosen = _common_grader([*(set(b.graders_present) for b in bases), set(cand.graders_present)], grader,
+                            [*bases, cand])
     bases = [b if b.grader == chosen else load_run(p, grader=chosen, **kw) for b, p in zip(bases, bpaths)]
     if cand.grader != chosen:
         cand = load_run(candidate, grader=chosen, **kw)
@@ -298,14 +378,31 @@ def _agreement(res: ResultsTable) -> Agreement | None:
     return grader_agreement(res) if {DEFAULT_GRADER, MODEL_GRADER} <= set(res.graders_present) else None
 
 
+def changed_cases(base: ResultsTable, cand: ResultsTable, cases: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Which of ``cases`` (compared in both runs) changed between the runs, judged per case from each sample
+    record's ``case_fingerprint`` (the fingerprint of the case's files when the sample ran), so a run of a subset
+    of the suite, or of a suite with other cases added, is no change. Returns ``(changed, unknown)``: sorted case
+    ids whose fingerprints differ (between the runs, or within a pooled baseline), and those with no fingerprint
+    recorded on one side (older records), which only the runs' suite fingerprints can speak for."""
+    fb: dict[str, set[str]] = {}
+    fc: dict[str, set[str]] = {}
+    for recs, into in ((base.records, fb), (cand.records, fc)):
+        for r in recs:
+            if r.case_fingerprint:
+                into.setdefault(r.case, set()).add(r.case_fingerprint)
+    changed, unknown = [], []
+    for c in sorted(cases):
+        if c not in fb or c not in fc:
+            unknown.append(c)
+        elif len(fb[c] | fc[c]) > 1:
+            changed.append(c)
+    return changed, unknown
+
+
 def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pairs: pd.DataFrame
                        ) -> tuple[list[str], list[str]]:
     loud, soft = [], []
     mb, mc = base.manifest, cand.manifest
-    if mb.suite_fingerprint != mc.suite_fingerprint:
-        loud.append(f"SUITE FINGERPRINTS DIFFER (baseline {mb.suite_fingerprint[:12] or 'n/a'}, candidate "
-                    f"{mc.suite_fingerprint[:12] or 'n/a'}): the cases changed between the runs, so a difference "
-                    "may come from the suite, not the prompt or model")
     sb = base.samples[base.samples["variant"] == bv]
     sc = cand.samples[cand.samples["variant"] == cv]
     cb, cc = set(sb["case"]), set(sc["case"])
@@ -323,11 +420,16 @@ def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str,
     if uneven and eb == ec:
         soft.append(f"{len(uneven)} case(s) have different numbers of samples in the two runs: "
                     f"{', '.join(uneven[:20])}")
-    rb = {r.case: r.case_fingerprint for r in base.records if r.case_fingerprint}
-    rc = {r.case: r.case_fingerprint for r in cand.records if r.case_fingerprint}
-    changed = sorted(c for c in set(rb) & set(rc) if rb[c] != rc[c])
-    if changed and mb.suite_fingerprint == mc.suite_fingerprint:
-        loud.append(f"case content differs for {len(changed)} case(s): {', '.join(changed[:20])}")
+    changed, unknown = changed_cases(base, cand, cb & cc)
+    if changed:
+        loud.append(f"CASES CHANGED between the runs: the content of {len(changed)} compared case(s) differs "
+                    f"({', '.join(changed[:20])}), so a difference there may come from the case, not the prompt or "
+                    "model")
+    if unknown and mb.suite_fingerprint != mc.suite_fingerprint:
+        # records without a case fingerprint (older runs): only the suite's fingerprint is left to go by
+        loud.append(f"SUITE FINGERPRINTS DIFFER (baseline {mb.suite_fingerprint[:12] or 'n/a'}, candidate "
+                    f"{mc.suite_fingerprint[:12] or 'n/a'}) and {len(unknown)} compared case(s) have no case "
+                    "fingerprint in their records: the cases may have changed between the runs")
     unpaired = pairs[~pairs["paired"]]
     if len(unpaired):
         soft.append(f"{len(unpaired)} finding(s) are unpaired (absent, or no successful epoch, in one run) and "
@@ -362,8 +464,8 @@ def _paired_cases(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pf_b
         return s.groupby("case").agg(cost_per_sample=("cost_usd", "mean"), tokens_per_sample=("total_tokens", "mean"),
                                      latency_s_=("latency_s", "mean")).reset_index()
 
-    cols = ["case", "kind", "title", "n_findings", "n_ok", "n_samples", "recall", "weighted_recall", "trap_fp_rate",
-            "extra_issues", "critical_high_missed"]
+    cols = ["case", "kind", "title", "n_findings", "n_ok", "n_ok_outcome", "n_samples", "recall", "weighted_recall",
+            "trap_fp_rate", "extra_issues", "critical_high_missed"]
     m = pd.merge(cb[cols].merge(per_sample(base, bv), on="case", how="left"),
                  cc[cols].merge(per_sample(cand, cv), on="case", how="left"),
                  on="case", how="outer", suffixes=("_b", "_c"))
@@ -538,7 +640,8 @@ def context(cmp: Comparison, *, samples: bool = False) -> dict:
         "manifests": [("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest)],
         "manifest_json": {k: json.dumps(m.model_dump(mode="json"), indent=2, ensure_ascii=False)
                           for k, m in (("baseline", cmp.base.manifest), ("candidate", cmp.cand.manifest))},
-        "title": f"Comparison — {cmp.base.run_id} vs {cmp.cand.run_id}",
+        "title": (f"Comparison — {cmp.base_summary.variant} vs {cmp.cand_summary.variant} in {cmp.base.run_id}"
+                  if _within_one_run(cmp) else f"Comparison — {cmp.base.run_id} vs {cmp.cand.run_id}"),
     }
 
 
@@ -557,12 +660,28 @@ def default_out_dir(config: HarnessConfig, base_id: str, cand_id: str) -> Path:
     return config.path(config.reports_dir) / f"compare-{base_id}-vs-{cand_id}"
 
 
+def _within_one_run(cmp: "Comparison") -> bool:
+    return cmp.base.path is not None and cmp.base.path == cmp.cand.path and not cmp.base.pooled
+
+
+def _out_dir(config: HarnessConfig, cmp: "Comparison") -> Path:
+    """:func:`default_out_dir`; two variants of one run: ``compare-<run-id>-<variant>-vs-<variant>``."""
+    if not _within_one_run(cmp):
+        return default_out_dir(config, cmp.base.run_id, cmp.cand.run_id)
+    import re
+
+    def slug(v: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", v).strip("_")[:60]
+    return config.path(config.reports_dir) / (f"compare-{cmp.base.run_id}-{slug(cmp.base_summary.variant)}-vs-"
+                                              f"{slug(cmp.cand_summary.variant)}")
+
+
 def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, config: HarnessConfig | None = None
                          ) -> tuple[Path, Path]:
     """Write ``compare.md`` and ``compare.html``; returns their paths. ``out`` is a folder, or a path ending in
     ``.md``/``.html`` whose folder and stem are used."""
     config = config or load_config()
-    folder, stem = out_paths(out, default_out_dir(config, cmp.base.run_id, cmp.cand.run_id), "compare")
+    folder, stem = out_paths(out, _out_dir(config, cmp), "compare")
     md, html = folder / f"{stem}.md", folder / f"{stem}.html"
     atomic_write_text(md, render_markdown(cmp, html.name))
     atomic_write_text(html, render_compare_html(cmp))
@@ -570,10 +689,23 @@ def write_compare_report(cmp: Comparison, out: str | Path | None = None, *, conf
 
 
 def cli(args: Any) -> int:
-    """``harness compare BASELINE[,BASELINE...] CANDIDATE [--out DIR] [--fail-on-regression]``; exit codes in the
-    module docs (:func:`harness.verdicts.exit_code`)."""
+    """``harness compare BASELINE[,BASELINE...] CANDIDATE [--out DIR] [--fail-on-regression]``, or ``harness
+    compare RUN`` for the two variants of one run (:func:`two_variants`; ``--baseline-variant`` /
+    ``--candidate-variant`` choose them); exit codes in the module docs (:func:`harness.verdicts.exit_code`)."""
     config = load_config(getattr(args, "root", None))
-    cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config)
+    bv, cv = getattr(args, "baseline_variant", None), getattr(args, "candidate_variant", None)
+    if getattr(args, "candidate", None) is None:
+        # one run: its two variants (harness run --prompt A --prompt B), paired by case and epoch
+        if len(baseline_paths(args.baseline)) != 1:
+            raise HarnessError("a pooled baseline (a,b,c) needs a candidate run: harness compare BASELINE CANDIDATE",
+                               field="candidate")
+        bv, cv = two_variants(args.baseline, bv, cv)
+        cmp = compare_runs(args.baseline, args.baseline, grader=getattr(args, "grader", None), config=config,
+                           base_variant=bv, cand_variant=cv)
+        print(f"comparing two variants of one run: baseline {bv}, candidate {cv}")
+    else:
+        cmp = compare_runs(args.baseline, args.candidate, grader=getattr(args, "grader", None), config=config,
+                           base_variant=bv, cand_variant=cv)
     md, html = write_compare_report(cmp, getattr(args, "out", None), config=config)
     for w in cmp.loud:
         print(f"WARNING: {w}")

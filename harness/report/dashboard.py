@@ -132,9 +132,12 @@ def resolve_runs(value: str | Path | list | tuple, runs_root: Path, history: His
     """:func:`resolve_run` of every run of a (possibly pooled) baseline setting (:func:`baseline_values`).
 
     Raises:
-        HarnessError: one of them is not found.
+        HarnessError: one of them is not found, or one run is listed twice (pooled twice, one night would count
+        as two and the critical-finding test would gain power it does not have).
     """
-    return [resolve_run(v, runs_root, history, root, what=what) for v in baseline_values(value)]
+    from .compare import check_distinct
+    paths = [resolve_run(v, runs_root, history, root, what=what) for v in baseline_values(value)]
+    return check_distinct(paths, baseline_values(value), what=what)
 
 
 def resolve_run(value: str | Path, runs_root: Path, history: History | None = None,
@@ -216,8 +219,10 @@ def build_dashboard(runs_root: str | Path, out: str | Path | None = None, *, bas
     base_e, base_night = None, None
     bases: list[RunEntry] = []
     baseline = baseline if baseline is not None else config.baseline_run
-    if baseline_values(baseline) and latest_e is not None:
-        for bp in resolve_runs(baseline, runs_root, history, config.root):  # type: ignore[arg-type]  # baseline_values(baseline) above is true only for a value
+    # resolved even with no run to compare yet: a baseline that does not exist is bad input on the first day too
+    base_paths = resolve_runs(baseline, runs_root, history, config.root) if baseline_values(baseline) else []  # type: ignore[arg-type]  # baseline_values(baseline) is true only for a value
+    if base_paths and latest_e is not None:
+        for bp in base_paths:
             e, night = _entry_for(bp, history, config)
             if e.note and night is None:
                 warnings.append(f"baseline {e.run_id}: {e.note}")

@@ -286,18 +286,59 @@ def out_paths(out: str | Path | None, default: Path, stem: str) -> tuple[Path, s
     return p, stem
 
 
+def variant_stem(grader: str | None, cases: Iterable[str] | None) -> str:
+    """The file stem of a report limited by ``--grader`` / ``--case`` (``report-grader-judge``,
+    ``report-case-a-b``): beside the run's main ``report.md``/``.html``, never over it, since the run's output and
+    the comparisons link to that one. Many or long case ids are shortened to a hash of them."""
+    import re
+    stem = "report"
+    if grader:
+        stem += f"-grader-{grader}"
+    ids = sorted(dict.fromkeys(cases or []))
+    if ids:
+        joined = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", c) for c in ids)
+        if len(ids) > 3 or len(joined) > 80:
+            joined = f"{len(ids)}-cases-{hashlib.sha256(chr(0).join(ids).encode()).hexdigest()[:10]}"
+        stem += f"-case-{joined}"
+    return stem
+
+
+def graders_with_verdicts(res: ResultsTable) -> dict[str, int]:
+    """``{grader: samples it graded without error}`` over the run's records, in first-seen order."""
+    out: dict[str, int] = {}
+    for r in res.records:
+        for g, grade in r.grades.items():
+            out[g] = out.get(g, 0) + (0 if grade.error else 1)
+    return out
+
+
 def cli(args: Any) -> int:
-    """``harness report RUN_DIR [--out DIR] [--case ID ...]``: write the reports and print their paths. Returns 0;
-    an unknown ``--case`` is bad input (HarnessError, exit 2)."""
+    """``harness report RUN_DIR [--out DIR] [--case ID ...] [--grader G]``: write the reports and print their
+    paths. Returns 0. Without ``--out``, a report limited by ``--case`` or ``--grader`` is written beside the run's
+    main report under its own name (:func:`variant_stem`), never over it. Bad input (HarnessError, exit 2): an
+    unknown ``--case``, a ``--grader`` with no verdict in the run (the message names the graders it has)."""
+    from ..errors import HarnessError
     config = load_config(getattr(args, "root", None))
-    rep = build_run_report(args.run_dir, grader=getattr(args, "grader", None), config=config)
+    grader = getattr(args, "grader", None)
+    rep = build_run_report(args.run_dir, grader=grader, config=config)
     cases = getattr(args, "cases", None)
+    if grader:
+        have = graders_with_verdicts(rep.res)
+        if not have.get(grader):
+            has = ", ".join(f"{g} ({n} samples)" for g, n in have.items() if n) or "none"
+            why = (f"every {grader} grade of the run is a grading error" if grader in have
+                   else f"no sample of the run has {grader} verdicts")
+            model = " --judge-model M" if needs_model([grader]) else ""
+            raise HarnessError(f"--grader {grader}: {why}; graders with verdicts in it: {has}. Grade it with "
+                               f"`harness grade {rep.res.path} --grader {grader}{model}`", file=rep.res.path)
     if cases:
         unknown = sorted(set(cases) - {r.case for r in rep.res.records})
         if unknown:
-            from ..errors import HarnessError
             raise HarnessError(f"--case: no sample of {', '.join(unknown)} in this run", file=rep.res.path)
-    md, html = write_report(rep, getattr(args, "out", None), config=config, cases=cases)
+    out = getattr(args, "out", None)
+    if out is None and (cases or grader):
+        out = default_out_dir(config, rep.res.path) / f"{variant_stem(grader, cases)}.md"
+    md, html = write_report(rep, out, config=config, cases=cases)
     for w in rep.warnings:
         print(f"warning: {w}")
     print(md)
