@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .admission import Admission, Ticket
 from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
@@ -174,6 +175,12 @@ class Runner:
         self.notes: list[str] = []
         self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
         self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
+        self.admission: Admission | None = None      # the current model's (harness.admission), once it started
+
+    def max_ungraded(self, limit: int) -> int:
+        """How many samples beyond twice the concurrency ``limit`` may be answered and not yet recorded
+        (:class:`harness.admission.Admission`): ``[tool.harness] max_ungraded``, by default ``limit``."""
+        return self.cfg.max_ungraded if self.cfg.max_ungraded is not None else limit
 
     def _tick(self) -> None:
         if self.on_progress:
@@ -301,30 +308,36 @@ class Runner:
                 self.notes.append(f"the response cache could not be written ({e.filename or self.cache.root}: "
                                   f"{e.strerror or e}); answers of this run are not cached")
 
-    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter, ticket: Ticket | None = None) -> None:
         """:meth:`_run_one`, never raising into the task group: an unexpected exception (a bug of ours) stops
         the run and is kept to be re-raised once the run is marked, instead of "Task exception was never
-        retrieved" and samples lost."""
+        retrieved" and samples lost. ``ticket``: the sample's admission place (:mod:`harness.admission`), given
+        back at its answer and freed here however the sample ends."""
         try:
-            await self._run_one(s, model, limiter)
+            await self._run_one(s, model, limiter, ticket)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001
             self.crashed.append(e)
             if not self.stop_reason:
                 self.stop_reason = f"internal error: {type(e).__name__}: {e}"
+        finally:
+            if ticket is not None:
+                ticket.done()
 
-    async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+    async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter, ticket: Ticket | None = None) -> None:
         spec = model.spec
         gen = generation_for(self.cfg, spec, self.opts.generation)
         system = s.prompt.body
         message, fingerprint = self._request_of(s)
         messages = [{"role": "user", "content": message}]
         rec = self.new_record(s, spec, model, gen, system, messages, utcnow(), fingerprint)
-        key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
         comp: Completion | None = None
         err: ModelError | None = None
         share = gen.temperature == 0 and self.opts.epochs > 1
+        # the cache key (a sha256 of the whole request's JSON, ~0.1 ms) only when something reads it
+        key = (cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
+               if share or self.cache.mode != "off" else "")
         if share and key in self._shared:
             # Temperature 0: the epochs of a case share one request per session, in every cache mode and however
             # the samples are timed (README, "Epochs at temperature 0"); this epoch reuses that answer.
@@ -332,6 +345,8 @@ class Runner:
             if comp is not None:
                 rec.reused = True
                 self.stats.reused += 1
+                if ticket is not None:
+                    ticket.answered()
                 await self.finish(s, rec, comp, None, spec=spec)
                 return
             # the request this epoch waited for got no answer: ask on its own (and be the one shared from now)
@@ -352,6 +367,8 @@ class Runner:
         finally:
             if fut is not None and not fut.done():
                 fut.set_result(comp)
+        if ticket is not None:
+            ticket.answered()   # its admission place goes to the next sample while this one is graded
         await self.finish(s, rec, comp, err, spec=spec)
 
     async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
@@ -495,15 +512,20 @@ class Runner:
                     if getattr(g, "spec", None) is not None and g.spec.base_url and \
                             g.spec.base_url == model.spec.base_url:
                         g.limiter = limiter
+                # twice the limit unanswered (the next requests ready when a slot frees), and a bounded backlog
+                # of answers waiting to be graded and recorded (harness.admission: what it bounds on a full disk)
+                adm = self.admission = Admission(limit * 2, self.max_ungraded(limit))
                 pending: set[asyncio.Task] = set()
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
                         break
-                    while len(pending) >= limit * 2:
-                        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    ticket = await adm.enter()
                     if self.stop_reason:   # set while we waited (a fatal answer, a record that failed)
+                        ticket.done()
                         break
-                    pending.add(asyncio.create_task(self._guarded(s, model, limiter)))
+                    task = asyncio.create_task(self._guarded(s, model, limiter, ticket))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
                 if pending:
                     await asyncio.gather(*pending)
             finally:
