@@ -37,7 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import MODEL, Bench, ServerProcess, child_env, loadavg, median, run_child, table, work_dir  # noqa: E402
+from common import (MODEL, Bench, ServerProcess, add_load_options, child_env, loadavg, median,  # noqa: E402
+                    run_child, table, work_dir)
 
 # inspect-ai where bench/setup_tools.sh installs it (a venv beside the project's), else this interpreter's
 INSPECT_PY = next((str(p) for p in [Path(__file__).resolve().parent / ".venv-inspect" / "bin" / "python"]
@@ -205,10 +206,7 @@ def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3)
+    add_load_options(ap)
     ap.add_argument("--no-inspect", action="store_true", help="skip inspect-ai (figure 2)")
     ap.add_argument("--profile", action="store_true", help="cProfile one extra harness run and print hot spots")
     ap.add_argument("--inspect-streaming", action="store_true",

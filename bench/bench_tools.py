@@ -39,8 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BENCH, MODEL, ROOT, Bench, ServerProcess, child_env, loadavg, median, run_cmd,  # noqa: E402
-                    table, work_dir)
+from common import (BENCH, MODEL, ROOT, Bench, ServerProcess, add_load_options, child_env, loadavg,  # noqa: E402
+                    median, run_cmd, table, work_dir)
 
 VARIANTS = ("bare", "harness", "promptfoo", "inspect")
 TEMPERATURE = 1.0
@@ -226,10 +226,7 @@ def answered(variant: str, tmp: Path, r: int, stdout: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3)
+    add_load_options(ap)
     ap.add_argument("--only", help="comma-separated clients: " + ", ".join(VARIANTS))
     a = ap.parse_args(argv)
     want = [v for v in VARIANTS if not a.only or v in {x.strip() for x in a.only.split(",")}]
