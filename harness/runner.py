@@ -163,13 +163,12 @@ class Runner:
         self._shared: dict[str, asyncio.Future] = {}
         # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
         from .grading_pool import GradingPool
-        # processes=False: grading stays on one thread. The forked worker took grading off the loop's GIL, but
-        # while a sample holds its admission place until it is graded, the worker's serial queue (matchers
-        # compiled, then the grades) held the next requests back: bench_runner.py --thread-ab, 2026-12-07,
-        # load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change (see the
-        # branch notes), not alone.
-        self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
-                                 processes=False)
+        # The forked worker (the plain deterministic grader; else the thread): with admission released at the
+        # answer (harness.admission) its serial queue no longer holds the next requests back. bench_runner.py
+        # --thread-ab, 2026-12-07 23:09, load 2.1-2.8, 3 rounds: worker 1.56x the bare loop (main process 3.4 ms
+        # CPU a sample + 4.0 ms in the worker), thread 1.71x (7.4 ms); before the admission change, load 4:
+        # worker 3.98x, thread 2.70x.
+        self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases)
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         # which graders call a model, decided once (a runtime Protocol check per sample cost ~40 µs)
         self._async_graders = {id(g) for g in self.graders if is_async(g)}
