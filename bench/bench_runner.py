@@ -110,7 +110,9 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None, se
         prof = None
         if profile:
             import cProfile
-            prof = cProfile.Profile()
+            # the main thread's CPU time, not wall time: with grading on another thread or process, a wall-clock
+            # profile charges the waits for the GIL to whatever C call released it (epoll, send, urandom)
+            prof = cProfile.Profile(time.thread_time)
         # when the last answer arrived: the request phase, which grading on its worker thread must not stretch
         from harness.models.anthropic_model import AnthropicModel
         answered = [0.0, 0.0]   # wall and CPU clocks when the last answer arrived
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             prof = str(RESULTS / "runner_harness.prof")
             RESULTS.mkdir(parents=True, exist_ok=True)
             res = run_variant("harness", a, srv, cache, profile=prof)
-            print(f"   profiled harness run: {res['wall_s']:.2f} s wall (under cProfile); stats in {prof}")
+            print(f"   profiled harness run: {res['wall_s']:.2f} s wall (under cProfile; the main thread's CPU time, "
+                  f"the grading worker's not included); stats in {prof}")
             import pstats
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
