@@ -193,7 +193,10 @@ def command(variant: str, tmp: Path, r: int, a, tools: dict) -> tuple[list[str],
                  "-o", str(pf / f"out-r{r}.json")],
                 {"PATH": str(Path(tools["promptfoo"][0]).parent) + os.pathsep + os.environ.get("PATH", ""),
                  "PROMPTFOO_CONFIG_DIR": str(pf / "home"), "PROMPTFOO_DISABLE_TELEMETRY": "1",
-                 "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1"}, pf)
+                 "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1",
+                 # the messages are sent as written: a case quoting Go templates ({{ .Values.x }}, a Helm chart)
+                 # is otherwise rendered by promptfoo's Nunjucks and its 17 requests fail ("expected variable end")
+                 "PROMPTFOO_DISABLE_TEMPLATING": "true"}, pf)
     if variant == "inspect":
         ins = tmp / "inspect"
         # a relative task path: inspect-ai 0.3.285 globs it, and pathlib rejects an absolute pattern
