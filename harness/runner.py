@@ -163,12 +163,13 @@ class Runner:
         self._shared: dict[str, asyncio.Future] = {}
         # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
         from .grading_pool import GradingPool
-        # The forked worker (the plain deterministic grader; else the thread): with admission released at the
-        # answer (harness.admission) its serial queue no longer holds the next requests back. bench_runner.py
-        # --thread-ab, 2026-12-07 23:09, load 2.1-2.8, 3 rounds: worker 1.56x the bare loop (main process 3.4 ms
-        # CPU a sample + 4.0 ms in the worker), thread 1.71x (7.4 ms); before the admission change, load 4:
-        # worker 3.98x, thread 2.70x.
-        self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases)
+        # processes=False: grading on one thread. With admission released at the answer (harness.admission) the
+        # forked worker no longer holds requests back, but it costs more CPU than it saves wall time on 2 cores
+        # (2026-12-07, load 4.6-7): bench_runner.py --thread-ab, worker 1.30x / 1.46x the bare loop against the
+        # thread's 1.61x / 1.48x, 6.5 against 6.1-6.3 ms of client CPU a sample; whole `harness run` processes
+        # (3 alternating pairs, load 7) worker 19.2 against thread 17.4 ms CPU a request, 13.9 against 12.7 s.
+        self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
+                                 processes=False)
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
         # which graders call a model, decided once (a runtime Protocol check per sample cost ~40 µs)
         self._async_graders = {id(g) for g in self.graders if is_async(g)}
