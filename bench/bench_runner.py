@@ -37,7 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import MODEL, Bench, ServerProcess, child_env, loadavg, median, run_child, table, work_dir  # noqa: E402
+from common import (MODEL, Bench, ServerProcess, add_load_options, child_env, loadavg, median,  # noqa: E402
+                    run_child, table, work_dir)
 
 # inspect-ai where bench/setup_tools.sh installs it (a venv beside the project's), else this interpreter's
 INSPECT_PY = next((str(p) for p in [Path(__file__).resolve().parent / ".venv-inspect" / "bin" / "python"]
@@ -109,7 +110,9 @@ def child_harness(samples: int, concurrency: int, profile: str | None = None, se
         prof = None
         if profile:
             import cProfile
-            prof = cProfile.Profile()
+            # the main thread's CPU time, not wall time: with grading on another thread or process, a wall-clock
+            # profile charges the waits for the GIL to whatever C call released it (epoll, send, urandom)
+            prof = cProfile.Profile(time.thread_time)
         # when the last answer arrived: the request phase, which grading on its worker thread must not stretch
         from harness.models.anthropic_model import AnthropicModel
         answered = [0.0, 0.0]   # wall and CPU clocks when the last answer arrived
@@ -205,10 +208,7 @@ def run_variant(variant: str, a, srv: ServerProcess, cache_dir: str, profile: st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3)
+    add_load_options(ap)
     ap.add_argument("--no-inspect", action="store_true", help="skip inspect-ai (figure 2)")
     ap.add_argument("--profile", action="store_true", help="cProfile one extra harness run and print hot spots")
     ap.add_argument("--inspect-streaming", action="store_true",
@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             prof = str(RESULTS / "runner_harness.prof")
             RESULTS.mkdir(parents=True, exist_ok=True)
             res = run_variant("harness", a, srv, cache, profile=prof)
-            print(f"   profiled harness run: {res['wall_s']:.2f} s wall (under cProfile); stats in {prof}")
+            print(f"   profiled harness run: {res['wall_s']:.2f} s wall (under cProfile; the main thread's CPU time, "
+                  f"the grading worker's not included); stats in {prof}")
             import pstats
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 

@@ -39,8 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (BENCH, MODEL, ROOT, Bench, ServerProcess, child_env, loadavg, median, run_cmd,  # noqa: E402
-                    table, work_dir)
+from common import (BENCH, MODEL, ROOT, Bench, ServerProcess, add_load_options, child_env, loadavg,  # noqa: E402
+                    median, run_cmd, table, work_dir)
 
 VARIANTS = ("bare", "harness", "promptfoo", "inspect")
 TEMPERATURE = 1.0
@@ -193,7 +193,10 @@ def command(variant: str, tmp: Path, r: int, a, tools: dict) -> tuple[list[str],
                  "-o", str(pf / f"out-r{r}.json")],
                 {"PATH": str(Path(tools["promptfoo"][0]).parent) + os.pathsep + os.environ.get("PATH", ""),
                  "PROMPTFOO_CONFIG_DIR": str(pf / "home"), "PROMPTFOO_DISABLE_TELEMETRY": "1",
-                 "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1"}, pf)
+                 "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1",
+                 # the messages are sent as written: a case quoting Go templates ({{ .Values.x }}, a Helm chart)
+                 # is otherwise rendered by promptfoo's Nunjucks and its 17 requests fail ("expected variable end")
+                 "PROMPTFOO_DISABLE_TEMPLATING": "true"}, pf)
     if variant == "inspect":
         ins = tmp / "inspect"
         # a relative task path: inspect-ai 0.3.285 globs it, and pathlib rejects an absolute pattern
@@ -226,10 +229,7 @@ def answered(variant: str, tmp: Path, r: int, stdout: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3)
+    add_load_options(ap)
     ap.add_argument("--only", help="comma-separated clients: " + ", ".join(VARIANTS))
     a = ap.parse_args(argv)
     want = [v for v in VARIANTS if not a.only or v in {x.strip() for x in a.only.split(",")}]

@@ -362,6 +362,16 @@ def run_child(args: list[str], *, env: dict | None = None, timeout: float = 900,
     return json.loads(last), usage
 
 
+def add_load_options(ap, *, rounds: int = 3) -> None:
+    """The workload options ``bench_runner.py`` and ``bench_tools.py`` share (one fake server, the same requests):
+    ``--samples`` (default 500), ``--latency`` (the fake server's seconds per request, 0.2), ``--concurrency``
+    (50) and ``--rounds`` (``rounds``). ``ap``: an :class:`argparse.ArgumentParser`."""
+    ap.add_argument("--samples", type=int, default=500, help="requests (samples) per client run")
+    ap.add_argument("--latency", type=float, default=0.2, help="fake server latency per request, seconds")
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=rounds, help="rounds of every client, alternating")
+
+
 # ------------------------------------------------------------------------------------------------ suite
 
 

@@ -46,6 +46,10 @@ class HarnessConfig(BaseModel):
     cases: str | None = None
     epochs: int = Field(1, ge=1)
     concurrency: int = Field(8, ge=1)
+    # samples answered but not yet graded and recorded, beyond twice the concurrency (harness/admission.py): with a
+    # record that cannot be written, at most 2 x concurrency + this many samples are sent after the last record
+    # written; None: the concurrency
+    max_ungraded: int | None = Field(None, ge=0)
     max_retries: int = Field(6, ge=0)
     request_timeout_s: float = Field(120.0, gt=0)
     # an OpenAI-compatible server's slots (requests it computes at once) and context (tokens); None: ask the

@@ -136,14 +136,21 @@ class SampleRecord(BaseModel):
 def _json_line(record: SampleRecord) -> str:
     """One JSON line for ``record``. Text UTF-8 cannot carry (a lone surrogate, e.g. in an error message a server
     sent) is replaced by U+FFFD and counted in ``text_replaced`` instead of failing the write."""
+    return _encoded(record)[0]
+
+
+def _encoded(record: SampleRecord) -> tuple[str, SampleRecord]:
+    """(:func:`_json_line` of ``record``, the record that line holds: ``record`` itself unless text had to be
+    replaced)."""
     try:
-        return record.model_dump_json() + "\n"   # the common case: one pass, no copy
-    except (ValueError, UnicodeError):          # PydanticSerializationError is a ValueError
+        return record.model_dump_json() + "\n", record   # the common case: one pass, no copy
+    except (ValueError, UnicodeError):                   # PydanticSerializationError is a ValueError
         pass
     from .textsafe import safe_obj
     data, n = safe_obj(record.model_dump(mode="python"))
     data["text_replaced"] = int(data.get("text_replaced") or 0) + n
-    return SampleRecord.model_validate(data).model_dump_json() + "\n"
+    safe = SampleRecord.model_validate(data)
+    return safe.model_dump_json() + "\n", safe
 
 
 def sample_id(case: str, prompt_fingerprint: str, model: str, epoch: int) -> str:
@@ -240,16 +247,18 @@ class RunDir:
             self.rewrite(res.records)
         return res
 
-    def append(self, record: SampleRecord) -> None:
-        """Append one record as a JSON line, flushed to the OS before returning.
+    def append(self, record: SampleRecord) -> SampleRecord:
+        """Append one record as a JSON line, flushed to the OS before returning; returns the record as written
+        (``record`` itself unless text UTF-8 cannot carry was replaced), which is what a later read gives back.
 
         Flushed, not fsynced: a killed process loses nothing the OS already holds, and an fsync per record
         (~5 ms, blocking the event loop) made the runner 2× slower than a bare SDK loop. :meth:`sync` makes the
         file durable against power loss; the runner calls it at the end of a run."""
-        line = _json_line(record)
+        line, written = _encoded(record)
         with open(self.samples_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
+        return written
 
     def sync(self) -> None:
         """fsync samples.jsonl (durable against a machine crash, not only a process kill)."""

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .admission import Admission, Ticket
 from .aio import run_sync
 from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
@@ -162,18 +163,28 @@ class Runner:
         self._shared: dict[str, asyncio.Future] = {}
         # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
         from .grading_pool import GradingPool
-        # processes=False: grading stays on one thread. The forked worker took grading off the loop's GIL, but
-        # while a sample holds its admission place until it is graded, the worker's serial queue (matchers
-        # compiled, then the grades) held the next requests back: bench_runner.py --thread-ab, 2026-12-07,
-        # load 4: worker 3.98x the bare loop, thread 2.70x. Turn it on with the admission change (see the
-        # branch notes), not alone.
+        # processes=False: grading on one thread. With admission released at the answer (harness.admission) the
+        # forked worker no longer holds requests back, but it costs more CPU than it saves wall time on 2 cores
+        # (2026-12-07, load 4.6-7): bench_runner.py --thread-ab, worker 1.30x / 1.46x the bare loop against the
+        # thread's 1.61x / 1.48x, 6.5 against 6.1-6.3 ms of client CPU a sample; whole `harness run` processes
+        # (3 alternating pairs, load 7) worker 19.2 against thread 17.4 ms CPU a request, 13.9 against 12.7 s.
         self._pool = GradingPool([g for g in self.graders if not hasattr(g, "agrade")], opts.cases,
                                  processes=False)
         self._requests: dict[tuple, tuple[str, str]] = {}   # (case, prompt) -> (user message, fingerprint)
+        # which graders call a model, decided once (a runtime Protocol check per sample cost ~40 µs)
+        self._async_graders = {id(g) for g in self.graders if is_async(g)}
         self.cache_errors = 0
         self.notes: list[str] = []
         self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
         self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
+        self.admission: Admission | None = None      # the current model's (harness.admission), once it started
+        # this session's records by sample id, as appended: the run's end reads them here, not from the file
+        self.recorded: dict[str, SampleRecord] = {}
+
+    def max_ungraded(self, limit: int) -> int:
+        """How many samples beyond twice the concurrency ``limit`` may be answered and not yet recorded
+        (:class:`harness.admission.Admission`): ``[tool.harness] max_ungraded``, by default ``limit``."""
+        return self.cfg.max_ungraded if self.cfg.max_ungraded is not None else limit
 
     def _tick(self) -> None:
         if self.on_progress:
@@ -183,7 +194,7 @@ class Runner:
         grades = {}
         for g in self.graders:
             try:
-                if is_async(g):
+                if id(g) in self._async_graders:
                     grades[g.name] = await g.agrade(case, review)
                 else:
                     # off the event loop and off its GIL: the grader's Python and regex work in a thread delayed
@@ -301,30 +312,36 @@ class Runner:
                 self.notes.append(f"the response cache could not be written ({e.filename or self.cache.root}: "
                                   f"{e.strerror or e}); answers of this run are not cached")
 
-    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+    async def _guarded(self, s: Sample, model: Model, limiter: AdaptiveLimiter, ticket: Ticket | None = None) -> None:
         """:meth:`_run_one`, never raising into the task group: an unexpected exception (a bug of ours) stops
         the run and is kept to be re-raised once the run is marked, instead of "Task exception was never
-        retrieved" and samples lost."""
+        retrieved" and samples lost. ``ticket``: the sample's admission place (:mod:`harness.admission`), given
+        back at its answer and freed here however the sample ends."""
         try:
-            await self._run_one(s, model, limiter)
+            await self._run_one(s, model, limiter, ticket)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001
             self.crashed.append(e)
             if not self.stop_reason:
                 self.stop_reason = f"internal error: {type(e).__name__}: {e}"
+        finally:
+            if ticket is not None:
+                ticket.done()
 
-    async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter) -> None:
+    async def _run_one(self, s: Sample, model: Model, limiter: AdaptiveLimiter, ticket: Ticket | None = None) -> None:
         spec = model.spec
         gen = generation_for(self.cfg, spec, self.opts.generation)
         system = s.prompt.body
         message, fingerprint = self._request_of(s)
         messages = [{"role": "user", "content": message}]
         rec = self.new_record(s, spec, model, gen, system, messages, utcnow(), fingerprint)
-        key = cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
         comp: Completion | None = None
         err: ModelError | None = None
         share = gen.temperature == 0 and self.opts.epochs > 1
+        # the cache key (a sha256 of the whole request's JSON, ~0.1 ms) only when something reads it
+        key = (cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
+               if share or self.cache.mode != "off" else "")
         if share and key in self._shared:
             # Temperature 0: the epochs of a case share one request per session, in every cache mode and however
             # the samples are timed (README, "Epochs at temperature 0"); this epoch reuses that answer.
@@ -332,6 +349,8 @@ class Runner:
             if comp is not None:
                 rec.reused = True
                 self.stats.reused += 1
+                if ticket is not None:
+                    ticket.answered()
                 await self.finish(s, rec, comp, None, spec=spec)
                 return
             # the request this epoch waited for got no answer: ask on its own (and be the one shared from now)
@@ -352,6 +371,8 @@ class Runner:
         finally:
             if fut is not None and not fut.done():
                 fut.set_result(comp)
+        if ticket is not None:
+            ticket.answered()   # its admission place goes to the next sample while this one is graded
         await self.finish(s, rec, comp, err, spec=spec)
 
     async def finish(self, s: Sample, rec: SampleRecord, comp: Completion | None, err: ModelError | None, *,
@@ -410,7 +431,8 @@ class Runner:
         if self.disk_error is not None:
             return   # nothing more can be recorded: the run is stopping (the answer, if any, is in the cache)
         try:
-            self.rd.append(rec)
+            # as written (a wrapper of append that returns nothing: the record itself)
+            self.recorded[rec.sample_id] = self.rd.append(rec) or rec
         except OSError as e:
             self._cannot_record(e)
             return
@@ -495,15 +517,20 @@ class Runner:
                     if getattr(g, "spec", None) is not None and g.spec.base_url and \
                             g.spec.base_url == model.spec.base_url:
                         g.limiter = limiter
+                # twice the limit unanswered (the next requests ready when a slot frees), and a bounded backlog
+                # of answers waiting to be graded and recorded (harness.admission: what it bounds on a full disk)
+                adm = self.admission = Admission(limit * 2, self.max_ungraded(limit))
                 pending: set[asyncio.Task] = set()
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
                         break
-                    while len(pending) >= limit * 2:
-                        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    ticket = await adm.enter()
                     if self.stop_reason:   # set while we waited (a fatal answer, a record that failed)
+                        ticket.done()
                         break
-                    pending.add(asyncio.create_task(self._guarded(s, model, limiter)))
+                    task = asyncio.create_task(self._guarded(s, model, limiter, ticket))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
                 if pending:
                     await asyncio.gather(*pending)
             finally:
@@ -633,14 +660,14 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
     try:
-        return _run_and_finish(cfg, opts, rd, notes, runner, plan, todo)
+        return _run_and_finish(cfg, opts, rd, notes, runner, plan, todo, existing)
     except BaseException:
         runner._pool.close(cancel=True)   # interrupted or failed: grades not started are not waited for
         raise
 
 
 def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
-                    plan: list[Sample], todo: list[Sample]) -> RunResult:
+                    plan: list[Sample], todo: list[Sample], existing: list[SampleRecord]) -> RunResult:
     try:
         with _sigterm_as_interrupt():
             run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
@@ -658,7 +685,11 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
         raise runner.crashed[0]
     notes.extend(runner.notes)
     rd.sync()
-    final = {r.sample_id: r for r in rd.read_samples().records}
+    # the records the file holds: those read when the run was opened, then this session's appends (the last record
+    # of a sample id wins, as on read). Not read back from the file: re-validating every record cost ~0.25 ms a
+    # sample at the end of each run (issue #16)
+    final = {r.sample_id: r for r in existing}
+    final.update(runner.recorded)
     a = assess([s.id for s in plan], final, opts.graders, runner.stop_reason, rd.path)
     st = runner.stats
     prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted

@@ -57,7 +57,15 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _st
+from scipy import special as _sc
+
+
+def _st():
+    """``scipy.stats``, imported when a test that needs it runs (the gate's exact tests): importing it costs ~1 s
+    of CPU, which every run's summary and report paid for two critical values that ``scipy.special`` gives
+    bit for bit (``norm.ppf(q)`` is ``ndtri(q)``, ``t.ppf(q, df)`` is ``stdtrit(df, q)``; issue #16)."""
+    from scipy import stats
+    return stats
 
 CONF = 0.95
 ALPHA = 0.05
@@ -116,7 +124,7 @@ def wilson(k, n, conf: float = CONF) -> tuple[np.ndarray, np.ndarray]:
     """
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = _st.norm.ppf(0.5 + conf / 2)
+    z = _sc.ndtri(0.5 + conf / 2)           # scipy.stats.norm.ppf, bit for bit
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z * z / n
@@ -178,7 +186,7 @@ def t_crit(df, conf: float = CONF) -> np.ndarray:
     """Two-sided t critical value on ``df`` degrees of freedom (NaN where df < 1)."""
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.where(df >= 1, _st.t.ppf(0.5 + conf / 2, np.maximum(df, 1)), np.nan)
+        return np.where(df >= 1, _sc.stdtrit(np.maximum(df, 1), 0.5 + conf / 2), np.nan)   # scipy.stats.t.ppf
 
 
 def ratio_mean_batch(S, W, conf: float = CONF):
@@ -337,7 +345,7 @@ def mde(se, df, alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
     se = np.asarray(se, dtype=float)
     with np.errstate(invalid="ignore"):
         d = np.maximum(df, 1)
-        m = (_st.t.ppf(1 - alpha / 2, d) + _st.t.ppf(power, d)) * se
+        m = (_st().t.ppf(1 - alpha / 2, d) + _st().t.ppf(power, d)) * se
     return np.where(df >= 1, m, np.nan)
 
 
@@ -600,7 +608,7 @@ def rate_drop_pvalue(k_b: int, n_b: int, k_c: int, n_c: int) -> float:
     """
     if n_b <= 0 or n_c <= 0 or k_c / n_c >= k_b / n_b:
         return 1.0
-    return float(_st.boschloo_exact([[k_b, k_c], [n_b - k_b, n_c - k_c]], alternative="greater").pvalue)
+    return float(_st().boschloo_exact([[k_b, k_c], [n_b - k_b, n_c - k_c]], alternative="greater").pvalue)
 
 
 def min_sign_flip_p(G: int) -> float:
@@ -762,8 +770,8 @@ def reduce_counts(k, n, reducer: str = "mean", epochs: int | None = None) -> np.
     pooled = n > e
     if reducer == "pass@k":
         plain = (k > 0).astype(float)
-        sub = _st.hypergeom.sf(0, safe.astype(int), k.astype(int), e.astype(int))
+        sub = _st().hypergeom.sf(0, safe.astype(int), k.astype(int), e.astype(int))
     else:
         plain = (rate > 0.5).astype(float)
-        sub = _st.hypergeom.sf(np.floor(e / 2), safe.astype(int), k.astype(int), e.astype(int))
+        sub = _st().hypergeom.sf(np.floor(e / 2), safe.astype(int), k.astype(int), e.astype(int))
     return np.where(n > 0, np.where(pooled, sub, plain), np.nan)

@@ -215,8 +215,10 @@ def _salvage(data: dict) -> _CaseParts:
                       request=r if isinstance(r := data.get("request"), str) else "")
 
 
-def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Problem]]:
-    """(case id if readable, problems) for one case folder."""
+def _check_case(folder: Path, max_file_bytes: int, *, warnings: bool = True) -> tuple[str | None, list[Problem]]:
+    """(case id if readable, problems) for one case folder. ``warnings`` False skips the yaml-portability check,
+    which only warns and parses the file a second time with PyYAML's pure-Python loader (~30 ms a case: most of
+    what checking a suite cost before every run, bench/bench_tools.py, issue #16)."""
     case_file = folder / "case.yaml"
     data, schema = _parse(case_file)
     parts = _salvage(data) if data is not None else None
@@ -230,7 +232,7 @@ def _check_case(folder: Path, max_file_bytes: int) -> tuple[str | None, list[Pro
         add("error", field, message, code)
     if parts is None:
         return None, problems
-    portability = _yaml_portability(case_file)
+    portability = _yaml_portability(case_file) if warnings else None
     if portability:
         add("warning", "", portability, "yaml-portability")
 
@@ -518,7 +520,7 @@ def validate_path(path: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BY
 def case_errors(folder: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Problem]:
     """The errors (not warnings) ``harness validate`` reports for one case folder: what ``harness run`` refuses to
     run (a finding at lines past the end of its file, an anchor that occurs nowhere...)."""
-    return [p for p in _check_case(Path(folder), max_file_bytes)[1] if p.severity == "error"]
+    return [p for p in _check_case(Path(folder), max_file_bytes, warnings=False)[1] if p.severity == "error"]
 
 
 # --------------------------------------------------------------------------------------------------- coverage

@@ -30,8 +30,11 @@ def project(tmp_path) -> Path:
     return write_project(tmp_path / "proj", N, concurrency=3)
 
 
-def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(project, tmp_path, monkeypatch,
-                                                                                capsys, caplog):
+def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(tmp_path, monkeypatch, capsys,
+                                                                                caplog):
+    # concurrency 3, and at most 1 sample beyond twice that answered and not yet recorded (harness.admission):
+    # after the last record written at most 2 x 3 + 1 = 7 more samples are sent, so the rest of the plan is not
+    project = write_project(tmp_path / "proj", N, concurrency=3, max_ungraded=1)
     run_dir = tmp_path / "run"
     appended, failed_at, sent_at = [], [], []
     real_append, real_generate = RunDir.append, AnthropicModel.generate
@@ -62,7 +65,7 @@ def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(pr
     assert f"{run_dir / 'samples.jsonl'}: cannot record a sample: No space left on device" in err
     assert "Traceback" not in err and "never retrieved" not in caplog.text
     assert failed_at and all(t <= failed_at[0] for t in sent_at), "a request was sent after a record failed"
-    assert requests == len(sent_at) < N   # the rest of the plan was never sent
+    assert requests == len(sent_at) <= 3 + 2 * 3 + 1 < N   # the admission bound; the rest of the plan never sent
     m = RunDir.open(run_dir).manifest
     assert m.status == "incomplete" and "No space left on device" in m.status_reason
     assert len(RunDir.open(run_dir).read_samples().records) == 3

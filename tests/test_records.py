@@ -19,6 +19,20 @@ def test_create_append_read(tmp_path):
     assert [r.sample_id for r in res.records] == ["s0", "s1", "s2"] and not res.torn_tail
 
 
+def test_append_returns_the_record_as_a_later_read_gives_it(tmp_path):
+    """The runner keeps what append returns instead of reading the file back at the end of a run: it must be
+    the record the line holds, also when text UTF-8 cannot carry (a lone surrogate) was replaced."""
+    from harness.records import SampleError
+    rd = RunDir.create(tmp_path / "run", RunManifest(run_id="run"))
+    plain = rec(0, review="ok")
+    assert rd.append(plain) is plain
+    odd = rec(1, error=SampleError(kind="server", message="bad \ud800 byte"))
+    written = rd.append(odd)
+    assert written is not odd and written.text_replaced == 1 and "\ud800" not in written.error.message
+    read = RunDir.open(tmp_path / "run").read_samples().records
+    assert [r.model_dump() for r in read] == [plain.model_dump(), written.model_dump()]
+
+
 def test_torn_tail_is_detected_and_dropped(tmp_path):
     rd = RunDir.create(tmp_path / "run", RunManifest(run_id="run"))
     rd.append(rec(0))

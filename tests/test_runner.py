@@ -283,3 +283,22 @@ def test_resume_keeps_the_runs_cache_mode(suite, tmp_path):
     assert res.complete and made[0].calls == len(suite) and not any(r.cached for r in res.records)
     assert res.run_dir.manifest.config["cache_mode"] == "refresh"
     assert any("resumed with --cache refresh" in n for n in res.notes)
+
+
+def test_the_result_holds_the_records_the_file_holds(suite, tmp_path):
+    """The run's end takes its records from what it read at the start and appended since, not from reading the
+    file back: they must be the file's, resumed or not."""
+    def same_as_file(res):
+        on_disk = {r.sample_id: r for r in RunDir.open(res.run_dir.path).read_samples().records}
+        assert [r.model_dump() for r in res.records] == [on_disk[r.sample_id].model_dump() for r in res.records]
+        assert len(res.records) == len(on_disk)
+
+    o = opts(suite, tmp_path, epochs=2, graders=["deterministic"])
+    first = execute(cfg(concurrency=3), o, model_factory=lambda n: ScriptedModel(n, fault_rate=0.3,
+                    fault=lambda: ModelError("bad request", kind="bad_request", retryable=False)))
+    same_as_file(first)
+    assert not first.complete      # some samples errored: the resume re-runs them and its records win
+    o.resume = True
+    second = execute(cfg(concurrency=3), o, model_factory=lambda n: ScriptedModel(n))
+    same_as_file(second)
+    assert second.complete and len(second.records) == 10

@@ -258,3 +258,28 @@ def test_paired_difference_all_at_a_boundary_has_an_honest_width(interval):
     assert lost.lo == -1.0 and -1.0 < lost.hi < 0          # not the zero-width [-1, -1]
     if interval == "sign-flip":
         assert lost.verdict == stats.REGRESSED and lost.hi < 0   # still excludes 0: agrees with the test
+
+
+def test_critical_values_from_scipy_special_equal_scipy_stats_bit_for_bit():
+    """wilson and t_crit take their critical values from scipy.special (importing scipy.stats cost every run's
+    summary ~1 s of CPU): the same floats scipy.stats gives, so no interval moves."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import harness
+    from harness.stats import t_crit, wilson
+    for conf in (0.8, 0.9, 0.95, 0.99):
+        df = np.concatenate([np.arange(1, 3000, dtype=float), np.linspace(1, 400, 1999)])
+        assert np.array_equal(t_crit(df, conf), st.t.ppf(0.5 + conf / 2, df))
+        z = st.norm.ppf(0.5 + conf / 2)
+        lo, hi = wilson(3, 10, conf)
+        p, n = 0.3, 10
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        assert abs(float(lo) + float(hi) - 2 * centre) < 1e-12
+    code = "import sys, harness.history, harness.results, harness.stats; print('scipy.stats' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(harness.__file__).resolve().parents[1])}   # this checkout's harness
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env).stdout.strip()
+    assert out == "False"

@@ -216,6 +216,21 @@ def test_a_file_only_libyaml_reads_is_named(tmp_path):
         assert only(problems, "case-yaml").file == str(f)
 
 
+def test_case_errors_skips_the_pure_python_parse_that_only_warns(tmp_path, monkeypatch):
+    """``harness run`` checks its cases with :func:`case_errors` (errors only): the yaml-portability check, which
+    can only warn, is not run there (it parsed every case.yaml a second time with the slow pure-Python loader
+    before every run); ``harness validate`` still runs it."""
+    import harness.validate as v
+    d = write_case(tmp_path, base_spec())
+    calls = []
+    real = v._yaml_portability
+    monkeypatch.setattr(v, "_yaml_portability", lambda f: calls.append(f) or real(f))
+    assert v.case_errors(d) == []
+    assert calls == []
+    validate_path(tmp_path)
+    assert calls == [d / "case.yaml"]
+
+
 def test_duplicate_ids_within_a_case(tmp_path):
     def change(s):
         s["findings"][2]["id"] = "sqli-search"

@@ -47,6 +47,38 @@ _GENERIC_COMPOUNDS = ["ConfigMap", "NetworkPolicy", "StatefulSet", "DaemonSet", 
 _COMMON_MIN = 10   # a single-word keyword the artifacts use this often (and in 1/150 of their words) names no defect
 
 
+class _LazyRe:
+    """A regular expression compiled at its first use. A case compiles thousands of phrase patterns (what follows
+    a keyword's first word, Japanese terms, literal anchors) of which a run's reviews try a few hundred: compiling
+    them all up front was about half of a case's compilation (bench/bench_runner.py, issue #16). Matching is
+    unchanged: the same pattern text, compiled by :func:`re.compile` when first asked to match; ``pattern`` is
+    the text. Safe across threads (two first uses compile the same pattern; either result is kept)."""
+
+    __slots__ = ("pattern", "_rx")
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self._rx: re.Pattern | None = None
+
+    def _get(self) -> re.Pattern:
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.pattern)
+        return rx
+
+    def match(self, text: str, pos: int = 0):
+        return (self._rx or self._get()).match(text, pos)
+
+    def search(self, text: str, pos: int = 0):
+        return (self._rx or self._get()).search(text, pos)
+
+    def finditer(self, text: str, pos: int = 0):
+        return (self._rx or self._get()).finditer(text, pos)
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+
 def _groups(text: str) -> tuple[tuple[str, ...], ...]:
     """A phrase as word groups: one group per whitespace-separated word of the original (an identifier such as
     ``verify_exp`` or ``ConfigMap`` is one group of several tokens)."""
@@ -64,7 +96,7 @@ def _kw_gap(gs: tuple) -> int:
     return 0 if len(gs) < 2 else 1 if len(gs) == 2 else 2
 
 
-def _rest_pattern(gs: tuple, gap: int) -> re.Pattern | None:
+def _rest_pattern(gs: tuple, gap: int) -> _LazyRe | None:
     """Pattern for what follows the first token of a phrase (matched right after it), or None for one token.
     Tokens of one group are adjacent; up to ``gap`` words (never a sentence mark) between groups."""
     parts = []
@@ -76,7 +108,7 @@ def _rest_pattern(gs: tuple, gap: int) -> re.Pattern | None:
             parts.append(" " + re.escape(t))
     if not parts:
         return None
-    return re.compile("".join(parts) + "(?= )")
+    return _LazyRe("".join(parts) + "(?= )")
 
 
 def _covers(tokens: list[str], k: int, kt: list[str]) -> bool:
@@ -89,7 +121,7 @@ def _covers(tokens: list[str], k: int, kt: list[str]) -> bool:
     return True
 
 
-def _rest_tokens(rest: re.Pattern | None) -> list[str]:
+def _rest_tokens(rest: _LazyRe | None) -> list[str]:
     """The literal tokens of an exact (gap 0) rest pattern built by :func:`_rest_pattern`."""
     if rest is None:
         return []
@@ -319,8 +351,8 @@ class _Compiled:
         # before the pattern is tried). Per first word: (the phrases of that one word, {next word: [(rest,
         # phrases)]} for the groups whose next word follows the first directly, [(rest, next word, window,
         # phrases)] for the others, the widest window of these)
-        self.phrases: dict[str, tuple[list[_Phrase], dict[str, list[tuple[re.Pattern, list[_Phrase]]]],
-                                      list[tuple[re.Pattern, str, int, list[_Phrase]]], int]] = {}
+        self.phrases: dict[str, tuple[list[_Phrase], dict[str, list[tuple[_LazyRe, list[_Phrase]]]],
+                                      list[tuple[_LazyRe, str, int, list[_Phrase]]], int]] = {}
         for first, lst in phrases.items():
             groups: dict = {}
             singles: list[_Phrase] = []
@@ -342,23 +374,23 @@ class _Compiled:
         self.all_keys = self.first_keys | _LEX_KEYS
         # CJK terms: (the non-ASCII characters every match contains, for a quick subset test; whether the pattern
         # is made of Japanese parts only; pattern; owners; needs negation)
-        self.cjk: list[tuple[frozenset[str], bool, re.Pattern, list[tuple[int, int]], bool]] = []
+        self.cjk: list[tuple[frozenset[str], bool, _LazyRe, list[tuple[int, int]], bool]] = []
         for (pat, neg), owners in cjk_terms.items():
             req = _required_chars(pat)
             self.cjk.append((frozenset(c for c in req if not c.isascii()), all(not c.isascii() for c in req),
-                             re.compile(pat), owners, neg))
+                             _LazyRe(pat), owners, neg))
         # literal anchors: (longest piece, for a quick `in` test; the first piece, which every match starts with;
         # pattern; owners; needs a boundary before)
-        self.lits: list[tuple[str, str, re.Pattern, list[tuple[int, int]], bool]] = []
+        self.lits: list[tuple[str, str, _LazyRe, list[tuple[int, int]], bool]] = []
         for k, owners in lit_terms.items():
             pieces = k.split(" ")
             body = r"\s*".join(re.escape(x) for x in pieces)
             post = ""
             if re.search(r"[a-z0-9_]$", k):
                 post = r"(?![a-z0-9_/])" if re.search(r"/[a-z0-9_]+$", k) else r"(?![a-z0-9_])"
-            self.lits.append((max(pieces, key=len), pieces[0], re.compile(body + post), owners,
+            self.lits.append((max(pieces, key=len), pieces[0], _LazyRe(body + post), owners,
                               re.match(r"[a-z0-9_]", k) is not None))
-        self.prox = [(" " + tb + " ", " " + col, re.compile(
+        self.prox = [(" " + tb + " ", " " + col, _LazyRe(
             " " + re.escape(tb) + r"(?: (?!" + _SENT_W + r" )[^ ]+){0,6}? " + re.escape(col) + "(?= )"), n, bit)
             for tb, col, n, bit in prox_terms]
         self.code_cache: OrderedDict[str, tuple[str, tuple[tuple[int, int], ...]]] = OrderedDict()
