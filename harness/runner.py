@@ -26,6 +26,7 @@ from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
+from .interrupts import InterruptGuard, RunInterrupted
 from .graders.base import SampleGrade
 from .graders.registry import DEFAULT_GRADER, create_graders, is_async, needs_model
 from .limiter import AdaptiveLimiter, initial_limit
@@ -483,6 +484,7 @@ class Runner:
             by_model.setdefault(s.model, []).append(s)
         for name, group in by_model.items():
             model = self.model_factory(name)
+            pending: set[asyncio.Task] = set()
             try:
                 if self.opts.batch and isinstance(model, BatchModel):
                     from .batch import run_batch
@@ -495,7 +497,6 @@ class Runner:
                     if getattr(g, "spec", None) is not None and g.spec.base_url and \
                             g.spec.base_url == model.spec.base_url:
                         g.limiter = limiter
-                pending: set[asyncio.Task] = set()
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
                         break
@@ -507,6 +508,7 @@ class Runner:
                 if pending:
                     await asyncio.gather(*pending)
             finally:
+                await _cut(pending)     # interrupted: no sample under way may outlive its model's client
                 if getattr(model, "server", None) is not None and name in self.rd.manifest.config.get("servers", {}):
                     self.rd.manifest.config["servers"][name].update(model.server.as_dict())  # type: ignore[attr-defined]  # facts learnt; only OpenAI-compatible models have .server (checked above)
                 await model.aclose()
@@ -517,6 +519,19 @@ class Runner:
             if hasattr(g, "server_facts"):
                 self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
         self._pool.close()
+
+
+async def _cut(tasks: set[asyncio.Task]) -> None:
+    """Cancel the sample tasks still under way and wait until they have ended. The run's own task was cancelled
+    (Ctrl-C or SIGTERM: :mod:`harness.interrupts`), and ``asyncio.wait`` leaves what it waits for running: left
+    alone, those samples went on after their model's client was closed, failed on it, were retried and recorded
+    as connection errors (``client_error`` on OpenAI-compatible servers). A cut sample is not recorded; its
+    request is asked again on resume ."""
+    live = [t for t in tasks if not t.done()]
+    for t in live:
+        t.cancel()
+    if live:
+        await asyncio.gather(*live, return_exceptions=True)
 
 
 def _run_id() -> str:
@@ -641,15 +656,20 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
 
 def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
                     plan: list[Sample], todo: list[Sample]) -> RunResult:
-    try:
-        with _sigterm_as_interrupt():
-            run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
-    except KeyboardInterrupt as e:
-        # Ctrl-C or SIGTERM (CI, containers): what was recorded stays; say so in the manifest, then let the
-        # caller exit with the resume command
-        how = e.how if isinstance(e, RunInterrupted) else "Ctrl-C"
-        _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
-        raise RunInterrupted(how, rd.path) from None
+    # Ctrl-C and SIGTERM cancel the run's task: samples under way are cut, not recorded (harness.interrupts);
+    # the guard stays on while the run is marked, so a second Ctrl-C cannot cut that short
+    with InterruptGuard() as guard:
+        how: str | None = None
+        try:
+            run_sync(lambda: guard.run(lambda: runner.run(todo)))  # also from inside a running event loop
+            how = guard.how
+        except KeyboardInterrupt as e:   # a signal before the event loop ran the run, or after
+            how = getattr(e, "how", None) or guard.how or "Ctrl-C"
+        if how is not None:
+            # what was recorded stays; say so in the manifest, then let the caller exit with the resume command
+            runner._pool.close(cancel=True)   # a grade under way ends (≤ ~1 s); none not started is waited for
+            _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
+            raise RunInterrupted(how, rd.path)
     if runner.disk_error is not None:
         _mark_stopped(rd, f"stopped: {runner.disk_error}")
         raise runner.disk_error
@@ -845,37 +865,6 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
                                   "not_regraded_cases": sorted(changed)}}
         rd.write_manifest()
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """The run was interrupted (Ctrl-C, or SIGTERM from CI or a container runtime): run.json says so, every
-    sample recorded so far is kept. ``how`` names the signal; ``run_dir`` is what to pass to ``--resume``."""
-
-    def __init__(self, how: str, run_dir: Path | None = None):
-        super().__init__(how)
-        self.how = how
-        self.run_dir = run_dir
-
-
-class _sigterm_as_interrupt:
-    """Within the block, SIGTERM raises :class:`RunInterrupted` in the main thread, as Ctrl-C raises
-    KeyboardInterrupt, so the run ends the same way: marked, its lock released, the resume command printed.
-    A no-op outside the main thread (Python delivers signals to the main thread only)."""
-
-    def __enter__(self):
-        import signal
-        import threading
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            def handler(signum, frame):
-                raise RunInterrupted("SIGTERM")
-            self._old = signal.signal(signal.SIGTERM, handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
 
 
 def _mark_stopped(rd: RunDir, reason: str) -> None:

@@ -113,3 +113,61 @@ def test_signal_then_resume(project, tmp_path, monkeypatch, sig):
     # the resume asked only for samples not recorded before the signal (in-flight answers came from the cache)
     assert sum(after.values()) - sum(counts_before.values()) <= N - len(before)
     assert RunDir.open(run_dir).manifest.status == "complete"
+
+
+# ------------------------------------------------------------------------------------------------- Ctrl-C (item 1)
+
+def _interrupt_child(project: Path, tmp_path: Path, model: str, srv: FakeServer, *, signals: int = 1,
+                     in_flight: int = 2):
+    """A ``harness run`` child on ``srv`` (whose answers never come in time) sent SIGINT once ``in_flight``
+    requests have reached the server (``signals`` > 1: again, 50 ms apart). Returns (process, stderr, run dir)."""
+    run_dir = tmp_path / "run"
+    env = harness_env(srv.base_url, KEY, tmp_path / "cache", CHILD_NO_REPORT="1", OPENAI_API_KEY="sk-fake")
+    proc = popen_child(["--root", str(project), "run", "--model", model, "--cases", "all", "--run-dir",
+                        str(run_dir), "--cache", "off", "--no-progress"], env)
+    t0 = time.monotonic()
+    while srv.requests < in_flight:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "the child sent nothing"
+        time.sleep(0.02)
+    for i in range(signals):
+        if i:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    return proc, err, run_dir
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_ctrl_c_cuts_the_requests_under_way_and_records_nothing_for_them(tmp_path, provider):
+    """Ctrl-C while requests are in flight (the fake server answers after 60 s): the child ends without waiting
+    for them, exit 130 with the resume command, and no sample is recorded — before, the samples under way were
+    left running after their client was closed, retried, and recorded as ``connection`` / ``client_error``
+    errors ("Cannot send a request, as the client has been closed")."""
+    project = write_project(tmp_path / "proj", N, concurrency=2, request_timeout_s=300.0)
+    with FakeServer(review_responder, latency_s=60.0) as srv:
+        model = MODEL if provider == "anthropic" else f"openai/fake@{srv.openai_base_url}"
+        proc, err, run_dir = _interrupt_child(project, tmp_path, model, srv,
+                                              in_flight=2 if provider == "anthropic" else 1)
+        answered = srv.completed
+    assert proc.returncode == 130, err
+    assert f"interrupted (Ctrl-C); what was recorded is kept; continue with: harness run --resume {run_dir}" in err
+    assert "Traceback" not in err and "destroyed" not in err and "never retrieved" not in err, err
+    assert answered == 0                                   # it did not wait for the answers under way
+    assert RunDir.open(run_dir).read_samples().records == []   # nothing recorded for the cut requests
+    m = RunDir.open(run_dir).manifest
+    assert m.status == "incomplete" and m.status_reason.startswith("interrupted (Ctrl-C)")
+
+
+def test_a_second_ctrl_c_while_stopping_leaves_no_pending_tasks_behind(tmp_path):
+    """Two Ctrl-C 50 ms apart: the second one does not break the stop (no "Task was destroyed but it is
+    pending!", no traceback), the run is marked interrupted, nothing is recorded for the cut requests."""
+    project = write_project(tmp_path / "proj", N, concurrency=3, request_timeout_s=300.0)
+    with FakeServer(review_responder, latency_s=60.0) as srv:
+        proc, err, run_dir = _interrupt_child(project, tmp_path, MODEL, srv, signals=2, in_flight=3)
+    # the second signal may land after the first stop was done, while the interpreter exits: killed by SIGINT
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "destroyed" not in err and "Traceback" not in err and "never retrieved" not in err, err
+    assert "continue with: harness run --resume" in err
+    assert RunDir.open(run_dir).read_samples().records == []
+    assert RunDir.open(run_dir).manifest.status_reason.startswith("interrupted (Ctrl-C)")
