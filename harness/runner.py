@@ -40,6 +40,8 @@ from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, Sampl
                       sample_id, utcnow)
 from .casemeta import write_cases_json
 from .textsafe import safe_obj, safe_text
+from .unrecorded import Unrecorded
+from . import unrecorded as unrecorded_file
 from .retry import RetryPolicy, call_with_retries, with_deadline
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
@@ -175,6 +177,10 @@ class Runner:
         self.notes: list[str] = []
         self.disk_error: RecordError | None = None   # set when a record could not be written: the run stops
         self.crashed: list[BaseException] = []       # unexpected exceptions of sample tasks (bugs), re-raised
+        # answers received and not recorded yet (being graded), kept if the session stops (harness.unrecorded)
+        self._in_hand: dict[str, Unrecorded] = {}
+        # answers an interrupted session of this run received and paid for: recorded from here, not asked again
+        self._paid_before: dict[str, Unrecorded] = {}
 
     def _tick(self) -> None:
         if self.on_progress:
@@ -342,10 +348,12 @@ class Runner:
             self._shared[key] = fut
         try:
             try:
-                comp = self.cache.get(key)
-                if comp is not None:
-                    rec.cached = True
-                    self.stats.cache_hits += 1
+                comp = self._answer_paid_before(s.id, rec)
+                if comp is None:
+                    comp = self.cache.get(key)
+                    if comp is not None:
+                        rec.cached = True
+                        self.stats.cache_hits += 1
             except ModelError as e:
                 err = e
             if comp is None and err is None:
@@ -380,9 +388,12 @@ class Runner:
                 rec.queue_s = round((rec.queue_s or 0.0) + extra["queue_s"], 4)
             rec.max_tokens_sent = extra.get("max_tokens_sent")
             rec.server_s = extra.get("server_s")
-            if not (rec.cached or rec.reused) and rec.cost_usd is None:
+            paid_here = s.id not in self._paid_before   # else counted by the session that received it
+            if paid_here and not (rec.cached or rec.reused) and rec.cost_usd is None:
                 self.stats.cost_unknown += 1
-            if rec.cached or rec.reused:
+            if not paid_here:
+                pass
+            elif rec.cached or rec.reused:
                 self.stats.saved_usd += rec.cost_usd or 0.0
             else:
                 self.stats.input_tokens += comp.usage.input_tokens
@@ -406,6 +417,8 @@ class Runner:
                 self.stats.errors += 1
                 self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
+                # paid for and not recorded until graded: kept if the session stops meanwhile (unrecorded())
+                self._in_hand[s.id] = Unrecorded(comp, cached=rec.cached, reused=rec.reused)
                 rec.grades = await self._grade(s.case, comp.text)
                 self._count_grading_spend(rec.grades.values())
         if self.disk_error is not None:
@@ -415,9 +428,25 @@ class Runner:
         except OSError as e:
             self._cannot_record(e)
             return
+        self._in_hand.pop(s.id, None)
+        self._paid_before.pop(s.id, None)
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def _answer_paid_before(self, sid: str, rec: SampleRecord) -> Completion | None:
+        """The answer an interrupted session of this run received for sample ``sid`` and did not record (its
+        ``cached``/``reused`` marks copied to ``rec``), or None."""
+        got = self._paid_before.get(sid)
+        if got is None:
+            return None
+        rec.cached, rec.reused = got.cached, got.reused
+        return got.completion
+
+    def unrecorded(self) -> dict[str, Unrecorded]:
+        """Sample id → answer received (this session, or kept from an earlier one) and not recorded: what a
+        stopping session leaves in ``unrecorded.json`` (:mod:`harness.unrecorded`)."""
+        return {**self._paid_before, **self._in_hand}
 
     def _cannot_record(self, e: OSError) -> None:
         """A record could not be written (full disk, read-only folder): stop at once. No new sample starts, a
@@ -526,7 +555,7 @@ async def _cut(tasks: set[asyncio.Task]) -> None:
     (Ctrl-C or SIGTERM: :mod:`harness.interrupts`), and ``asyncio.wait`` leaves what it waits for running: left
     alone, those samples went on after their model's client was closed, failed on it, were retried and recorded
     as connection errors (``client_error`` on OpenAI-compatible servers). A cut sample is not recorded; its
-    request is asked again on resume ."""
+    request is asked again on resume (an answer already received is kept: :meth:`Runner.unrecorded`)."""
     live = [t for t in tasks if not t.done()]
     for t in live:
         t.cancel()
@@ -647,6 +676,13 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
+    kept, damage = unrecorded_file.load(rd.path)
+    todo_ids = {s.id for s in todo}
+    runner._paid_before = {k: v for k, v in kept.items() if k in todo_ids}
+    notes.extend(damage)
+    if runner._paid_before:
+        notes.append(f"{len(runner._paid_before)} answer(s) received before the run was interrupted are recorded "
+                     "now, without asking again")
     try:
         return _run_and_finish(cfg, opts, rd, notes, runner, plan, todo)
     except BaseException:
@@ -666,15 +702,17 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
         except KeyboardInterrupt as e:   # a signal before the event loop ran the run, or after
             how = getattr(e, "how", None) or guard.how or "Ctrl-C"
         if how is not None:
-            # what was recorded stays; say so in the manifest, then let the caller exit with the resume command
+            # what was recorded stays; say so in the manifest (with what this session spent), then let the
+            # caller exit with the resume command
             runner._pool.close(cancel=True)   # a grade under way ends (≤ ~1 s); none not started is waited for
-            _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
+            _stop(rd, runner, plan, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
             raise RunInterrupted(how, rd.path)
     if runner.disk_error is not None:
-        _mark_stopped(rd, f"stopped: {runner.disk_error}")
+        _stop(rd, runner, plan, f"stopped: {runner.disk_error}")
         raise runner.disk_error
     if runner.crashed:
-        _mark_stopped(rd, f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
+        _stop(rd, runner, plan,
+              f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
         raise runner.crashed[0]
     notes.extend(runner.notes)
     rd.sync()
@@ -687,6 +725,7 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(),
                            **_spending(prev, st), "cache_hits": st.cache_hits, "retries": st.retries}
+    _keep_unrecorded(rd, runner)    # answers left unrecorded (a stop on budget or a fatal error) wait for --resume
     rd.write_manifest()
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
 
@@ -865,6 +904,31 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
                                   "not_regraded_cases": sorted(changed)}}
         rd.write_manifest()
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
+
+
+def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None:
+    """A session that stops early (interrupted, a disk that cannot be written, an internal error): run.json gets
+    ``incomplete`` with ``reason`` and a summary as at the end of a run — the record counts and what this session
+    spent, added to the earlier sessions' (an answer received and not recorded was paid for: counted here, and
+    kept in ``unrecorded.json`` for the resume to record without paying again)."""
+    try:
+        _keep_unrecorded(rd, runner)
+        final = {r.sample_id: r for r in rd.read_samples().records}
+        a = assess([s.id for s in plan], final, runner.opts.graders, runner.stop_reason, rd.path)
+        st = runner.stats
+        prev = rd.manifest.summary or {}
+        rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(), **_spending(prev, st),
+                               "cache_hits": st.cache_hits, "retries": st.retries,
+                               "unrecorded_answers": len(runner.unrecorded())}
+    except OSError:
+        pass      # a full disk: the status below is still worth trying
+    _mark_stopped(rd, reason)
+
+
+def _keep_unrecorded(rd: RunDir, runner: "Runner") -> None:
+    """Write the session's answers not recorded to ``unrecorded.json`` (:mod:`harness.unrecorded`), or remove
+    the file when every one was recorded."""
+    unrecorded_file.save(rd.path, runner.unrecorded())
 
 
 def _mark_stopped(rd: RunDir, reason: str) -> None:
