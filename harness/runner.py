@@ -913,6 +913,9 @@ def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None
     kept in ``unrecorded.json`` for the resume to record without paying again)."""
     try:
         _keep_unrecorded(rd, runner)
+    except OSError:
+        pass      # a full disk: the summary (what was spent) and the status are still worth trying
+    try:
         final = {r.sample_id: r for r in rd.read_samples().records}
         a = assess([s.id for s in plan], final, runner.opts.graders, runner.stop_reason, rd.path)
         st = runner.stats
@@ -921,7 +924,7 @@ def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None
                                "cache_hits": st.cache_hits, "retries": st.retries,
                                "unrecorded_answers": len(runner.unrecorded())}
     except OSError:
-        pass      # a full disk: the status below is still worth trying
+        pass
     _mark_stopped(rd, reason)
 
 
