@@ -34,6 +34,7 @@ BENCHES = [  # the embedded model last: it gets what is left of the time budget
     ("cost", "bench_cost.py", "6 prompt-caching cost"),
     ("gate", "bench_gate.py", "7 regression gate: false alarms and power"),
     ("imports", "bench_imports.py", "8 imports when a run starts"),
+    ("interrupt", "bench_interrupt.py", "9 interrupting a run: Ctrl-C and SIGTERM"),
     ("local", "bench_local.py", "5 embedded model"),
 ]
 BUDGET_S = 19 * 60

@@ -65,6 +65,7 @@ XDIST_STARTED = pytest.StashKey[bool]()         # the controller started the run
 VERDICTS = pytest.StashKey["dict[str, dict]"]()  # per-case verdicts by grader, loaded once per session
 PLAN_ERROR = pytest.StashKey[str]()             # why the plan could not be made (bad option or configuration)
 _RUN_DIR = pytest.StashKey[Path]()              # the run directory the xdist controller chose for the workers
+INTERRUPTED = pytest.StashKey["tuple[str, Path]"]()   # the run was interrupted: (how, its run directory)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -184,6 +185,10 @@ def run_evaluation(config: pytest.Config) -> "RunResult":
     p = replace(p, opts=narrow(p.opts, config.stash.get(SELECTED, None)))
     try:
         res = pipeline.execute(p, progress=_progress_scope(config))
+    except KeyboardInterrupt as e:     # Ctrl-C or SIGTERM (RunInterrupted): the summary says how to resume
+        if getattr(e, "run_dir", None) is not None:
+            config.stash[INTERRUPTED] = (getattr(e, "how", "Ctrl-C"), Path(e.run_dir))  # type: ignore[attr-defined]
+        raise
     except HarnessError as e:      # bad input found before any sample (e.g. the preflight's bad model id)
         if _is_worker(config) or config.stash.get(XDIST_STARTED, False):
             raise
@@ -371,6 +376,9 @@ class HarnessPlugin:
         if _is_worker(config):
             return
         tr = terminalreporter
+        if INTERRUPTED in config.stash:
+            _interrupted_summary(tr, config)
+            return
         run_error = config.stash.get(RUN_ERROR, None)
         if run_error:
             tr.section("harness")
@@ -428,6 +436,48 @@ class HarnessPlugin:
         elif out.comparison is not None and session_exit_code(out.comparison, out.result.complete):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+
+
+def resume_command(config: pytest.Config, run_dir: Path) -> str:
+    """The command that resumes an interrupted ``pytest evals`` run: the session's own arguments with the run
+    directory as ``--run-dir`` (``--harness-run-dir`` where the project has no short names), replacing one given.
+    A resumed run keeps its settings, so repeating the other options is safe (:func:`harness.planning`)."""
+    import shlex
+    flags = ("--run-dir", "--harness-run-dir")
+    args, skip = [], False
+    for a in config.invocation_params.args:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        elif a.split("=", 1)[0] not in flags:
+            args.append(a)
+    try:
+        config.getoption("--run-dir")
+        flag = "--run-dir"
+    except ValueError:      # no short alias in this project (harness.options.add_pytest_aliases)
+        flag = "--harness-run-dir"
+    return shlex.join(["pytest", *args, flag, str(run_dir)])
+
+
+def _interrupted_summary(tr, config: pytest.Config) -> None:
+    """The harness section of an interrupted session: where the run is, what it holds, how to resume it."""
+    from .records import RunDir
+    how, run_dir = config.stash[INTERRUPTED]
+    tr.section("harness")
+    tr.write_line(f"run INTERRUPTED ({how}): {run_dir}", red=True)
+    try:
+        summary = RunDir.open(run_dir).manifest.summary or {}
+    except Exception:  # noqa: BLE001 - the run folder is what it is; the resume command matters more
+        summary = {}
+    if "recorded" in summary:
+        spent = summary.get("spent_usd")
+        tr.write_line(f"{summary['recorded']} of {summary.get('planned', '?')} samples recorded and kept"
+                      + (f"; spent by this run ${spent:.4f}" if spent is not None and summary.get("cost_usd") is not
+                         None else ""))
+    tr.write_line(f"continue with: {resume_command(config, run_dir)}", bold=True)
+    tr.write_line(f"(or: harness run --resume {run_dir})")
+    sys.stdout.flush()
 
 
 def _maybe_evaluation(ids) -> bool:

@@ -27,6 +27,7 @@ from .cache import ResponseCache, cache_key
 from .cases import Case, suite_fingerprint
 from .config import HarnessConfig, generation_for
 from .errors import ModelError, RecordError
+from .interrupts import InterruptGuard, RunInterrupted
 from .graders.base import SampleGrade
 from .graders.registry import DEFAULT_GRADER, create_graders, is_async, needs_model
 from .limiter import AdaptiveLimiter, initial_limit
@@ -40,6 +41,8 @@ from .records import (ModelInfo, PromptInfo, RunDir, RunLock, RunManifest, Sampl
                       sample_id, utcnow)
 from .casemeta import write_cases_json
 from .textsafe import safe_obj, safe_text
+from .unrecorded import Unrecorded
+from . import unrecorded as unrecorded_file
 from .retry import RetryPolicy, call_with_retries, with_deadline
 
 FATAL_KINDS = {"auth", "permission", "not_found", "not_installed", "cache_miss"}
@@ -180,6 +183,10 @@ class Runner:
         self.admission: Admission | None = None      # the current model's (harness.admission), once it started
         # this session's records by sample id, as appended: the run's end reads them here, not from the file
         self.recorded: dict[str, SampleRecord] = {}
+        # answers received and not recorded yet (being graded), kept if the session stops (harness.unrecorded)
+        self._in_hand: dict[str, Unrecorded] = {}
+        # answers an interrupted session of this run received and paid for: recorded from here, not asked again
+        self._paid_before: dict[str, Unrecorded] = {}
 
     def max_ungraded(self, limit: int) -> int:
         """How many samples beyond twice the concurrency ``limit`` may be answered and not yet recorded
@@ -360,10 +367,12 @@ class Runner:
             self._shared[key] = fut
         try:
             try:
-                comp = self.cache.get(key)
-                if comp is not None:
-                    rec.cached = True
-                    self.stats.cache_hits += 1
+                comp = self._answer_paid_before(s.id, rec)
+                if comp is None:
+                    comp = self.cache.get(key)
+                    if comp is not None:
+                        rec.cached = True
+                        self.stats.cache_hits += 1
             except ModelError as e:
                 err = e
             if comp is None and err is None:
@@ -400,9 +409,12 @@ class Runner:
                 rec.queue_s = round((rec.queue_s or 0.0) + extra["queue_s"], 4)
             rec.max_tokens_sent = extra.get("max_tokens_sent")
             rec.server_s = extra.get("server_s")
-            if not (rec.cached or rec.reused) and rec.cost_usd is None:
+            paid_here = s.id not in self._paid_before   # else counted by the session that received it
+            if paid_here and not (rec.cached or rec.reused) and rec.cost_usd is None:
                 self.stats.cost_unknown += 1
-            if rec.cached or rec.reused:
+            if not paid_here:
+                pass
+            elif rec.cached or rec.reused:
                 self.stats.saved_usd += rec.cost_usd or 0.0
             else:
                 self.stats.input_tokens += comp.usage.input_tokens
@@ -426,6 +438,8 @@ class Runner:
                 self.stats.errors += 1
                 self.stats.errors_by_kind[rec.error.kind] = self.stats.errors_by_kind.get(rec.error.kind, 0) + 1
             else:
+                # paid for and not recorded until graded: kept if the session stops meanwhile (unrecorded())
+                self._in_hand[s.id] = Unrecorded(comp, cached=rec.cached, reused=rec.reused)
                 rec.grades = await self._grade(s.case, comp.text)
                 self._count_grading_spend(rec.grades.values())
         if self.disk_error is not None:
@@ -436,9 +450,25 @@ class Runner:
         except OSError as e:
             self._cannot_record(e)
             return
+        self._in_hand.pop(s.id, None)
+        self._paid_before.pop(s.id, None)
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def _answer_paid_before(self, sid: str, rec: SampleRecord) -> Completion | None:
+        """The answer an interrupted session of this run received for sample ``sid`` and did not record (its
+        ``cached``/``reused`` marks copied to ``rec``), or None."""
+        got = self._paid_before.get(sid)
+        if got is None:
+            return None
+        rec.cached, rec.reused = got.cached, got.reused
+        return got.completion
+
+    def unrecorded(self) -> dict[str, Unrecorded]:
+        """Sample id → answer received (this session, or kept from an earlier one) and not recorded: what a
+        stopping session leaves in ``unrecorded.json`` (:mod:`harness.unrecorded`)."""
+        return {**self._paid_before, **self._in_hand}
 
     def _cannot_record(self, e: OSError) -> None:
         """A record could not be written (full disk, read-only folder): stop at once. No new sample starts, a
@@ -505,6 +535,7 @@ class Runner:
             by_model.setdefault(s.model, []).append(s)
         for name, group in by_model.items():
             model = self.model_factory(name)
+            pending: set[asyncio.Task] = set()
             try:
                 if self.opts.batch and isinstance(model, BatchModel):
                     from .batch import run_batch
@@ -520,7 +551,6 @@ class Runner:
                 # twice the limit unanswered (the next requests ready when a slot frees), and a bounded backlog
                 # of answers waiting to be graded and recorded (harness.admission: what it bounds on a full disk)
                 adm = self.admission = Admission(limit * 2, self.max_ungraded(limit))
-                pending: set[asyncio.Task] = set()
                 for s in group:
                     if self.stop_reason or not self._budget_allows(s, model.spec):
                         break
@@ -534,6 +564,7 @@ class Runner:
                 if pending:
                     await asyncio.gather(*pending)
             finally:
+                await _cut(pending)     # interrupted: no sample under way may outlive its model's client
                 if getattr(model, "server", None) is not None and name in self.rd.manifest.config.get("servers", {}):
                     self.rd.manifest.config["servers"][name].update(model.server.as_dict())  # type: ignore[attr-defined]  # facts learnt; only OpenAI-compatible models have .server (checked above)
                 await model.aclose()
@@ -544,6 +575,19 @@ class Runner:
             if hasattr(g, "server_facts"):
                 self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
         self._pool.close()
+
+
+async def _cut(tasks: set[asyncio.Task]) -> None:
+    """Cancel the sample tasks still under way and wait until they have ended. The run's own task was cancelled
+    (Ctrl-C or SIGTERM: :mod:`harness.interrupts`), and ``asyncio.wait`` leaves what it waits for running: left
+    alone, those samples went on after their model's client was closed, failed on it, were retried and recorded
+    as connection errors (``client_error`` on OpenAI-compatible servers). A cut sample is not recorded; its
+    request is asked again on resume (an answer already received is kept: :meth:`Runner.unrecorded`)."""
+    live = [t for t in tasks if not t.done()]
+    for t in live:
+        t.cancel()
+    if live:
+        await asyncio.gather(*live, return_exceptions=True)
 
 
 def _run_id() -> str:
@@ -659,6 +703,13 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
+    kept, damage = unrecorded_file.load(rd.path)
+    todo_ids = {s.id for s in todo}
+    runner._paid_before = {k: v for k, v in kept.items() if k in todo_ids}
+    notes.extend(damage)
+    if runner._paid_before:
+        notes.append(f"{len(runner._paid_before)} answer(s) received before the run was interrupted are recorded "
+                     "now, without asking again")
     try:
         return _run_and_finish(cfg, opts, rd, notes, runner, plan, todo, existing)
     except BaseException:
@@ -668,20 +719,27 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
 
 def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
                     plan: list[Sample], todo: list[Sample], existing: list[SampleRecord]) -> RunResult:
-    try:
-        with _sigterm_as_interrupt():
-            run_sync(lambda: runner.run(todo))  # also from inside a running event loop (notebooks, async code)
-    except KeyboardInterrupt as e:
-        # Ctrl-C or SIGTERM (CI, containers): what was recorded stays; say so in the manifest, then let the
-        # caller exit with the resume command
-        how = e.how if isinstance(e, RunInterrupted) else "Ctrl-C"
-        _mark_stopped(rd, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
-        raise RunInterrupted(how, rd.path) from None
+    # Ctrl-C and SIGTERM cancel the run's task: samples under way are cut, not recorded (harness.interrupts);
+    # the guard stays on while the run is marked, so a second Ctrl-C cannot cut that short
+    with InterruptGuard() as guard:
+        how: str | None = None
+        try:
+            run_sync(lambda: guard.run(lambda: runner.run(todo)))  # also from inside a running event loop
+            how = guard.how
+        except KeyboardInterrupt as e:   # a signal before the event loop ran the run, or after
+            how = getattr(e, "how", None) or guard.how or "Ctrl-C"
+        if how is not None:
+            # what was recorded stays; say so in the manifest (with what this session spent), then let the
+            # caller exit with the resume command
+            runner._pool.close(cancel=True)   # a grade under way ends (≤ ~1 s); none not started is waited for
+            _stop(rd, runner, plan, f"interrupted ({how}); continue with `harness run --resume {rd.path}`")
+            raise RunInterrupted(how, rd.path)
     if runner.disk_error is not None:
-        _mark_stopped(rd, f"stopped: {runner.disk_error}")
+        _stop(rd, runner, plan, f"stopped: {runner.disk_error}")
         raise runner.disk_error
     if runner.crashed:
-        _mark_stopped(rd, f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
+        _stop(rd, runner, plan,
+              f"stopped by an internal error: {type(runner.crashed[0]).__name__}: {runner.crashed[0]}")
         raise runner.crashed[0]
     notes.extend(runner.notes)
     rd.sync()
@@ -698,6 +756,7 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
     rd.manifest.ended_at = utcnow()
     rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(),
                            **_spending(prev, st), "cache_hits": st.cache_hits, "retries": st.retries}
+    _keep_unrecorded(rd, runner)    # answers left unrecorded (a stop on budget or a fatal error) wait for --resume
     rd.write_manifest()
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
 
@@ -878,35 +937,32 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """The run was interrupted (Ctrl-C, or SIGTERM from CI or a container runtime): run.json says so, every
-    sample recorded so far is kept. ``how`` names the signal; ``run_dir`` is what to pass to ``--resume``."""
+def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None:
+    """A session that stops early (interrupted, a disk that cannot be written, an internal error): run.json gets
+    ``incomplete`` with ``reason`` and a summary as at the end of a run — the record counts and what this session
+    spent, added to the earlier sessions' (an answer received and not recorded was paid for: counted here, and
+    kept in ``unrecorded.json`` for the resume to record without paying again)."""
+    try:
+        _keep_unrecorded(rd, runner)
+    except OSError:
+        pass      # a full disk: the summary (what was spent) and the status are still worth trying
+    try:
+        final = {r.sample_id: r for r in rd.read_samples().records}
+        a = assess([s.id for s in plan], final, runner.opts.graders, runner.stop_reason, rd.path)
+        st = runner.stats
+        prev = rd.manifest.summary or {}
+        rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(), **_spending(prev, st),
+                               "cache_hits": st.cache_hits, "retries": st.retries,
+                               "unrecorded_answers": len(runner.unrecorded())}
+    except OSError:
+        pass
+    _mark_stopped(rd, reason)
 
-    def __init__(self, how: str, run_dir: Path | None = None):
-        super().__init__(how)
-        self.how = how
-        self.run_dir = run_dir
 
-
-class _sigterm_as_interrupt:
-    """Within the block, SIGTERM raises :class:`RunInterrupted` in the main thread, as Ctrl-C raises
-    KeyboardInterrupt, so the run ends the same way: marked, its lock released, the resume command printed.
-    A no-op outside the main thread (Python delivers signals to the main thread only)."""
-
-    def __enter__(self):
-        import signal
-        import threading
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            def handler(signum, frame):
-                raise RunInterrupted("SIGTERM")
-            self._old = signal.signal(signal.SIGTERM, handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+def _keep_unrecorded(rd: RunDir, runner: "Runner") -> None:
+    """Write the session's answers not recorded to ``unrecorded.json`` (:mod:`harness.unrecorded`), or remove
+    the file when every one was recorded."""
+    unrecorded_file.save(rd.path, runner.unrecorded())
 
 
 def _mark_stopped(rd: RunDir, reason: str) -> None:

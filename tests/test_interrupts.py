@@ -5,15 +5,22 @@ again for any sample recorded before the signal."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import logging
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main as cli_main
+from harness.config import load_config
+from harness.planning import Choices, build_options
+from harness.runner import RunInterrupted, execute
 from harness.testing.fakeserver import FakeServer
 from harness.models.anthropic_model import AnthropicModel
 from harness.records import RunDir
@@ -116,3 +123,145 @@ def test_signal_then_resume(project, tmp_path, monkeypatch, sig):
     # the resume asked only for samples not recorded before the signal (in-flight answers came from the cache)
     assert sum(after.values()) - sum(counts_before.values()) <= N - len(before)
     assert RunDir.open(run_dir).manifest.status == "complete"
+
+
+# ------------------------------------------------------------------------------------------------- Ctrl-C (item 1)
+
+def _interrupt_child(project: Path, tmp_path: Path, model: str, srv: FakeServer, *, signals: int = 1,
+                     in_flight: int = 2):
+    """A ``harness run`` child on ``srv`` (whose answers never come in time) sent SIGINT once ``in_flight``
+    requests have reached the server (``signals`` > 1: again, 50 ms apart). Returns (process, stderr, run dir)."""
+    run_dir = tmp_path / "run"
+    env = harness_env(srv.base_url, KEY, tmp_path / "cache", CHILD_NO_REPORT="1", OPENAI_API_KEY="sk-fake")
+    proc = popen_child(["--root", str(project), "run", "--model", model, "--cases", "all", "--run-dir",
+                        str(run_dir), "--cache", "off", "--no-progress"], env)
+    t0 = time.monotonic()
+    while srv.requests < in_flight:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "the child sent nothing"
+        time.sleep(0.02)
+    for i in range(signals):
+        if i:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    return proc, err, run_dir
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_ctrl_c_cuts_the_requests_under_way_and_records_nothing_for_them(tmp_path, provider):
+    """Ctrl-C while requests are in flight (the fake server answers after 60 s): the child ends without waiting
+    for them, exit 130 with the resume command, and no sample is recorded — before, the samples under way were
+    left running after their client was closed, retried, and recorded as ``connection`` / ``client_error``
+    errors ("Cannot send a request, as the client has been closed")."""
+    project = write_project(tmp_path / "proj", N, concurrency=2, request_timeout_s=300.0)
+    with FakeServer(review_responder, latency_s=60.0) as srv:
+        model = MODEL if provider == "anthropic" else f"openai/fake@{srv.openai_base_url}"
+        proc, err, run_dir = _interrupt_child(project, tmp_path, model, srv,
+                                              in_flight=2 if provider == "anthropic" else 1)
+        answered = srv.completed
+    assert proc.returncode == 130, err
+    assert f"interrupted (Ctrl-C); what was recorded is kept; continue with: harness run --resume {run_dir}" in err
+    assert "Traceback" not in err and "destroyed" not in err and "never retrieved" not in err, err
+    assert answered == 0                                   # it did not wait for the answers under way
+    assert RunDir.open(run_dir).read_samples().records == []   # nothing recorded for the cut requests
+    m = RunDir.open(run_dir).manifest
+    assert m.status == "incomplete" and m.status_reason.startswith("interrupted (Ctrl-C)")
+    assert m.summary["recorded"] == 0 and m.summary["missing"] == N and m.summary["spent_usd"] == 0
+
+
+def test_a_second_ctrl_c_while_stopping_leaves_no_pending_tasks_behind(tmp_path):
+    """Two Ctrl-C 50 ms apart: the second one does not break the stop (no "Task was destroyed but it is
+    pending!", no traceback), the run is marked interrupted, nothing is recorded for the cut requests."""
+    project = write_project(tmp_path / "proj", N, concurrency=3, request_timeout_s=300.0)
+    with FakeServer(review_responder, latency_s=60.0) as srv:
+        proc, err, run_dir = _interrupt_child(project, tmp_path, MODEL, srv, signals=2, in_flight=3)
+    # the second signal may land after the first stop was done, while the interpreter exits: killed by SIGINT
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "destroyed" not in err and "Traceback" not in err and "never retrieved" not in err, err
+    assert "continue with: harness run --resume" in err
+    assert RunDir.open(run_dir).read_samples().records == []
+    assert RunDir.open(run_dir).manifest.status_reason.startswith("interrupted (Ctrl-C)")
+
+
+# ------------------------------------------------------------------------------- what an interrupted run spent (2)
+
+def _interrupt_when(grading: list, n: int, sig: int, fired: list) -> threading.Thread:
+    """A thread that sends ``sig`` to this process once ``n`` answers have reached grading (``grading`` grows
+    by one as each does; the run's InterruptGuard handles the signal on the main thread)."""
+    def fire():
+        t0 = time.monotonic()
+        while len(grading) < n and time.monotonic() - t0 < 120:
+            time.sleep(0.01)
+        fired.append(time.monotonic())
+        os.kill(os.getpid(), sig)
+    t = threading.Thread(target=fire, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("cache", ["off", "use"])
+def test_an_interrupted_session_counts_what_it_paid_and_the_resume_does_not_buy_it_again(project, tmp_path,
+                                                                                         monkeypatch, cache):
+    """Grading is held up so that the answers pile up received and not recorded; SIGTERM comes then. The
+    interrupted session's run.json carries what it spent (every answer received), the answers are kept
+    (unrecorded.json), the resume records them without a request (also with --cache off, which keeps no other
+    copy) and counts them neither as spent again nor as saved: the run's spent_usd is what the server was paid
+    for, once, and equals the cost of the recorded samples. Before: run.json's summary was {}, spent_usd
+    counted the resume only, and with --cache off the resume asked again for every unrecorded answer."""
+    from harness.runner import Runner
+
+    run_dir = tmp_path / "run"
+    held = threading.Event()
+    real_grade = Runner._grade
+    grading: list = []
+
+    async def slow_grade(self, case, review):
+        grading.append(case.id)
+        while not held.is_set():
+            await asyncio.sleep(0.01)
+        return await real_grade(self, case, review)
+
+    with FakeServer(review_responder) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        cfg = load_config(project).model_copy(update={"cache_mode": cache})
+        opts, _ = build_options(cfg, Choices(models=[MODEL], cases="all", run_dir=str(run_dir), progress=False))
+        monkeypatch.setattr(Runner, "_grade", slow_grade)
+        fired: list = []
+        _interrupt_when(grading, 6, signal.SIGTERM, fired)   # concurrency 3: 6 admitted, all answered, none graded
+        with pytest.raises(RunInterrupted) as info:
+            execute(cfg, opts)
+        assert fired and info.value.how == "SIGTERM" and info.value.run_dir == run_dir
+        answered = srv.completed
+        paid = srv.usage_totals
+        m = RunDir.open(run_dir).manifest
+        assert answered == 6 and RunDir.open(run_dir).read_samples().records == []
+        assert m.summary["unrecorded_answers"] == answered
+        spent_first = m.summary["spent_usd"]
+        assert spent_first == pytest.approx(_price(paid), abs=1e-6) and spent_first > 0
+        kept = json.loads((run_dir / "unrecorded.json").read_text())["answers"]
+        assert len(kept) == answered
+
+        held.set()
+        before = srv.requests
+        res = resume_in_process(project, run_dir)
+        asked_again = srv.requests - before
+        paid_total = srv.usage_totals
+    assert res.complete and len(res.records) == N
+    assert asked_again == N - answered          # nothing answered before the signal is asked again
+    assert not (run_dir / "unrecorded.json").exists()
+    m = RunDir.open(run_dir).manifest
+    assert m.summary["spent_usd"] == pytest.approx(_price(paid_total), abs=1e-6)
+    assert m.summary["spent_usd"] == pytest.approx(sum(r.cost_usd for r in res.records), abs=1e-6)
+    assert m.summary["saved_usd"] == 0
+    assert results(res.records) == reference(project, tmp_path, monkeypatch)
+
+
+def _price(usage: dict) -> float:
+    """What the fake server's token totals cost at the test project's prices (tests/crash_child.py PRICES)."""
+    from .crash_child import PRICES
+    p = PRICES["claude-sonnet-4-5"]
+    return (usage.get("input_tokens", 0) * p["input"] + usage.get("output_tokens", 0) * p["output"]
+            + usage.get("cache_creation_input_tokens", 0) * p["cache_write"]
+            + usage.get("cache_read_input_tokens", 0) * p["cache_read"]) / 1e6

@@ -212,3 +212,41 @@ def test_no_plugin_fixture_is_a_broader_scoped_instance_method():
                if hasattr(v, "_fixture_function_marker")}
     assert all(scope == "function" for scope in methods.values()), methods
     assert plugin.eval_run._fixture_function_marker.scope == "session"
+
+
+def test_an_interrupted_session_names_the_run_and_the_exact_command_that_resumes_it(pytester, project):
+    """SIGTERM to ``pytest`` while its requests are in flight: the harness section names the run and prints
+    the session's own command with ``--harness-run-dir RUN`` (this project has no short names); running that
+    command completes the run. Before: only pytest's ``!!! RunInterrupted: SIGTERM !!!`` line."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "--harness-model", MODEL, "--harness-cases",
+            "all", "--harness-no-progress"]
+    with FakeServer(responder=responder, require_key=KEY, latency_s=60.0) as slow:
+        env = {**os.environ, "ANTHROPIC_BASE_URL": slow.base_url}
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=project, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        while slow.requests < 2:
+            assert proc.poll() is None and time.monotonic() - t0 < 120, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out + err
+    (run,) = [d for d in (project / "runs").iterdir() if RunDir.exists(d)]
+    assert f"run INTERRUPTED (SIGTERM): {run}" in out
+    assert "0 of 2 samples recorded and kept" in out
+    command = f"continue with: {shlex.join(['pytest', *args, '--harness-run-dir', str(run)])}"
+    assert command in out, out
+    with FakeServer(responder=responder, require_key=KEY) as srv:
+        resumed = subprocess.run([sys.executable, "-m", *shlex.split(command.split(": ", 1)[1])], cwd=project,
+                                 env={**os.environ, "ANTHROPIC_BASE_URL": srv.base_url}, capture_output=True,
+                                 text=True, timeout=300)
+        assert srv.requests == 2
+    assert resumed.returncode == pytest.ExitCode.TESTS_FAILED, resumed.stdout + resumed.stderr
+    assert "1 failed, 1 passed" in resumed.stdout
+    assert RunDir.open(run).manifest.status == "complete"
