@@ -117,3 +117,12 @@ def test_harness_run_writes_its_cache_where_cache_dir_says_despite_harness_cache
         # a second run with the flag is served from the flag's folder: nothing sent
         assert main([*args, "--run-dir", str(tmp_path / "r2"), "--cache-dir", str(flag_cache)]) == 0
         assert len(srv.bodies()) == 2
+
+
+def test_max_cost_must_be_above_zero(tmp_path):
+    """Fresh-user report: `--max-cost -1` was accepted, then the run recorded 0 samples and exited 3."""
+    (tmp_path / "pyproject.toml").write_text("[tool.harness]\n")
+    for bad in (-1.0, 0.0):
+        with pytest.raises(ConfigError, match=r"^--max-cost: .*greater than 0"):
+            load_config(tmp_path, {"max_cost": bad})
+    assert load_config(tmp_path, {"max_cost": 0.5}).max_cost == 0.5
