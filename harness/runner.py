@@ -606,6 +606,12 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
         cfg = cfg.model_copy(update={"cache_mode": rd.manifest.config["cache_mode"]})
     try:
         return _execute(cfg, opts, rd, existing, notes, on_progress, model_factory)
+    except Exception as e:
+        # a failure the runner did not mark (a model that cannot be built, a bad request setting): the folder
+        # must not look "running" to report, dashboard and resume (fresh-user report item 6)
+        if rd.manifest.status == "running":
+            _mark_stopped(rd, f"failed: {type(e).__name__}: {e}; fix it, then `harness run --resume {rd.path}`")
+        raise
     finally:
         lock.__exit__(None, None, None)
 

@@ -292,3 +292,25 @@ def test_the_pipeline_is_the_only_writer_of_summary_json(project, tmp_path, monk
     cfg = load_config(project, {"cache_mode": "off", "reducer": "majority"})
     pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(tmp_path / "run"))), model_factory=_scripted(True))
     assert [c.get("reducer") for c in calls] == ["majority"]
+
+
+def test_a_run_that_fails_before_its_first_sample_is_not_left_running(project, tmp_path):
+    """Fresh-user report item 6: a failure the runner does not record as a sample (here the model cannot be
+    built) left run.json "running" — read as "still running" by the report and the dashboard. run.json now
+    says it failed and why, and the lock is released (a resume can take it)."""
+    from harness.errors import ModelError
+
+    def unbuildable(name):
+        raise ModelError("the model cannot be built here", kind="not_installed")
+
+    cfg = load_config(project)
+    run_dir = tmp_path / "failed"
+    p = pipeline.plan(cfg, _choices(run_dir=str(run_dir)))
+    with pytest.raises(ModelError):
+        pipeline.execute(p, model_factory=unbuildable)
+    rd = RunDir.open(run_dir)
+    assert rd.manifest.status == "incomplete"
+    assert rd.manifest.status_reason.startswith("failed: ModelError: the model cannot be built here")
+    assert "--resume" in rd.manifest.status_reason
+    with rd.lock():       # released: a second process (a resume) can take it
+        pass

