@@ -132,7 +132,7 @@ class RunArgs:
         return Choices(models=self.model, prompts=self.prompt, cases=self.cases, epochs=self.epochs,
                        run_dir=resume or self.run_dir, resume=bool(resume), batch=self.batch, graders=self.graders,
                        judge_model=self.judge_model, temperature=self.temperature, max_tokens=self.max_tokens,
-                       progress=not self.no_progress, limit=self.limit, dry_run=dry_run)
+                       progress=not self.no_progress, limit=self.limit, dry_run=dry_run, cases_dir=self.cases_dir)
 
 
 def _kwargs(f, dest: str) -> dict[str, Any]:

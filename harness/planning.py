@@ -93,6 +93,7 @@ class Choices:
     limit: int | None = None      # run only the first N selected cases
     kind: str = "adhoc"           # "nightly" for harness nightly (run.json kind; the dashboard reads those)
     dry_run: bool = False         # plan only: no API key needed, nothing is sent
+    cases_dir: str | None = None  # --cases-dir as given: a resumed run otherwise reads its run.json's cases_dir
 
 
 def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str]]:

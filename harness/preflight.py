@@ -17,8 +17,8 @@ OpenAI-compatible server that cannot be connected to at all (connection refused,
 after the SDK's one retry — a few seconds instead of a minute of the run's retries per sample) raise
 :class:`~harness.errors.ConfigError` (exit 2) naming the URL and the option or ``[tool.harness]`` key the id came
 from (:func:`model_sources`). Anything transient or unrelated to the id (a timeout, 5xx, 401, Anthropic's API
-unreachable) is left to the run itself, which retries and reports it as usual. No preflight runs in ``replay-only`` cache mode (no
-network by design).
+unreachable) is left to the run itself, which retries and reports it as usual. No preflight runs in
+``replay-only`` cache mode (no network by design).
 """
 
 from __future__ import annotations

@@ -544,6 +544,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
         config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
                 "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
+                "cases_dir": str(cfg.path(cfg.cases_dir).resolve()),   # resume and `harness grade` read it
                 "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,
                 "max_critical_missed": cfg.max_critical_missed})
     if RunDir.exists(path):

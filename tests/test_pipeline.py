@@ -314,3 +314,46 @@ def test_a_run_that_fails_before_its_first_sample_is_not_left_running(project, t
     assert "--resume" in rd.manifest.status_reason
     with rd.lock():       # released: a second process (a resume) can take it
         pass
+
+
+def test_a_team_suite_outside_the_project_is_resumed_and_regraded_from_its_own_folder(tmp_path, monkeypatch, capsys):
+    """Fresh-user report item 4: a run made with `--cases-dir /x/teamcases` was re-graded by `harness grade` against
+    the project's cases/ ("re-graded 0 samples", exit 0), its printed resume command failed (exit 2, "cases of
+    the run are gone from the suite") and the "what next" commands dropped --cases-dir. run.json now records the
+    folder; resume and grade read it; grade takes --cases-dir; a grade that finds none of the run's cases is
+    exit 2 naming the folder it looked in."""
+    from .crash_child import review_responder, write_project
+    project = write_project(tmp_path / "proj", 0)          # its own cases/ does not even exist
+    (project / "prompt2.md").write_text("Review the code. Another wording.\n", encoding="utf-8")
+    team = tmp_path / "teamcases"
+    for i in range(2):
+        write_case(team, f"case-{i:02d}")
+    other = tmp_path / "othercases"
+    write_case(other, "unrelated-case")
+    run_dir = tmp_path / "team1"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.chdir(tmp_path)
+    with FakeServer(review_responder) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        base = ["--root", str(project)]
+        assert main([*base, "run", "--model", MODEL, "--cases-dir", str(team), "--cases", "all",
+                     "--run-dir", str(run_dir), "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert RunDir.open(run_dir).manifest.config["cases_dir"] == str(team.resolve())
+        assert "harness run --prompt prompt2.md --cases-dir teamcases" in err, err
+        # resumed without --cases-dir: the run's own folder (before: exit 2, cases gone from the suite)
+        assert main([*base, "run", "--resume", str(run_dir), "--no-progress"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        sent = len(srv.bodies())
+    assert sent == 2
+    assert main([*base, "grade", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "re-graded 2 samples" in err and str(team.resolve()) in err
+    # a folder that holds none of the run's cases: nothing could be re-graded, so not exit 0, and the folder named
+    assert main([*base, "grade", str(run_dir), "--cases-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert str(other) in err and "none of the run's 2 case(s)" in err and "--cases-dir" in err
+    assert main([*base, "grade", str(run_dir), "--cases-dir", str(tmp_path / "gone")]) == 2
+    assert str(tmp_path / "gone") in capsys.readouterr().err
+    # the records were left as the good grade wrote them
+    assert RunDir.open(run_dir).manifest.summary["regraded"]["samples"] == 2
