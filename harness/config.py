@@ -117,6 +117,15 @@ class HarnessConfig(BaseModel):
         return self.prices[keys[0]] if keys else None
 
 
+def has_harness_table(root: str | Path) -> bool:
+    """Whether ``root``/pyproject.toml exists and has a ``[tool.harness]`` table (a malformed file: False)."""
+    pp = Path(root) / "pyproject.toml"
+    try:
+        return "harness" in tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+
+
 def find_root(start: str | Path = ".") -> Path:
     """The nearest folder at or above ``start`` whose pyproject.toml has a ``[tool.harness]`` table, else ``start``."""
     start = Path(start).resolve()

@@ -60,6 +60,7 @@ def check_cases(cases: list[Case], max_file_bytes: int) -> None:
 def _blame(cfg: HarnessConfig, key: str | None):
     """Errors about a value that came from ``[tool.harness] key`` (not from a flag) name pyproject.toml and the
     key, not the flag the user never passed. ``key`` None: the value came from a flag; errors pass unchanged."""
+    from .config import has_harness_table
     from .errors import HarnessError
     try:
         yield
@@ -67,11 +68,23 @@ def _blame(cfg: HarnessConfig, key: str | None):
         if key is None:
             raise
         where = f" ({e.file})" if e.file and not str(e.file).endswith("pyproject.toml") else ""
+        if not has_harness_table(cfg.root):
+            # outside a project the value is a built-in default: blaming a pyproject.toml that does not exist
+            # (or has no [tool.harness]) would send the user looking for a file that is not there
+            raise HarnessError(f"{e.message}{where}: that is the default {key}, since no pyproject.toml with a "
+                               f"[tool.harness] table was found in {cfg.root} or above; run inside a harness "
+                               f"project (or pass --root DIR), or choose it with {_FLAG_OF.get(key, '--' + key)}"
+                               ) from None
         try:
             err = type(e)(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
         except TypeError:     # an error type with other arguments
             err = HarnessError(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
         raise err from None
+
+
+# the flag that chooses what a [tool.harness] key sets, for the advice given outside a project
+_FLAG_OF = {"prompts": "--prompt", "cases_dir": "--cases-dir", "model": "--model", "anthropic_model": "--model",
+            "local_model": "--model", "cases": "--cases", "local_default_cases": "--cases"}
 
 
 @dataclass
@@ -130,7 +143,8 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     for kept, others in aliases.items():
         notices.append(f"harness: prompt versions {', '.join([kept, *others])} have identical contents: run once, "
                        f"as {kept} (reports say so; a difference between them would be zero by construction)")
-    suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
+    with _blame(cfg, None if ch.cases_dir else "cases_dir"):
+        suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
     all_local = all(ModelSpec.parse(m).provider == "local" for m in models)
     selector = ch.cases if ch.cases is not None else cfg.cases
     if selector is None and manifest is not None:

@@ -192,3 +192,26 @@ def test_cases_that_fail_validation_are_refused_with_the_validators_message(tmp_
     err = capsys.readouterr().err
     assert code == 2 and not run_dir.exists()
     assert "lines [120, 150] run past the end of views.py" in err and "invoices-drf-smoke" in err
+
+
+def test_outside_a_project_a_missing_default_does_not_blame_a_pyproject_that_does_not_exist(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """Fresh-user report: outside a project `harness run` said `/x/empty/pyproject.toml: tool.harness.prompts:
+    prompt file does not exist`, naming a file that does not exist."""
+    from harness.cli import main
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert main(["run", "--cases", "smoke", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "pyproject.toml:" not in err and "tool.harness.prompts" not in err
+    assert "no pyproject.toml with a [tool.harness] table was found" in err and "--prompt" in err
+    assert main(["run", "--cases", "smoke", "--dry-run", "--prompt", str(ROOT / "prompts" /
+                                                                           "backend-reliability-engineer/v1.md")]) == 2
+    err = capsys.readouterr().err
+    assert "cases folder does not exist" in err and "--cases-dir" in err and "pyproject.toml:" not in err
+    # inside a project the key that holds the value is still named
+    (empty / "pyproject.toml").write_text('[tool.harness]\ncases_dir = "nowhere"\n')
+    assert main(["run", "--cases", "smoke", "--dry-run", "--prompt", str(ROOT / "prompts" /
+                                                                           "backend-reliability-engineer/v1.md")]) == 2
+    assert "pyproject.toml: tool.harness.cases_dir: cases folder does not exist" in capsys.readouterr().err
