@@ -43,6 +43,15 @@ class Location(_Strict):
     lines: tuple[int, int]
     symbol: str | None = None
 
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _pair(cls, v: object) -> object:
+        # `lines: [26]` would otherwise read "lines[1]: required field is missing"
+        if isinstance(v, (list, tuple)) and len(v) != 2:
+            raise ValueError(f"expected [first, last] line numbers (one line: [{v[0]}, {v[0]}]), got {list(v)}"
+                             if len(v) == 1 else f"expected [first, last] line numbers, got {list(v)}")
+        return v
+
     @field_validator("lines")
     @classmethod
     def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
