@@ -136,6 +136,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     prompt_specs = ch.prompts or ([p.spec for p in manifest.prompts] if manifest else None) or cfg.prompts
     with _blame(cfg, None if ch.prompts or manifest else "prompts"):
         prompts = [load_prompt(p, root=cfg.root) for p in prompt_specs]
+    _check_prompt_twice(prompt_specs, cfg, None if ch.prompts or manifest else "prompts")
     labels = [p.label for p in prompts]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two prompt versions share the label {labels}; rename one file", field="--prompt")
@@ -206,6 +207,23 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       graders=graders, judge_model=judge_model,
                       progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
+
+
+def _check_prompt_twice(specs: list[str], cfg: HarnessConfig, key: str | None) -> None:
+    """One prompt file named twice (``v1.md`` and ``./v1.md``, or the same ``git:REV:PATH``) is one prompt version,
+    not two that happen to share a label: say so. Paths are compared resolved against the project root, as
+    :func:`harness.prompts.load_prompt` reads them. Raises ConfigError naming both spellings."""
+    from .errors import ConfigError
+    seen: dict[str, str] = {}
+    for spec in specs:
+        s = str(spec)
+        ident = s if s.startswith("git:") else str((Path(s) if Path(s).is_absolute() else cfg.root / s).resolve())
+        if ident in seen:
+            same = f"{seen[ident]!r} and {s!r} are" if seen[ident] != s else f"{s!r} is"
+            with _blame(cfg, key):
+                raise ConfigError(f"the same prompt file is given twice: {same} one file; name each prompt version "
+                                  "once", field="--prompt")
+        seen[ident] = s
 
 
 def _check_resume(manifest: "RunManifest", ch: Choices, prompts, models: list[str], cases: list[Case], epochs: int,

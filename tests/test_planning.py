@@ -215,3 +215,11 @@ def test_outside_a_project_a_missing_default_does_not_blame_a_pyproject_that_doe
     assert main(["run", "--cases", "smoke", "--dry-run", "--prompt", str(ROOT / "prompts" /
                                                                            "backend-reliability-engineer/v1.md")]) == 2
     assert "pyproject.toml: tool.harness.cases_dir: cases folder does not exist" in capsys.readouterr().err
+
+
+def test_the_same_prompt_file_given_twice_says_so(cfg):
+    """Fresh-user report: the same prompt file passed twice said "share the label; rename one file"."""
+    v1 = "prompts/backend-reliability-engineer/v1.md"
+    for twice in ([v1, v1], [v1, "./" + v1], [v1, str(ROOT / v1)]):
+        with pytest.raises(ConfigError, match=r"^--prompt: the same prompt file is given twice: .* one file"):
+            build_options(cfg, Choices(prompts=twice, cases="all"))
