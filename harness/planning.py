@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .cases import Case, load_suite, select_cases
+from .cases import BrokenCase, Case, load_suite_lenient, select_cases
 from .config import HarnessConfig
 from .graders.registry import needs_model
 from .models.base import GenerationConfig, ModelSpec
@@ -145,16 +145,18 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         notices.append(f"harness: prompt versions {', '.join([kept, *others])} have identical contents: run once, "
                        f"as {kept} (reports say so; a difference between them would be zero by construction)")
     with _blame(cfg, None if ch.cases_dir else "cases_dir"):
-        suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
+        suite, broken = load_suite_lenient(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
     all_local = all(ModelSpec.parse(m).provider == "local" for m in models)
     selector = ch.cases if ch.cases is not None else cfg.cases
+    if selector is None and all_local and manifest is None:
+        selector = cfg.local_default_cases
+    notices.extend(_broken_cases(broken, selector, manifest))
     if selector is None and manifest is not None:
         ids = set(manifest.cases)
         cases: list[Case] = [c for c in suite if c.id in ids]
     else:
         case_key = None if ch.cases is not None else "cases"
-        if selector is None and all_local:
-            selector = cfg.local_default_cases
+        if ch.cases is None and cfg.cases is None and all_local:
             case_key = "local_default_cases"
             notices.append(f"harness: embedded model: running cases selected by {selector!r} (about 20–40 s each on "
                            "2 cores); use --cases all for the whole suite")
@@ -207,6 +209,25 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       graders=graders, judge_model=judge_model,
                       progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
+
+
+def _broken_cases(broken: list[BrokenCase], selector: str | None, manifest: "RunManifest | None") -> list[str]:
+    """A case folder that does not load stops the run only when the run selects it: by ``all`` (or no selector),
+    by its folder name, id, a tag or kind its case.yaml still states, or as a case of the resumed run. Otherwise
+    it is left out with a warning naming its file. Returns the warnings; raises its CaseError when selected."""
+    if not broken:
+        return []
+    if selector is None and manifest is not None:
+        wanted: set[str] | None = set(manifest.cases)
+    elif selector is None or selector.strip() == "all":
+        wanted = None
+    else:
+        wanted = {t.strip() for t in selector.split(",") if t.strip()}
+    for b in broken:
+        if wanted is None or b.names & wanted:
+            raise b.error
+    return [f"harness: warning: a case that does not load is left out (not selected): {b.error}; "
+            "`harness validate` lists every problem" for b in broken]
 
 
 def _check_prompt_twice(specs: list[str], cfg: HarnessConfig, key: str | None) -> None:

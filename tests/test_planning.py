@@ -223,3 +223,25 @@ def test_the_same_prompt_file_given_twice_says_so(cfg):
     for twice in ([v1, v1], [v1, "./" + v1], [v1, str(ROOT / v1)]):
         with pytest.raises(ConfigError, match=r"^--prompt: the same prompt file is given twice: .* one file"):
             build_options(cfg, Choices(prompts=twice, cases="all"))
+
+
+def test_one_invalid_case_does_not_block_a_run_of_other_cases_selected_by_id(tmp_path):
+    """Fresh-user report: one schema-invalid case anywhere in --cases-dir (a `serverity` typo) stopped a run of
+    other, valid cases, and hid other errors such as an unknown --cases id. Now it stops only a run that selects
+    it; otherwise it is left out with a warning naming its file."""
+    suite = tmp_path / "team"
+    write_case(suite, "good-case")
+    bad = write_case(suite, "typo-case")
+    y = bad / "case.yaml"
+    y.write_text(y.read_text().replace("severity: critical", "serverity: critical"))
+    cfg = load_config(ROOT, {"cases_dir": str(suite)})
+    opts, notices = build_options(cfg, Choices(cases="good-case", models=["local/smollm2-135m"]))
+    assert [c.id for c in opts.cases] == ["good-case"]
+    warned = [n for n in notices if "warning" in n]
+    assert len(warned) == 1 and str(y) in warned[0] and "serverity" in warned[0]
+    for selects_it in ("typo-case", "all", "good-case,typo-case", "python"):    # by id, all, a list, a tag
+        with pytest.raises(CaseError, match="serverity") as ei:
+            build_options(cfg, Choices(cases=selects_it, models=["local/smollm2-135m"]))
+        assert str(y) in str(ei.value)
+    with pytest.raises(CaseError, match="'nope' matches no case id"):        # no longer hidden
+        build_options(cfg, Choices(cases="nope", models=["local/smollm2-135m"]))
