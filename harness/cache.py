@@ -2,8 +2,9 @@
 
 Layout: ``<cache root>/<namespace>/<key[:2]>/<key>.json``, one JSON file per entry, written atomically (temp file
 + rename), so concurrent runs sharing a root are safe: writers never expose partial files, and two writers of one
-key write equal content. The root is ``HARNESS_CACHE_DIR``, else ``[tool.harness] cache_dir``, else
-``${XDG_CACHE_HOME:-~/.cache}/harness``; ``[tool.harness] judge_cache_dir`` moves the judge's namespace alone.
+key write equal content. The root is ``--cache-dir``, else ``HARNESS_CACHE_DIR``, else ``[tool.harness] cache_dir``,
+else ``${XDG_CACHE_HOME:-~/.cache}/harness`` (:meth:`harness.config.HarnessConfig.resolved_cache_dir`);
+``[tool.harness] judge_cache_dir`` moves the judge's namespace alone.
 Message Batches answers are agent answers to the same requests: they go to (and are read from) ``agent``, so a
 batch run and a plain run of one plan share their entries.
 

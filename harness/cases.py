@@ -43,6 +43,15 @@ class Location(_Strict):
     lines: tuple[int, int]
     symbol: str | None = None
 
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _pair(cls, v: object) -> object:
+        # `lines: [26]` would otherwise read "lines[1]: required field is missing"
+        if isinstance(v, (list, tuple)) and len(v) != 2:
+            raise ValueError(f"expected [first, last] line numbers (one line: [{v[0]}, {v[0]}]), got {list(v)}"
+                             if len(v) == 1 else f"expected [first, last] line numbers, got {list(v)}")
+        return v
+
     @field_validator("lines")
     @classmethod
     def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
@@ -387,8 +396,54 @@ def load_suite(root: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
         CaseError: for the first broken case (use :mod:`harness.validate` to list every problem), for duplicate
             ids across the suite, or when no case is found.
     """
-    cases = [load_case(d, max_file_bytes=max_file_bytes) for d in discover_case_dirs(root)]
-    if not cases:
+    cases, broken = load_suite_lenient(root, max_file_bytes=max_file_bytes)
+    if broken:
+        raise broken[0].error
+    return cases
+
+
+@dataclass(frozen=True)
+class BrokenCase:
+    """A case folder that does not load: ``folder``, the ``error`` (naming case.yaml and the field) and the names a
+    ``--cases`` selector could mean it by (``names``: folder name, and whatever of id, tags and kind its
+    case.yaml still says), so a run can tell whether it was selected."""
+
+    folder: Path
+    error: CaseError
+    names: frozenset[str]
+
+
+def _names_of(folder: Path) -> frozenset[str]:
+    names = {folder.name}
+    try:
+        data = yaml.load((folder / "case.yaml").read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+    except Exception:  # noqa: BLE001 - best effort: the folder name is always a name
+        return frozenset(names)
+    if isinstance(data, dict):
+        for key in ("id", "kind"):
+            if isinstance(data.get(key), str):
+                names.add(data[key])
+        if isinstance(data.get("tags"), list):
+            names.update(t for t in data["tags"] if isinstance(t, str))
+    return frozenset(names)
+
+
+def load_suite_lenient(root: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+                       ) -> tuple[list[Case], list[BrokenCase]]:
+    """Load every case under ``root`` that loads, and describe the others, so that one broken case does not stop
+    a run of other cases selected by id (the run decides with :attr:`BrokenCase.names` whether it was selected).
+
+    Raises:
+        CaseError: for duplicate ids across the cases that load, or when no case.yaml is found.
+    """
+    cases: list[Case] = []
+    broken: list[BrokenCase] = []
+    for d in discover_case_dirs(root):
+        try:
+            cases.append(load_case(d, max_file_bytes=max_file_bytes))
+        except CaseError as e:
+            broken.append(BrokenCase(d, e, _names_of(d)))
+    if not cases and not broken:
         raise CaseError("no case.yaml found under this folder", file=root)
     ids: dict[str, Path] = {}
     for c in cases:
@@ -396,7 +451,7 @@ def load_suite(root: str | Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
             raise CaseError(f"duplicate case id {c.id!r} (also in {ids[c.id]})", file=c.folder / "case.yaml",
                             field="id")
         ids[c.id] = c.folder
-    return cases
+    return cases, broken
 
 
 def select_cases(cases: Iterable[Case], selector: str | None) -> list[Case]:

@@ -53,6 +53,8 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--judge-model", help="model of the LLM judge")
     p.add_argument("--baseline", help="baseline run directory or id to gate the re-graded run against; several "
                    "comma-separated (a,b,c) are pooled")
+    p.add_argument("--cases-dir", metavar="DIR", help="the suite's folder (default: the one the run was made with, "
+                   "recorded in its run.json; else [tool.harness] cases_dir)")
     p.set_defaults(target=("harness.commands", "cmd_grade"))
 
     p = sub.add_parser("calibrate", help="measure a grader against human labels")

@@ -66,9 +66,10 @@ def cmd_grade(args) -> int:
     cfg = load_config(getattr(args, "root", None))
     names = args.graders or cfg.graders
     out = pipeline.regrade(cfg, args.run_dir, names, judge_model=args.judge_model,
-                           baseline=getattr(args, "baseline", None))
+                           baseline=getattr(args, "baseline", None), cases_dir=getattr(args, "cases_dir", None))
     res = out.result
-    print(f"harness: re-graded {res.stats.done} samples with {', '.join(names)}", file=sys.stderr)
+    print(f"harness: re-graded {res.stats.done} samples with {', '.join(names)} against the cases in "
+          f"{out.cases_dir}", file=sys.stderr)
     print_outcome(res, out.reports + out.compare_reports)
     if out.report_error:
         print(f"harness: error: the run's report could not be written: {out.report_error}", file=sys.stderr)

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ConfigError
 from .models.base import GenerationConfig, ModelSpec
@@ -64,7 +64,7 @@ class HarnessConfig(BaseModel):
     min_recall: float = Field(0.5, ge=0, le=1)
     max_critical_missed: int = Field(0, ge=0)
     max_file_bytes: int = Field(200_000, gt=0)
-    max_cost: float | None = None
+    max_cost: float | None = Field(None, gt=0)
     # grade replies cut at max_tokens (outcome "truncated", flagged in the reports) instead of leaving them
     # ungraded; unset: only the embedded model's, whose short max_tokens (local_generation) is our own choice
     grade_truncated: bool | None = None
@@ -86,13 +86,19 @@ class HarnessConfig(BaseModel):
     # the project's labelled reviews (harness calibrate) and where their last measured agreement is recorded
     labelled_dir: str = "labelled"
     calibration_record: str = "labelled/calibration.json"
+    # True when cache_dir came from --cache-dir (a flag beats HARNESS_CACHE_DIR; pyproject.toml does not)
+    _cache_dir_from_flag: bool = PrivateAttr(default=False)
 
     def path(self, rel: str | Path) -> Path:
         p = Path(rel)
         return p if p.is_absolute() else self.root / p
 
     def resolved_cache_dir(self) -> Path:
-        """``HARNESS_CACHE_DIR``, else ``[tool.harness] cache_dir``, else ``${XDG_CACHE_HOME:-~/.cache}/harness``."""
+        """The response cache's folder: ``--cache-dir`` (or the pytest option), else ``HARNESS_CACHE_DIR``, else
+        ``[tool.harness] cache_dir``, else ``${XDG_CACHE_HOME:-~/.cache}/harness``. A flag beats the environment,
+        the environment beats pyproject.toml (the usual order: the more specific to this invocation wins)."""
+        if self.cache_dir and self._cache_dir_from_flag:
+            return self.path(self.cache_dir)
         env = os.environ.get("HARNESS_CACHE_DIR")
         if env:
             return Path(env)
@@ -113,6 +119,15 @@ class HarnessConfig(BaseModel):
             return self.prices[model_id]
         keys = sorted((k for k in self.prices if model_id.startswith(k)), key=len, reverse=True)
         return self.prices[keys[0]] if keys else None
+
+
+def has_harness_table(root: str | Path) -> bool:
+    """Whether ``root``/pyproject.toml exists and has a ``[tool.harness]`` table (a malformed file: False)."""
+    pp = Path(root) / "pyproject.toml"
+    try:
+        return "harness" in tomllib.loads(pp.read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
 
 
 def find_root(start: str | Path = ".") -> Path:
@@ -150,7 +165,7 @@ def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None
         data[k] = given[k]
     data["root"] = Path(root).resolve()
     try:
-        return HarnessConfig.model_validate(data)
+        cfg = HarnessConfig.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = [str(x) for x in err["loc"]]
@@ -162,6 +177,8 @@ def load_config(root: str | Path | None = None, overrides: dict[str, Any] | None
         if err["type"] == "extra_forbidden":
             raise ConfigError(unknown_key_message(loc, data), file=pp, field=f"tool.harness.{field}") from None
         raise ConfigError(f"{err['msg']} (got {err.get('input')!r})", file=pp, field=f"tool.harness.{field}") from None
+    cfg._cache_dir_from_flag = "cache_dir" in given
+    return cfg
 
 
 # the flag of an override key when it differs from the key ("request_timeout_s" comes from --timeout)

@@ -45,6 +45,22 @@ def other_prompt(spec: str, root: Path) -> str | None:
         return str(other)
 
 
+def cases_dir_flag(cfg: HarnessConfig) -> str:
+    """`` --cases-dir DIR`` when the run's suite is not the project's own (``[tool.harness] cases_dir`` in
+    pyproject.toml), so that a suggested command runs the same cases; else ``""``."""
+    from .config import load_config
+    from .errors import HarnessError
+    used = cfg.path(cfg.cases_dir).resolve()
+    try:
+        own = load_config(cfg.root)
+    except HarnessError:
+        own = None
+    if own is not None and own.path(own.cases_dir).resolve() == used:
+        return ""
+    import shlex
+    return f" --cases-dir {shlex.quote(_rel(used, cfg.root))}"
+
+
 def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Iterable[Path], *, failed: int = 0,
                errored: int = 0, command: str = "pytest evals") -> list[str]:
     """The "what this means / what next" lines after a run (plain text, no trailing newlines).
@@ -58,6 +74,7 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
     """
     lines: list[str] = []
     providers = {ModelSpec.parse(m).provider for m in opts.models}
+    suite = cases_dir_flag(cfg)     # every command below runs the run's own suite
     html = next((p for p in reports if str(p).endswith(".html")), None)
     if providers == {"local"}:
         lines.append(f"The reviews were written by the embedded {', '.join(opts.models)} model (135M parameters): "
@@ -72,8 +89,8 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
     if html is not None:
         lines.append(f"Read every review and why each finding was credited or missed: {_rel(html, cfg.root)}#samples")
     if "anthropic" not in providers:
-        lines.append(f"Run on Claude: export ANTHROPIC_API_KEY=... then `{command}` (uses {cfg.anthropic_model}; "
-                     "--model anthropic/<id> for another).")
+        lines.append(f"Run on Claude: export ANTHROPIC_API_KEY=... then `{command}{suite}` (uses "
+                     f"{cfg.anthropic_model}; --model anthropic/<id> for another).")
     spec = opts.prompts[0].spec if opts.prompts else ""
     other = other_prompt(spec, cfg.root) if spec else None
     run = _rel(run_dir, cfg.root)
@@ -85,10 +102,10 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
                      f"({first} is the baseline, the first one the run was given).")
     elif other:
         if command.startswith("pytest"):
-            lines.append(f"Compare with another prompt version: `pytest evals --prompt {other} --baseline {run}` "
-                         f"(same cases and model; prints the verdict and writes a side-by-side comparison).")
+            lines.append(f"Compare with another prompt version: `pytest evals --prompt {other}{suite} --baseline "
+                         f"{run}` (same cases and model; prints the verdict and writes a side-by-side comparison).")
         else:
-            lines.append(f"Compare with another prompt version: `harness run --prompt {other}`, then "
+            lines.append(f"Compare with another prompt version: `harness run --prompt {other}{suite}`, then "
                          f"`harness compare {run} <the new run>`.")
     return lines
 

@@ -77,8 +77,9 @@ class RunArgs:
     cache_mode: str | None = _opt("cache", "response cache: use (default: reuse identical requests), refresh (ask "
                                   "again, store), off, replay-only (never call a model; a miss is an error)",
                                   choices=CACHE_MODES, config_key="cache_mode", alias=True)
-    cache_dir: str | None = _opt("cache-dir", "response cache folder (default $HARNESS_CACHE_DIR or "
-                                 "~/.cache/harness)", config_key="cache_dir")
+    cache_dir: str | None = _opt("cache-dir", "response cache folder; wins over $HARNESS_CACHE_DIR, which wins over "
+                                 "[tool.harness] cache_dir (default ~/.cache/harness)", metavar="DIR",
+                                 config_key="cache_dir", path=True)
     max_cost: float | None = _opt("max-cost", "stop starting samples once this budget would be exceeded (spent "
                                   "plus the estimate of every sample under way)", type=float, metavar="USD",
                                   config_key="max_cost", alias=True)
@@ -131,7 +132,7 @@ class RunArgs:
         return Choices(models=self.model, prompts=self.prompt, cases=self.cases, epochs=self.epochs,
                        run_dir=resume or self.run_dir, resume=bool(resume), batch=self.batch, graders=self.graders,
                        judge_model=self.judge_model, temperature=self.temperature, max_tokens=self.max_tokens,
-                       progress=not self.no_progress, limit=self.limit, dry_run=dry_run)
+                       progress=not self.no_progress, limit=self.limit, dry_run=dry_run, cases_dir=self.cases_dir)
 
 
 def _kwargs(f, dest: str) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class Outcome:
         compare_reports: paths of the comparison's markdown and HTML reports.
         compare_error: why the run could not be compared with the baseline (no variant or finding in common),
             or None; the exit code is then BAD_INPUT.
+        cases_dir: the suite's folder the run's cases were read from.
         exit_code: :class:`~harness.exitcodes.ExitCode` — REGRESSED when the gate says *regressed*, else
             BAD_INPUT when the baseline could not be compared, else INCOMPLETE when the run is incomplete, else OK.
     """
@@ -83,6 +84,7 @@ class Outcome:
     compare_reports: list[Path] = field(default_factory=list)
     compare_error: str | None = None
     exit_code: ExitCode = ExitCode.OK
+    cases_dir: Path | None = None
 
 
 def load_run_config(args: RunArgs, root: str | Path | None = None, **updates: Any) -> HarnessConfig:
@@ -98,12 +100,29 @@ def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -
     Raises:
         HarnessError: unknown cases, prompts or models, bad values, a baseline that is not a run directory.
     """
+    cfg = with_run_cases_dir(cfg, choices.run_dir, choices.cases_dir)
     ran = _check_baseline(baseline)
     if ran is not None and choices.cases is None and not choices.resume:
         # without --cases, run what the baseline ran: the gate can pair nothing else
         choices = dataclasses.replace(choices, baseline_cases=ran)
     opts, notices = build_options(cfg, choices)
     return Plan(cfg, opts, notices, baseline or None)
+
+
+def with_run_cases_dir(cfg: HarnessConfig, run_dir: str | Path | None, given: str | None) -> HarnessConfig:
+    """``cfg`` reading the suite from the folder an existing run was made with (its run.json ``config.cases_dir``)
+    when ``--cases-dir`` was not ``given``: a run of a team's own suite is resumed and re-graded from that suite,
+    not from the project's ``cases/``. Unchanged for a new run, a run recorded before the folder was, or a flag."""
+    from .records import RunDir
+    if given or not run_dir or not RunDir.exists(run_dir):
+        return cfg
+    try:
+        recorded = RunDir.open(run_dir).manifest.config.get("cases_dir")
+    except HarnessError:
+        return cfg            # the caller opens the run again and reports what is wrong with it
+    if not recorded or Path(recorded) == cfg.path(cfg.cases_dir).resolve():
+        return cfg
+    return cfg.model_copy(update={"cases_dir": str(recorded)})
 
 
 def _check_baseline(baseline: str | None) -> list[str] | None:
@@ -120,7 +139,7 @@ def _check_baseline(baseline: str | None) -> list[str] | None:
 
 
 def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None = None, *,
-            judge_model: str | None = None, baseline: str | None = None) -> Outcome:
+            judge_model: str | None = None, baseline: str | None = None, cases_dir: str | None = None) -> Outcome:
     """``harness grade``: grade a finished run's samples again (:func:`harness.runner.regrade`), then
     :func:`finish` it as a new run is finished: ``cases.json``, ``summary.json``, reports, the gate on
     ``baseline``, the exit code.
@@ -134,11 +153,14 @@ def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None =
         cfg: settings (``[tool.harness]``): the suite, the cache, the judge's settings, the reports' folder.
         run_dir: the run directory. graders: names (default ``[tool.harness] graders``).
         judge_model: the judge's model (default ``[tool.harness] judge_model``). baseline: as for :func:`plan`.
+        cases_dir: the suite's folder (``--cases-dir``); default the one the run was made with (run.json
+            ``config.cases_dir``), else ``[tool.harness] cases_dir``.
     Raises:
         HarnessError: not a run directory, a run another process holds, an unreadable baseline (checked before
-        any grading), an unknown grader or a judge without a model. OSError: the records cannot be rewritten.
+        any grading), an unknown grader or a judge without a model; CaseError (before anything is rewritten)
+        when the suite's folder does not exist or holds none of the run's cases, naming the folder.
+        OSError: the records cannot be rewritten.
     """
-    from .cases import load_suite
     from .casemeta import CASES_JSON
     from .records import RunDir
     from .runner import regrade as regrade_run
@@ -146,8 +168,11 @@ def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None =
     _check_baseline(baseline)
     names = list(graders or cfg.graders)
     own = {k: rd.manifest.config[k] for k in ("reducer", "severity_weights") if rd.manifest.config.get(k)}
+    if cases_dir:
+        cfg = cfg.model_copy(update={"cases_dir": str(Path(cases_dir).resolve())})
+    cfg = with_run_cases_dir(cfg, run_dir, cases_dir)
     run_cfg = cfg.model_copy(update=own) if own else cfg
-    suite = {c.id: c for c in load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)}
+    suite = _run_suite(cfg, rd)
     res = regrade_run(run_cfg, rd.path, names, cases=list(suite.values()), judge_model=judge_model)
     m = res.run_dir.manifest          # as the re-grade left it (its graders)
     # the run's cases: the suite's where unchanged since the run, else the entry the run wrote when it started
@@ -165,6 +190,25 @@ def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None =
                       judge_model=judge_model, progress=False)
     return finish(Plan(run_cfg, opts, [], baseline or None,
                        cases_json=None if len(entries) == len(cases) else entries), res)
+
+
+def _run_suite(cfg: HarnessConfig, rd) -> dict[str, Any]:
+    """The suite ``harness grade`` re-grades a run against, by case id. Raises CaseError naming the folder when
+    it cannot be read or holds none of the run's cases (a re-grade would change nothing: exit 2, not 0)."""
+    from .cases import load_suite
+    from .errors import CaseError
+    where = cfg.path(cfg.cases_dir)
+    hint = "pass --cases-dir with the folder of the suite the run was made with"
+    try:
+        suite = {c.id: c for c in load_suite(where, max_file_bytes=cfg.max_file_bytes)}
+    except CaseError as e:
+        raise CaseError(f"{e.message}; the run's cases were looked for here: {hint}", file=e.file or where,
+                        field=e.field) from None
+    if rd.manifest.cases and not set(rd.manifest.cases) & set(suite):
+        shown = ", ".join(rd.manifest.cases[:5]) + (" …" if len(rd.manifest.cases) > 5 else "")
+        raise CaseError(f"none of the run's {len(rd.manifest.cases)} case(s) ({shown}) is in this folder, so "
+                        f"nothing could be re-graded; {hint}", file=where, field="--cases-dir")
+    return suite
 
 
 def execute(p: Plan, *, progress: ProgressScope | None = None,
@@ -200,6 +244,7 @@ def finish(p: Plan, res: RunResult) -> Outcome:
     except Exception as e:  # noqa: BLE001 - the run is recorded; a failed report must not hide it
         out.report_error = f"{type(e).__name__}: {e}"
     out.exit_code = ExitCode.OK if res.complete else ExitCode.INCOMPLETE
+    out.cases_dir = p.cfg.path(p.cfg.cases_dir)
     if p.baseline:
         from .report.compare import write_compare_report
         try:

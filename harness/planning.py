@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .cases import Case, load_suite, select_cases
+from .cases import BrokenCase, Case, load_suite_lenient, select_cases
 from .config import HarnessConfig
 from .graders.registry import needs_model
 from .models.base import GenerationConfig, ModelSpec
@@ -60,6 +60,7 @@ def check_cases(cases: list[Case], max_file_bytes: int) -> None:
 def _blame(cfg: HarnessConfig, key: str | None):
     """Errors about a value that came from ``[tool.harness] key`` (not from a flag) name pyproject.toml and the
     key, not the flag the user never passed. ``key`` None: the value came from a flag; errors pass unchanged."""
+    from .config import has_harness_table
     from .errors import HarnessError
     try:
         yield
@@ -67,11 +68,23 @@ def _blame(cfg: HarnessConfig, key: str | None):
         if key is None:
             raise
         where = f" ({e.file})" if e.file and not str(e.file).endswith("pyproject.toml") else ""
+        if not has_harness_table(cfg.root):
+            # outside a project the value is a built-in default: blaming a pyproject.toml that does not exist
+            # (or has no [tool.harness]) would send the user looking for a file that is not there
+            raise HarnessError(f"{e.message}{where}: that is the default {key}, since no pyproject.toml with a "
+                               f"[tool.harness] table was found in {cfg.root} or above; run inside a harness "
+                               f"project (or pass --root DIR), or choose it with {_FLAG_OF.get(key, '--' + key)}"
+                               ) from None
         try:
             err = type(e)(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
         except TypeError:     # an error type with other arguments
             err = HarnessError(e.message + where, file=cfg.root / "pyproject.toml", field=f"tool.harness.{key}")
         raise err from None
+
+
+# the flag that chooses what a [tool.harness] key sets, for the advice given outside a project
+_FLAG_OF = {"prompts": "--prompt", "cases_dir": "--cases-dir", "model": "--model", "anthropic_model": "--model",
+            "local_model": "--model", "cases": "--cases", "local_default_cases": "--cases"}
 
 
 @dataclass
@@ -93,6 +106,7 @@ class Choices:
     limit: int | None = None      # run only the first N selected cases
     kind: str = "adhoc"           # "nightly" for harness nightly (run.json kind; the dashboard reads those)
     dry_run: bool = False         # plan only: no API key needed, nothing is sent
+    cases_dir: str | None = None  # --cases-dir as given: a resumed run otherwise reads its run.json's cases_dir
     # the case ids a --baseline ran: without --cases, only these are run (what the gate can pair), in suite order
     baseline_cases: list[str] | None = None
 
@@ -143,6 +157,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     prompt_specs = ch.prompts or ([p.spec for p in manifest.prompts] if manifest else None) or cfg.prompts
     with _blame(cfg, None if ch.prompts or manifest else "prompts"):
         prompts = [load_prompt(p, root=cfg.root) for p in prompt_specs]
+    _check_prompt_twice(prompt_specs, cfg, None if ch.prompts or manifest else "prompts")
     labels = [p.label for p in prompts]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two prompt versions share the label {labels}; rename one file", field="--prompt")
@@ -150,9 +165,13 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     for kept, others in aliases.items():
         notices.append(f"harness: prompt versions {', '.join([kept, *others])} have identical contents: run once, "
                        f"as {kept} (reports say so; a difference between them would be zero by construction)")
-    suite = load_suite(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
+    with _blame(cfg, None if ch.cases_dir else "cases_dir"):
+        suite, broken = load_suite_lenient(cfg.path(cfg.cases_dir), max_file_bytes=cfg.max_file_bytes)
     all_local = all(ModelSpec.parse(m).provider == "local" for m in models)
     selector = ch.cases if ch.cases is not None else cfg.cases
+    if selector is None and all_local and manifest is None:
+        selector = cfg.local_default_cases
+    notices.extend(_broken_cases(broken, selector, manifest))
     if selector is None and manifest is not None:
         ids = set(manifest.cases)
         cases: list[Case] = [c for c in suite if c.id in ids]
@@ -160,8 +179,7 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
         cases = _baseline_selection(suite, ch.baseline_cases, notices)
     else:
         case_key = None if ch.cases is not None else "cases"
-        if selector is None and all_local:
-            selector = cfg.local_default_cases
+        if ch.cases is None and cfg.cases is None and all_local:
             case_key = "local_default_cases"
             notices.append(f"harness: embedded model: running cases selected by {selector!r} (about 20–40 s each on "
                            "2 cores); use --cases all for the whole suite")
@@ -214,6 +232,42 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
                       graders=graders, judge_model=judge_model,
                       progress=ch.progress, generation=gen, kind=ch.kind, prompt_aliases=aliases)
     return opts, notices
+
+
+def _broken_cases(broken: list[BrokenCase], selector: str | None, manifest: "RunManifest | None") -> list[str]:
+    """A case folder that does not load stops the run only when the run selects it: by ``all`` (or no selector),
+    by its folder name, id, a tag or kind its case.yaml still states, or as a case of the resumed run. Otherwise
+    it is left out with a warning naming its file. Returns the warnings; raises its CaseError when selected."""
+    if not broken:
+        return []
+    if selector is None and manifest is not None:
+        wanted: set[str] | None = set(manifest.cases)
+    elif selector is None or selector.strip() == "all":
+        wanted = None
+    else:
+        wanted = {t.strip() for t in selector.split(",") if t.strip()}
+    for b in broken:
+        if wanted is None or b.names & wanted:
+            raise b.error
+    return [f"harness: warning: a case that does not load is left out (not selected): {b.error}; "
+            "`harness validate` lists every problem" for b in broken]
+
+
+def _check_prompt_twice(specs: list[str], cfg: HarnessConfig, key: str | None) -> None:
+    """One prompt file named twice (``v1.md`` and ``./v1.md``, or the same ``git:REV:PATH``) is one prompt version,
+    not two that happen to share a label: say so. Paths are compared resolved against the project root, as
+    :func:`harness.prompts.load_prompt` reads them. Raises ConfigError naming both spellings."""
+    from .errors import ConfigError
+    seen: dict[str, str] = {}
+    for spec in specs:
+        s = str(spec)
+        ident = s if s.startswith("git:") else str((Path(s) if Path(s).is_absolute() else cfg.root / s).resolve())
+        if ident in seen:
+            same = f"{seen[ident]!r} and {s!r} are" if seen[ident] != s else f"{s!r} is"
+            with _blame(cfg, key):
+                raise ConfigError(f"the same prompt file is given twice: {same} one file; name each prompt version "
+                                  "once", field="--prompt")
+        seen[ident] = s
 
 
 def _check_resume(manifest: "RunManifest", ch: Choices, prompts, models: list[str], cases: list[Case], epochs: int,

@@ -9,13 +9,16 @@ asks each provider about each id with calls that cost no tokens:
   which rejects a model that still exists but no longer accepts requests (400).
 * ``openai/<model>@<url>``: ``GET /models`` (when the server has it); an id it does not list is then retrieved
   (``GET /models/{id}``), and a 404 there means the server does not serve it.
-* ``local/...``: nothing to ask (the embedded model's file is checked when it loads).
+* ``local/...``: its GGUF and the cyllama engine are on this machine (file look-ups; nothing is downloaded or
+  loaded), so a missing model is exit 2 before a run folder exists.
 
-Only a definite answer stops the run: 404 ``not_found`` or a 400 ``bad_request`` naming the model raise
-:class:`~harness.errors.ConfigError` (exit 2) naming the option or ``[tool.harness]`` key the id came from
-(:func:`model_sources`). Anything transient or unrelated to the id (connection refused, timeout, 5xx, 401) is left
-to the run itself, which retries and reports it as usual. No preflight runs in ``replay-only`` cache mode (no
-network by design).
+Only a definite answer stops the run: 404 ``not_found`` or a 400 ``bad_request`` naming the model, or an
+OpenAI-compatible server that cannot be connected to at all (connection refused, unknown host: ``unreachable``,
+after the SDK's one retry — a few seconds instead of a minute of the run's retries per sample) raise
+:class:`~harness.errors.ConfigError` (exit 2) naming the URL and the option or ``[tool.harness]`` key the id came
+from (:func:`model_sources`). Anything transient or unrelated to the id (a timeout, 5xx, 401, Anthropic's API
+unreachable) is left to the run itself, which retries and reports it as usual. No preflight runs in
+``replay-only`` cache mode (no network by design).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .graders.registry import MODEL_GRADER, needs_model
 from .models.base import ModelSpec
 
 TIMEOUT_S = 15.0          # one check; a server this slow will fail the run's own requests with a clear error
-DEFINITE = ("not_found", "bad_request")
+DEFINITE = ("not_found", "bad_request", "unreachable", "not_installed")
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,28 @@ def _openai_check(spec: ModelSpec) -> None:
                              f"{shown or 'none'})", kind="not_found", status=404) from None
     except ModelError:
         raise
+    except openai.APITimeoutError as exc:
+        raise map_exception(exc) from None       # slow, not absent: left to the run
+    except openai.APIConnectionError:
+        # Nothing listens there (connection refused, unknown host): every sample would fail the same way after a
+        # minute of retries, so this answer is as definite as a 404. The SDK already retried once.
+        raise ModelError(f"cannot connect to the server at {spec.base_url} (connection refused or unknown host); is "
+                         "it running, and is the URL right?", kind="unreachable") from None
     except Exception as exc:  # noqa: BLE001
         raise map_exception(exc) from None
     finally:
         client.close()
+
+
+def _local_check(spec: ModelSpec) -> None:
+    """The embedded model's pieces are on this machine: its GGUF (never fetched here) and the cyllama engine. Both
+    are file look-ups; the weights are loaded later, by the run. Raises ModelError(kind="not_installed")."""
+    import importlib.util
+
+    from .models.local_weights import gguf_path
+    gguf_path(fetch=False)
+    if importlib.util.find_spec("cyllama") is None:
+        raise ModelError("cyllama is not installed: run `pip install cyllama`", kind="not_installed")
 
 
 def check_model(use: ModelUse) -> ModelError | None:
@@ -125,6 +146,8 @@ def check_model(use: ModelUse) -> ModelError | None:
             _anthropic_check(spec)
         elif spec.provider == "openai":
             _openai_check(spec)
+        elif spec.provider == "local":
+            _local_check(spec)
     except ModelError as e:
         return e if e.kind in DEFINITE else None
     return None
@@ -147,6 +170,14 @@ def preflight(cfg, opts) -> None:
         err = check_model(use)
         if err is not None:
             # the SDK error's advice names --model; the option to fix is use.source, so keep what the server said
+            if err.kind == "not_installed":
+                raise ConfigError(f"the {use.role} model {use.name!r} is not installed on this machine: "
+                                  f"{err.message}; checked before the first sample, so no run folder was made",
+                                  field=use.source)
+            if err.kind == "unreachable":
+                raise ConfigError(f"the {use.role} model {use.name!r} cannot be reached: {err.message}; checked "
+                                  f"before the first sample, so nothing was sent. Start the server, or fix the URL "
+                                  f"of {use.source}", field=use.source)
             said = err.message.split("server said: ", 1)[-1]
             what = "not found (retired or mistyped)" if err.kind == "not_found" else "rejected by the provider"
             raise ConfigError(f"the {use.role} model {use.name!r} is {what}; checked before the first sample, so "

@@ -594,6 +594,17 @@ def _run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+def _suite_dir(cfg: HarnessConfig, cases: list[Case]) -> str:
+    """The folder the run's cases were loaded from: ``cfg``'s cases_dir when every case is under it, else (cases
+    handed in by the Python API from elsewhere) the deepest folder holding them all."""
+    import os
+    d = cfg.path(cfg.cases_dir).resolve()
+    folders = [Path(c.folder).resolve() for c in cases]
+    if all(f.is_relative_to(d) for f in folders):
+        return str(d)
+    return os.path.commonpath([str(f.parent) for f in folders])
+
+
 def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleRecord], list[str], RunLock]:
     """Create the run directory, or reopen it for resume, and lock it for this process (the caller releases the
     lock). Returns (run dir, valid existing records, notes, held lock).
@@ -615,6 +626,7 @@ def open_run(cfg: HarnessConfig, opts: RunOptions) -> tuple[RunDir, list[SampleR
         kind=opts.kind, prompt_aliases=dict(opts.prompt_aliases),
         config={"cache_mode": cfg.cache_mode, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
                 "max_cost": cfg.max_cost, "batch": opts.batch, "reducer": cfg.reducer,
+                "cases_dir": _suite_dir(cfg, opts.cases),   # resume and `harness grade` read it
                 "severity_weights": cfg.severity_weights, "min_recall": cfg.min_recall,
                 "max_critical_missed": cfg.max_critical_missed})
     if RunDir.exists(path):
@@ -677,6 +689,12 @@ def execute(cfg: HarnessConfig, opts: RunOptions, *, on_progress: Callable[[RunS
         cfg = cfg.model_copy(update={"cache_mode": rd.manifest.config["cache_mode"]})
     try:
         return _execute(cfg, opts, rd, existing, notes, on_progress, model_factory)
+    except Exception as e:
+        # a failure the runner did not mark (a model that cannot be built, a bad request setting): the folder
+        # must not look "running" to report, dashboard and resume (fresh-user report item 6)
+        if rd.manifest.status == "running":
+            _mark_stopped(rd, f"failed: {type(e).__name__}: {e}; fix it, then `harness run --resume {rd.path}`")
+        raise
     finally:
         lock.__exit__(None, None, None)
 

@@ -133,3 +133,15 @@ def test_suite_fingerprint_changes_with_artifacts(tmp_path):
     before = suite_fingerprint(load_suite(tmp_path))
     (d / "app.py").write_text((d / "app.py").read_text() + "# more\n")
     assert suite_fingerprint(load_suite(tmp_path)) != before
+
+
+@pytest.mark.parametrize("lines, expect", [("[26]", r"lines: expected \[first, last\] line numbers \(one line: "
+                                                     r"\[26, 26\]\), got \[26\]"),
+                                           ("[1, 2, 3]", r"lines: expected \[first, last\] line numbers, got "
+                                                         r"\[1, 2, 3\]")])
+def test_a_lines_entry_that_is_not_a_pair_says_first_last(case_dir, lines, expect):
+    """Fresh-user report: `lines: [26]` said `location.lines[1]: required field is missing`."""
+    y = case_dir / "case.yaml"
+    y.write_text(y.read_text().replace("lines: [1, 3]", f"lines: {lines}"))
+    with pytest.raises(CaseError, match=expect):
+        load_case(case_dir)

@@ -317,3 +317,68 @@ def test_a_baseline_chooses_the_cases_unless_cases_are_given(project, tmp_path):
     assert len(p.opts.cases) == 3
     with pytest.raises(HarnessError, match="none of the baseline's 1 cases is in the suite"):
         pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=baseline("none", ["gone-case"]))
+
+
+def test_a_run_that_fails_before_its_first_sample_is_not_left_running(project, tmp_path):
+    """Fresh-user report item 6: a failure the runner does not record as a sample (here the model cannot be
+    built) left run.json "running" — read as "still running" by the report and the dashboard. run.json now
+    says it failed and why, and the lock is released (a resume can take it)."""
+    from harness.errors import ModelError
+
+    def unbuildable(name):
+        raise ModelError("the model cannot be built here", kind="not_installed")
+
+    cfg = load_config(project)
+    run_dir = tmp_path / "failed"
+    p = pipeline.plan(cfg, _choices(run_dir=str(run_dir)))
+    with pytest.raises(ModelError):
+        pipeline.execute(p, model_factory=unbuildable)
+    rd = RunDir.open(run_dir)
+    assert rd.manifest.status == "incomplete"
+    assert rd.manifest.status_reason.startswith("failed: ModelError: the model cannot be built here")
+    assert "--resume" in rd.manifest.status_reason
+    with rd.lock():       # released: a second process (a resume) can take it
+        pass
+
+
+def test_a_team_suite_outside_the_project_is_resumed_and_regraded_from_its_own_folder(tmp_path, monkeypatch, capsys):
+    """Fresh-user report item 4: a run made with `--cases-dir /x/teamcases` was re-graded by `harness grade` against
+    the project's cases/ ("re-graded 0 samples", exit 0), its printed resume command failed (exit 2, "cases of
+    the run are gone from the suite") and the "what next" commands dropped --cases-dir. run.json now records the
+    folder; resume and grade read it; grade takes --cases-dir; a grade that finds none of the run's cases is
+    exit 2 naming the folder it looked in."""
+    from .crash_child import review_responder, write_project
+    project = write_project(tmp_path / "proj", 0)          # its own cases/ does not even exist
+    (project / "prompt2.md").write_text("Review the code. Another wording.\n", encoding="utf-8")
+    team = tmp_path / "teamcases"
+    for i in range(2):
+        write_case(team, f"case-{i:02d}")
+    other = tmp_path / "othercases"
+    write_case(other, "unrelated-case")
+    run_dir = tmp_path / "team1"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.chdir(tmp_path)
+    with FakeServer(review_responder) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        base = ["--root", str(project)]
+        assert main([*base, "run", "--model", MODEL, "--cases-dir", str(team), "--cases", "all",
+                     "--run-dir", str(run_dir), "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert RunDir.open(run_dir).manifest.config["cases_dir"] == str(team.resolve())
+        assert "harness run --prompt prompt2.md --cases-dir teamcases" in err, err
+        # resumed without --cases-dir: the run's own folder (before: exit 2, cases gone from the suite)
+        assert main([*base, "run", "--resume", str(run_dir), "--no-progress"]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+        sent = len(srv.bodies())
+    assert sent == 2
+    assert main([*base, "grade", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "re-graded 2 samples" in err and str(team.resolve()) in err
+    # a folder that holds none of the run's cases: nothing could be re-graded, so not exit 0, and the folder named
+    assert main([*base, "grade", str(run_dir), "--cases-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert str(other) in err and "none of the run's 2 case(s)" in err and "--cases-dir" in err
+    assert main([*base, "grade", str(run_dir), "--cases-dir", str(tmp_path / "gone")]) == 2
+    assert str(tmp_path / "gone") in capsys.readouterr().err
+    # the records were left as the good grade wrote them
+    assert RunDir.open(run_dir).manifest.summary["regraded"]["samples"] == 2

@@ -192,3 +192,56 @@ def test_cases_that_fail_validation_are_refused_with_the_validators_message(tmp_
     err = capsys.readouterr().err
     assert code == 2 and not run_dir.exists()
     assert "lines [120, 150] run past the end of views.py" in err and "invoices-drf-smoke" in err
+
+
+def test_outside_a_project_a_missing_default_does_not_blame_a_pyproject_that_does_not_exist(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """Fresh-user report: outside a project `harness run` said `/x/empty/pyproject.toml: tool.harness.prompts:
+    prompt file does not exist`, naming a file that does not exist."""
+    from harness.cli import main
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert main(["run", "--cases", "smoke", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "pyproject.toml:" not in err and "tool.harness.prompts" not in err
+    assert "no pyproject.toml with a [tool.harness] table was found" in err and "--prompt" in err
+    assert main(["run", "--cases", "smoke", "--dry-run", "--prompt", str(ROOT / "prompts" /
+                                                                           "backend-reliability-engineer/v1.md")]) == 2
+    err = capsys.readouterr().err
+    assert "cases folder does not exist" in err and "--cases-dir" in err and "pyproject.toml:" not in err
+    # inside a project the key that holds the value is still named
+    (empty / "pyproject.toml").write_text('[tool.harness]\ncases_dir = "nowhere"\n')
+    assert main(["run", "--cases", "smoke", "--dry-run", "--prompt", str(ROOT / "prompts" /
+                                                                           "backend-reliability-engineer/v1.md")]) == 2
+    assert "pyproject.toml: tool.harness.cases_dir: cases folder does not exist" in capsys.readouterr().err
+
+
+def test_the_same_prompt_file_given_twice_says_so(cfg):
+    """Fresh-user report: the same prompt file passed twice said "share the label; rename one file"."""
+    v1 = "prompts/backend-reliability-engineer/v1.md"
+    for twice in ([v1, v1], [v1, "./" + v1], [v1, str(ROOT / v1)]):
+        with pytest.raises(ConfigError, match=r"^--prompt: the same prompt file is given twice: .* one file"):
+            build_options(cfg, Choices(prompts=twice, cases="all"))
+
+
+def test_one_invalid_case_does_not_block_a_run_of_other_cases_selected_by_id(tmp_path):
+    """Fresh-user report: one schema-invalid case anywhere in --cases-dir (a `serverity` typo) stopped a run of
+    other, valid cases, and hid other errors such as an unknown --cases id. Now it stops only a run that selects
+    it; otherwise it is left out with a warning naming its file."""
+    suite = tmp_path / "team"
+    write_case(suite, "good-case")
+    bad = write_case(suite, "typo-case")
+    y = bad / "case.yaml"
+    y.write_text(y.read_text().replace("severity: critical", "serverity: critical"))
+    cfg = load_config(ROOT, {"cases_dir": str(suite)})
+    opts, notices = build_options(cfg, Choices(cases="good-case", models=["local/smollm2-135m"]))
+    assert [c.id for c in opts.cases] == ["good-case"]
+    warned = [n for n in notices if "warning" in n]
+    assert len(warned) == 1 and str(y) in warned[0] and "serverity" in warned[0]
+    for selects_it in ("typo-case", "all", "good-case,typo-case", "python"):    # by id, all, a list, a tag
+        with pytest.raises(CaseError, match="serverity") as ei:
+            build_options(cfg, Choices(cases=selects_it, models=["local/smollm2-135m"]))
+        assert str(y) in str(ei.value)
+    with pytest.raises(CaseError, match="'nope' matches no case id"):        # no longer hidden
+        build_options(cfg, Choices(cases="nope", models=["local/smollm2-135m"]))

