@@ -200,7 +200,10 @@ def _interrupt_when(grading: list, n: int, sig: int, fired: list) -> threading.T
     return t
 
 
-@pytest.mark.xfail(run=False, strict=True, reason="hangs since the merge with harness.admission (answers released at the answer): the interrupted session of this test never stops while its grading is held; not resolved, see the session note (2026-12-08)")
+@pytest.mark.xfail(run=False, strict=True,
+                   reason="hangs since the merge with harness.admission (a place released at the answer): the "
+                          "interrupted session of this test does not stop while its grading is held; see the "
+                          "session note of 2026-12-08")
 @pytest.mark.parametrize("cache", ["off", "use"])
 def test_an_interrupted_session_counts_what_it_paid_and_the_resume_does_not_buy_it_again(project, tmp_path,
                                                                                          monkeypatch, cache):
