@@ -379,7 +379,9 @@ def test_two_runs_sharing_a_cache_folder_do_not_corrupt_it(tmp_path, monkeypatch
         for p, (out, err) in zip(procs, outs):
             assert p.returncode == 0, err
         # both runs asked for (and so wrote) the same entries at the same time: neither just read the other's
-        assert 60 < srv.requests <= 2 * 60 and srv.max_inflight > 8
+        # (more than 60 requests: run after run, the second would have read all 60 from the cache). How many were
+        # in flight at once depends on the machine's load: not asserted (it failed at load 10 with exactly 8)
+        assert 60 < srv.requests <= 2 * 60
         entries = [p for p in cache_dir.rglob("*") if p.is_file()]
         assert not [p for p in entries if p.name.startswith(".") or p.suffix != ".json"], "temp files left behind"
         assert len(entries) == 60
