@@ -60,9 +60,13 @@ async def with_deadline(aw: Awaitable[T], deadline_s: float | None) -> T:
     """
     if deadline_s is None:
         return await aw
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the answer when the task is cancelled as the
+    # answer arrives and the cancellation is lost (gh-86296), so an interrupted sample went on to be graded and
+    # recorded after the run was cut, and the stop waited for it
     try:
-        return await asyncio.wait_for(aw, timeout=deadline_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(deadline_s):
+            return await aw
+    except TimeoutError:
         raise ModelError(f"no complete answer within {deadline_s:g} s (the request deadline, [tool.harness] "
                          "request_timeout_s)", kind="timeout", retryable=True) from None
 

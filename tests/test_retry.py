@@ -151,3 +151,31 @@ def test_a_200_body_that_is_not_a_message_is_classified(body, kind, retryable):
     from harness.models.errors_map import classify_text_body
     err = classify_text_body(body)
     assert (err.kind, err.retryable) == (kind, retryable) and err.status in (None, 200)
+
+
+def test_a_cancellation_that_comes_with_the_answer_is_not_lost():
+    """The sample's task is cancelled (Ctrl-C, SIGTERM: harness.interrupts) in the loop turn its answer arrives.
+    with_deadline must raise CancelledError, not return the answer: Python 3.11's asyncio.wait_for returned it
+    and dropped the cancellation, so a cut sample was graded and recorded after the stop, and the stop waited for
+    it (the interrupted-session test of tests/test_interrupts.py hung about one run in three)."""
+    async def main():
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(with_deadline(answer, 10.0))
+        await asyncio.sleep(0)          # the task waits for the answer
+        answer.set_result("review")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
+
+
+def test_with_deadline_still_times_out_and_returns():
+    async def main():
+        assert await with_deadline(asyncio.sleep(0.01, result="ok"), 5.0) == "ok"
+        with pytest.raises(ModelError) as info:
+            await with_deadline(asyncio.sleep(5), 0.05)
+        assert info.value.kind == "timeout" and info.value.retryable
+
+    asyncio.run(main())
