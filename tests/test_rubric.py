@@ -656,3 +656,112 @@ def test_a_bare_dotted_section_number_names_the_documents_section(design_case, g
                  "outbox.\n", "- Release 2.5.1.3 dual write; use an outbox.\n"):
         assert "dual-write" not in found(grader.grade(design_case, "## Findings\n\n" + text)), text
 
+
+
+DESIGN2_MD = """# Shipping events: design
+
+## 1. Background
+
+Orders are shipped by a partner warehouse.
+
+## 2. Flow
+
+### 2.1 Order confirmation
+
+The order service commits the order, then publishes order.confirmed.
+If the publish fails it logs the error and answers 200.
+
+### 2.2 Stock reservation
+
+The inventory consumer decrements stock for every order.confirmed it receives.
+
+### 2.3 Error handling
+
+A consumer that fails calls basic.nack(requeue=true).
+
+## 3. Open questions
+
+- Order confirmation e-mails: who sends them?
+- Do we need Order confirmation numbers per partner?
+- Order confirmation timing for the partner?
+- Order confirmation in the partner's portal?
+"""
+
+DESIGN2_CASE = """\
+id: mini-design-2
+title: Mini design 2
+kind: design
+request: Review DESIGN.md please.
+files: [DESIGN.md]
+findings:
+  - id: stock-not-idempotent
+    title: The inventory consumer is not idempotent
+    severity: high
+    category: data-integrity
+    location: {file: DESIGN.md, lines: [16, 16], symbol: inventory consumer}
+    keywords: [idempotency, duplicate delivery, 冪等性]
+    anchors: [decrements stock]
+    rubric: Says that a redelivered order.confirmed decrements the stock again; asks for an idempotent consumer.
+  - id: requeue-forever
+    title: Failed messages are requeued forever
+    severity: medium
+    category: reliability
+    location: {file: DESIGN.md, lines: [20, 20], symbol: basic.nack(requeue=true)}
+    keywords: [dead letter queue, infinite retry, poison message]
+    anchors: [basic.nack(requeue=true)]
+    rubric: Says that a message that always fails is requeued forever; asks for a dead-letter queue and a retry
+      limit.
+traps: []
+"""
+
+
+@pytest.fixture(scope="module")
+def design_case_2(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cases") / "mini-design-2"
+    d.mkdir()
+    (d / "DESIGN.md").write_text(DESIGN2_MD, encoding="utf-8")
+    (d / "case.yaml").write_text(DESIGN2_CASE, encoding="utf-8")
+    return load_case(d)
+
+
+def test_a_section_named_by_its_title_is_the_place(design_case_2, grader):
+    """People cite a design document's sections by title as often as by number (compile._section_titles)."""
+    assert "stock-not-idempotent" in found(grader.grade(design_case_2, "- Stock reservation has no idempotency: "
+                                                                       "a redelivery decrements twice.\n"))
+    assert "stock-not-idempotent" not in found(grader.grade(design_case_2, "- There is no idempotency anywhere.\n"))
+    # a title phrase written all over the document names no one section ("Order confirmation": five lines), nor
+    # does the document's own title
+    comp = grader.compiled(design_case_2)
+    assert "stock reservation" in comp.section_titles and "error handling" in comp.section_titles
+    assert "order confirmation" not in comp.section_titles
+    assert "shipping events" not in comp.section_titles
+
+
+def test_the_rabbitmq_names_of_a_dead_letter_queue_and_of_endless_redelivery(design_case_2, grader):
+    for text in ("- 2.3: failures are requeued with no DLX; add one.\n",
+                 "- `basic.nack(requeue=true)` means infinite redelivery of a poison message.\n",
+                 "- 2.3 の requeue=true は無限再配信になります。\n"):
+        assert "requeue-forever" in found(grader.grade(design_case_2, text)), text
+
+
+def test_a_trap_offered_only_optional_hardening_is_not_flagged(case, grader):
+    """CASE_FORMAT.md: a trap is flagged when reported as a defect to fix; hardening offered as optional is not."""
+    flagged = "- `hash_password` (app.py:30): raise the bcrypt cost to 14.\n"
+    assert "bcrypt-ok" in grader.grade(case, flagged).flagged_ids()
+    for text in ("- `hash_password` (app.py:30): if possible, raise the bcrypt cost to 14 later.\n",
+                 "- `hash_password` (app.py:30): 可能であれば bcrypt のコストを 14 に上げてください。\n",
+                 "- `hash_password` (app.py:30): as defense in depth, raise the bcrypt cost to 14.\n"):
+        assert "bcrypt-ok" not in grader.grade(case, text).flagged_ids(), text
+
+
+def test_a_short_section_of_titled_problems_is_a_group_not_one_problem(case, grader):
+    """Two paragraphs under one heading, each opening with its own bold title, are two problems: the place of
+    the first and the diagnosis of the second do not make a finding together."""
+    review = ("## Outbound calls\n\n"
+              "**1. `fetch_rates` is slow (app.py:40).** Cache its results for a minute.\n\n"
+              "**2. The webhook client has no timeout (app.py:57).** A slow partner hangs the worker.\n")
+    assert "rates-no-timeout" not in found(grader.grade(case, review))
+    # one problem in short paragraphs under its heading is still read as one
+    one = ("## `fetch_rates` (app.py:40)\n\nIt calls the rates API on every request.\n\n"
+           "There is no timeout, so a slow server hangs the worker.\n")
+    assert "rates-no-timeout" in found(grader.grade(case, one))

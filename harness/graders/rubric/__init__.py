@@ -46,7 +46,7 @@ summary, generic checklist line, or a sub-point of a matched item) and match no 
 Speed: the per-case matchers are compiled once per grader and cached by ``case.fingerprint``. A review is normalised
 once; Latin phrases are found through a word index (the first word of each phrase looked up in a dict, the next word
 looked up too, the rest matched right after it), CJK phrases by regular expressions behind a character test and a
-search of the review's non-ASCII characters alone, and the six lexicons (praise, cues, negation...) are read in one
+search of the review's non-ASCII characters alone, and the seven lexicons (praise, cues, negation...) are read in one
 pass over the word index. Patterns whose every match starts with a known literal (file names, literal anchors,
 section marks) are tried only where that literal occurs, and "N行目" only before each 行目. Only the items that hold
 evidence are examined further; sentence polarity is answered from positions computed once per review, and the checks

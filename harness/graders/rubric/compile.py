@@ -13,12 +13,62 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...cases import Case
-from ..textnorm import cjk_pattern, fold, has_cjk, phrase, route_path, words
+from ..textnorm import cjk_pattern, fold, has_cjk, nfkc, phrase, route_path, words
 from .evidence import ANCHOR_LINES_MAX, C_FIX, C_KW, C_LIT, P_ANCHOR, P_CODE, P_WEAK
-from .lexmatch import _LEX_KEYS, _SENT_W, _SYN_CJK, _SYN_RAW, _alternation
+from .lexmatch import _LEX_KEYS, _SENT_W, _SYN_CJK, _SYN_RAW, _alternation, _light_fold
 
 
 _MD_HEAD_RE = re.compile(r"^(#{1,6})\s+(?:§\s*)?(\d{1,2}(?:\.\d{1,2})*)[.):]?\s", re.M)
+
+
+_ANY_HEAD_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
+_TITLE_SPLIT_RE = re.compile(r"[()（）「」『』\[\]:：/／|｜、,]|\s[-–—]\s")
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+# a title phrase names its section only when it is written on at most this many lines of the case's files (the
+# heading included): a phrase used all over the document ("order-service", "3PL") names no one section. The same
+# reasoning, and the same order of magnitude, as an anchor that declares a place (evidence.ANCHOR_LINES_MAX).
+TITLE_LINES_MAX = 4
+
+
+def _section_titles(artifacts) -> dict[str, list[tuple[str, int, int]]]:
+    """The phrases of the headings of the case's markdown documents that name one section, folded (as
+    review._light_fold folds a review) -> [(file, first line, last line)] of that section (its heading to the next
+    heading of the same or a higher level). People cite a design document's sections by title ("在庫引当に冪等性が
+    ない", "the Error handling section") as often as by number. A phrase counts when it has three CJK characters or
+    two Latin words and at least 8 characters, is in one heading only and is written on at most TITLE_LINES_MAX
+    lines of the case's files. A section holding more than half of its document names no place."""
+    heads: list[tuple[str, str, int, int]] = []
+    lines_of: list[str] = []
+    for p, text in artifacts:
+        folded_lines = [_light_fold(nfkc(x)) for x in text.split("\n")]
+        lines_of.extend(folded_lines)
+        if not p.lower().endswith((".md", ".markdown", ".txt", ".rst", ".adoc")):
+            continue
+        all_heads = [(m.start(), len(m.group(1)), m.group(2)) for m in _ANY_HEAD_RE.finditer(text)]
+        n_lines = text.count("\n") + 1
+        for k, (pos, level, title) in enumerate(all_heads):
+            start = text.count("\n", 0, pos) + 1
+            end = n_lines
+            for pos2, level2, _ in all_heads[k + 1:]:
+                if level2 <= level:
+                    end = text.count("\n", 0, pos2)
+                    break
+            if end - start + 1 > n_lines / 2:
+                continue   # the document's title, or a part holding most of it: names no one place
+            title = re.sub(r"^(?:§\s*)?\d{1,2}(?:\.\d{1,2})*[.):]?\s*", "", title.replace("*", "").replace("`", ""))
+            for piece in _TITLE_SPLIT_RE.split(_light_fold(nfkc(title))):
+                piece = piece.strip(" .-")
+                latin = re.findall(r"[a-z0-9][a-z0-9_.-]*", piece)
+                if len(_CJK_RE.findall(piece)) >= 3 or (len(latin) >= 2 and len(piece) >= 8):
+                    heads.append((piece, p, start, end))
+    count: dict[str, int] = {}
+    for piece, *_ in heads:
+        count[piece] = count.get(piece, 0) + 1
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for piece, p, start, end in heads:
+        if count[piece] == 1 and sum(piece in line for line in lines_of) <= TITLE_LINES_MAX:
+            out[piece] = [(p, start, end)]
+    return out
 
 
 @dataclass
@@ -227,6 +277,7 @@ class _Compiled:
                 self.sections.setdefault(num, []).append((p, start, end))
 
         self.dotted_sections = frozenset(k for k in self.sections if "." in k)
+        self.section_titles = _section_titles(case.artifacts)
 
         # ---- terms
         phrases: dict[str, list[_Phrase]] = {}    # first token -> phrases starting with it

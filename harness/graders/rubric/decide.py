@@ -4,6 +4,7 @@ the verdicts as plain data with their reasons and quotes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..items import HEADING, LIST
@@ -16,6 +17,9 @@ from .review import SHORT_SECTION, _Review
 from .semantic_stage import _semantic_stage, _semantic_trap_check
 
 QUOTE_CHARS = 300
+# a paragraph that opens with its own bold title ("**7. Revenue cache TTL too long (`X.java:87`).** ..."): a problem
+# of its own, so a short section of two such paragraphs is a group of problems, not one
+_TITLED_RE = re.compile(r"\s*(?:\*\*[^*\n]{3,}?\*\*|__[^_\n]{3,}?__)")
 
 
 @dataclass
@@ -125,7 +129,8 @@ def _grade(comp: _Compiled, review: str, name: str, embedder=None, params=None, 
             # a heading's body counts as one item only when the heading itself names this target's concept
             # or place, or the section is a short run of paragraphs
             head_bits = bits.get(u.root, empty)
-            small = len(u.members) <= 4 and sum(items[m].kind == LIST for m in u.members) <= 1
+            small = (len(u.members) <= 4 and sum(items[m].kind == LIST for m in u.members) <= 1
+                     and sum(bool(_TITLED_RE.match(items[m].text)) for m in u.members) <= 1)
             target_bits = {n: b for n, b in target_bits.items() if (head_bits.get(n, 0) or small)}
         hits = [n for n, b in target_bits.items() if _candidate(kinds[n], b)]
         if not hits:

@@ -1,7 +1,7 @@
 """The lexicon matchers of the deterministic grader, built once from :mod:`harness.graders.lexicon`: the word
-sets, the synonym groups, the six lexicons read in one pass over a review's word index (praise, cue, flag,
-negation, defect, generic advice), and the regular expressions for remedies, denials, negated praise and praise or
-summary headings. Also the marks that separate sentences and items in a review's word-form text."""
+sets, the synonym groups, the seven lexicons read in one pass over a review's word index (praise, cue, flag,
+negation, defect, generic advice, optional hardening), and the regular expressions for remedies, denials, negated
+praise and praise or summary headings; the light folding of a review's text. Also the marks that separate sentences and items in a review's word-form text."""
 
 from __future__ import annotations
 
@@ -101,15 +101,16 @@ _LEX_FLAG = _Lex(_wordset(lexicon.DEFECT) + [w for w in _wordset(lexicon.ACTION)
 _LEX_NEG = _Lex(_wordset(lexicon.NEGATION))
 _LEX_DEFECT = _Lex(_wordset(lexicon.DEFECT))
 _LEX_GENERIC = _Lex(_wordset(lexicon.GENERIC))
+_LEX_OPTIONAL = _Lex(_wordset(lexicon.OPTIONAL))
 _PRAISE_START = frozenset(["ok", "okay", "good", "fine", "saf", "correct"])
 _MARK_TOKENS = frozenset([_SENT_W, "qqitemqq"])
 _LEX_KEYS = (_LEX_PRAISE.keys | _LEX_CUE.keys | _LEX_FLAG.keys | _LEX_NEG.keys | _LEX_GENERIC.keys
-             | _PRAISE_START)
-# The six lexicons are read in one pass over the review's word index (see _Review.lex_spans). Per first word:
+             | _LEX_OPTIONAL.keys | _PRAISE_START)
+# The seven lexicons are read in one pass over the review's word index (see _Review.lex_spans). Per first word:
 # [(the word alone is a phrase, pattern of the continuations, indices of the lexicons)]; lexicons that read the
 # same continuations after a word share one match.
 _LEXES = (("praise", _LEX_PRAISE), ("cue", _LEX_CUE), ("flag", _LEX_FLAG), ("neg", _LEX_NEG),
-          ("defect", _LEX_DEFECT), ("generic", _LEX_GENERIC))
+          ("defect", _LEX_DEFECT), ("generic", _LEX_GENERIC), ("optional", _LEX_OPTIONAL))
 _LEX_TABLE: dict[str, list[tuple[bool, re.Pattern | None, list[int]]]] = {}
 for _li, (_, _lx) in enumerate(_LEXES):
     for _t in _lx.keys:
@@ -164,3 +165,17 @@ _SUMMARY_HEAD_RE = _Bounded(_wordset([
 _SEVERITY_HEAD_RE = _Bounded(_wordset([
     "low", "lower", "medium", "high", "higher", "critical", "minor", "major", "blocker", "blockers", "nit", "nits",
 ]))
+
+
+def _light_fold(t: str) -> str:
+    """Folded text for literal anchors, file names and line references: like :func:`fold` (NFKC already applied)
+    but whitespace and underscore emphasis are kept (the patterns allow any spacing)."""
+    for ch, rep in _LIGHT_REPL:
+        if ch in t:
+            t = t.replace(ch, rep)
+    return t.casefold()
+
+
+_LIGHT_REPL = (("`", " "), ("*", " "), ("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'),
+               ("\u2013", "-"), ("\u2014", "-"), ("\u2212", "-"), ("\u301c", "~"), ("\uff5e", "~"),
+               ("\u00a0", " "), ("\u3000", " "))

@@ -16,7 +16,7 @@ from .evidence import ANCHOR_REF_SPAN, C_KW, P_LINE, P_SECTION
 from .lexmatch import (_DENIED_RE, _ITEM, _ITEM_W, _LEX_BY_NAME, _LEX_TABLE, _LEX_TOKENS, _LEXES, _MARK_TOKENS,
                        _NEG_AFTER, _NEG_BEFORE, _PRAISE_HEAD_EXACT, _PRAISE_HEAD_EXACT_WORDS, _PRAISE_HEAD_RE,
                        _PRAISE_START, _REMEDY_AFTER_RE, _REMEDY_BEFORE_RE, _SENT, _SENT_W, _SEVERITY_HEAD_RE,
-                       _SUMMARY_HEAD_RE)
+                       _SUMMARY_HEAD_RE, _light_fold)
 
 MAX_REVIEW_CHARS = 300_000
 
@@ -178,9 +178,9 @@ class _Review:
 
     def lex_spans(self, name: str) -> list[tuple[int, int]]:
         """Sorted (start, end) spans in ``word_text`` of the phrases of lexicon ``name`` (praise, cue, flag, neg,
-        defect, generic; the longest phrase at a position). The Latin phrases of all six are read in one pass over
-        the word index (their first word, then the continuations matched right after it); the CJK phrases by one
-        prefix-trie pattern per lexicon, only for the lexicons asked for (defect and neg seldom are)."""
+        defect, generic, optional; the longest phrase at a position). The Latin phrases of all seven are read in one
+        pass over the word index (their first word, then the continuations matched right after it); the CJK phrases
+        by one prefix-trie pattern per lexicon, only for the lexicons asked for (defect and neg seldom are)."""
         if self._lex is None:
             out: dict[str, list[tuple[int, int]]] = {lex_name: [] for lex_name, _ in _LEXES}
             lists = list(out.values())
@@ -311,6 +311,8 @@ class _Review:
                         for n, bit in comp.code_hits(ln):
                             self._mark(i, n, bit)
         self._scan_lines()
+        if self.comp.section_titles:
+            self._scan_titles()
 
     def _file_starts(self) -> list[int]:
         """Positions in ``folded`` where a file name starts (every match of the file patterns starts there)."""
@@ -409,9 +411,27 @@ class _Review:
                     continue  # ... nor the version of a named thing ("spring 5.1", "python3.11")
                 self._mark_section(self._fitem(m.start()), num)
 
+    def _scan_titles(self) -> None:
+        """Sections named by their titles ("在庫引当に冪等性がない": section 5.2 在庫引当; compile._section_titles)."""
+        folded = self.folded
+        for title, ranges in self.comp.section_titles.items():
+            at = folded.find(title)
+            while at >= 0:
+                end = at + len(title)
+                latin_edge = (title[0].isascii() and at and folded[at - 1] in _WORDCH) or (
+                    title[-1].isascii() and end < len(folded) and folded[end] in _WORDCH)
+                if not latin_edge:
+                    self._mark_ranges(self._fitem(at), ranges)
+                at = folded.find(title, end)
+
     def _mark_section(self, i: int, num: str) -> None:
         """Item ``i`` names section ``num`` of the case's documents: it places every target inside that section."""
-        for fp, a, b in self.comp.sections.get(num, ()):
+        self._mark_ranges(i, self.comp.sections.get(num, ()))
+
+    def _mark_ranges(self, i: int, ranges) -> None:
+        """Item ``i`` names the sections ``ranges`` ([(file, first line, last line)]): it places every target inside
+        them (evidence.P_SECTION)."""
+        for fp, a, b in ranges:
             for t in self.comp.targets:
                 if fp == t.file and a <= t.hi and b >= t.lo:
                     self._mark(i, t.n, P_SECTION)
@@ -506,11 +526,18 @@ class _Review:
             if _REMEDY_BEFORE_RE.search(before) or _REMEDY_AFTER_RE.match(after):
                 continue
             p, d = self.polarity(a, b, flag=True)
-            if d and not p:
+            if d and not p and not self.optional(a, b):
                 ok = True
                 break
         hit = self._trap[key] = (bool(mentions), ok)
         return hit
+
+    def optional(self, a: int, b: int) -> bool:
+        """True when the ``word_text`` range [a, b) asks for its change as optional hardening ("if possible",
+        "可能であれば": lexicon.OPTIONAL)."""
+        pos = self._positions("optional")
+        j = bisect_right(pos, a - 1)
+        return j < len(pos) and pos[j] < b
 
     def item_flags(self, i: int) -> bool:
         """True when a sentence of item ``i`` finds fault (a defect or change cue, not "use X") without praise."""
@@ -635,20 +662,6 @@ def _heading_kind(w: str, memo: dict[str, tuple[bool, bool]]) -> tuple[bool, boo
         memo.clear()
     memo[w] = hit
     return hit
-
-
-def _light_fold(t: str) -> str:
-    """Folded text for literal anchors, file names and line references: like :func:`fold` (NFKC already applied)
-    but whitespace and underscore emphasis are kept (the patterns allow any spacing)."""
-    for ch, rep in _LIGHT_REPL:
-        if ch in t:
-            t = t.replace(ch, rep)
-    return t.casefold()
-
-
-_LIGHT_REPL = (("`", " "), ("*", " "), ("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'),
-               ("\u2013", "-"), ("\u2014", "-"), ("\u2212", "-"), ("\u301c", "~"), ("\uff5e", "~"),
-               ("\u00a0", " "), ("\u3000", " "))
 
 
 def _bounds(s: str, n: int) -> list[tuple[int, int]] | None:
