@@ -1,7 +1,8 @@
 """The lexicon matchers of the deterministic grader, built once from :mod:`harness.graders.lexicon`: the word
 sets, the synonym groups, the seven lexicons read in one pass over a review's word index (praise, cue, flag,
 negation, defect, generic advice, optional hardening), and the regular expressions for remedies, denials, negated
-praise and praise or summary headings; the light folding of a review's text. Also the marks that separate sentences and items in a review's word-form text."""
+praise and praise or summary headings; the light folding of a review's text. Also the marks that separate
+sentences and items in a review's word-form text."""
 
 from __future__ import annotations
 
