@@ -765,3 +765,22 @@ def test_a_short_section_of_titled_problems_is_a_group_not_one_problem(case, gra
     one = ("## `fetch_rates` (app.py:40)\n\nIt calls the rates API on every request.\n\n"
            "There is no timeout, so a slow server hangs the worker.\n")
     assert "rates-no-timeout" in found(grader.grade(case, one))
+
+
+def test_the_paragraphs_of_a_problem_heading_are_that_problem(case, grader):
+    """A write-up's section per problem ("## 1. SQL injection in `search_orders`" then mechanism, exploit, fix
+    paragraphs) raises one problem: none more when it is credited with a finding, one when it matches none; a
+    paragraph that opens as a further problem ("There is also …") is one more."""
+    credited = ("## 1. SQL injection in `search_orders` (app.py:20)\n\n"
+                "The q parameter is formatted into the SQL string, so an attacker can append a UNION.\n\n"
+                "An attacker sends q=' OR 1=1 -- and reads every order, which is a breach.\n\n"
+                "**Fix:** bind the parameter instead of formatting it in.\n")
+    sg = grader.grade(case, credited)
+    assert "sqli-search" in found(sg) and sg.extra_issues == 0
+    other = ("## 2. `load_config` leaks the config path in errors (app.py:57)\n\n"
+             "The exception message includes the absolute path, which leaks the layout to the client.\n\n"
+             "A caller who sends a broken request learns where the service is deployed, which is wrong.\n\n"
+             "**Fix:** return a generic error and log the details.\n")
+    assert grader.grade(case, other).extra_issues == 1
+    more = other + "\nThere is also a missing audit log in `load_config` (app.py:58), which is a problem.\n"
+    assert grader.grade(case, more).extra_issues == 2

@@ -254,6 +254,12 @@ OPTIONAL = ["if possible", "where possible", "where feasible", "if feasible", "i
             "not a blocker", "not blocking", "可能であれば", "可能なら", "できれば", "余裕があれば", "任意で",
             "多層防御", "さらなる堅牢化", "追加の堅牢化", "必須ではありません", "必須ではない", "ブロッカーではありません"]
 
+# Openings of a paragraph that raises a further problem inside another problem's section ("There is also a
+# resource problem: …"): extras.py counts it apart from the section's own problem.
+ANOTHER_PROBLEM = ["there is also", "there are also", "also", "another", "separately", "in addition",
+                   "additionally", "a second", "a further", "unrelated", "on top of this", "on top of that",
+                   "別の", "別件", "もう一つ", "もうひとつ", "加えて", "また"]
+
 # Markers that a sentence is hedged or only asks a question (used to soften trap flags).
 HEDGE = ["might", "may", "could", "perhaps", "consider", "if you", "double-check", "double check", "verify that",
          "check that", "confirm that", "かもしれ", "検討", "確認して", "念のため"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
+from .. import lexicon
 from ..items import HEADING, PARA, TABLE
+from ..textnorm import phrase
 from .review import (_CODE_SPAN_RE, _JA_LINE_RE, _L_NUM_RE, _LINE_WORD_RE, _SECTION_RE, _Review,
                      _short_section_head)
 
@@ -28,6 +31,12 @@ def _refers_to_code(r: _Review, i: int) -> bool:
             if len(flat) >= 3 and flat in comp.all_fold_flat:
                 return True
     return False
+
+
+# a paragraph that opens by announcing a further problem (word-form text: lexicon.ANOTHER_PROBLEM as phrase()
+# spells it, "there is also" -> "ther is also")
+_ANOTHER_RE = re.compile(r" ?(?:" + "|".join(re.escape(phrase(p)) for p in lexicon.ANOTHER_PROBLEM)
+                         + r")(?: |(?<=[^ -~]))")
 
 
 def _extra_issues(r: _Review, matched: set[int], credited: frozenset[int] = frozenset()) -> int:
@@ -69,8 +78,33 @@ def _extra_issues(r: _Review, matched: set[int], credited: frozenset[int] = froz
             problem_heads[h] = ok
         return problem_heads[h]
 
+    # a problem heading: a heading that itself reports one problem at a place of the artifacts ("## 1. The OAuth
+    # `state` is checked for presence, not for equality"): the paragraphs of its section are that problem's
+    # mechanism, exploit, impact and fix, not further problems, unless one opens as another ("There is also …")
+    problem_section: dict[int, bool] = {}
+
+    def under_problem_heading(i: int) -> int | None:
+        h = items[i].parent
+        if h is None or items[h].kind != HEADING or items[i].kind != PARA:
+            return None
+        if h not in problem_section:
+            a, b = r.w_bounds[h]
+            problem_section[h] = (not (r.praise_ctx[h] or r.summary_ctx[h]) and r.polarity(a, b)[1]
+                                  and _refers_to_code(r, h)
+                                  and not any(items[c].kind == HEADING for c in items[h].children))
+        return h if problem_section[h] else None
+
     for it in items:
         i = it.index
+        ph = under_problem_heading(i)
+        if ph is not None and i not in matched and not _ANOTHER_RE.match(r.word_text, r.w_bounds[i][0]):
+            if ph in matched or any(c in matched for c in r.section_body(ph)) or ph in seen_heads:
+                continue
+            a, b = r.w_bounds[i]
+            if b - a >= 12 and r.polarity(a, b)[1] and not (r.praise_ctx[i] or r.summary_ctx[i]):
+                seen_heads.add(ph)
+                count += 1
+            continue
         if i in matched and it.kind == PARA:
             # a long paragraph of prose credited with a finding may go on to raise other problems
             count += _paragraph_problems(r, i, credited) - 1
