@@ -784,3 +784,25 @@ def test_the_paragraphs_of_a_problem_heading_are_that_problem(case, grader):
     assert grader.grade(case, other).extra_issues == 1
     more = other + "\nThere is also a missing audit log in `load_config` (app.py:58), which is a problem.\n"
     assert grader.grade(case, more).extra_issues == 2
+
+
+def test_the_ways_people_say_n_plus_one_are_one_concept(tmp_path):
+    """A keyword "n+1" is also read as "one query per row", "queries in a loop" and 親ごとに (per parent): the
+    synonym groups of harness/graders/lexicon.py, read the same for every case."""
+    d = tmp_path / "n1"
+    d.mkdir()
+    (d / "resolvers.ts").write_text("\n".join(f"// {i}" for i in range(1, 20)) + "\ncommentCount: (issue) => "
+                                    "prisma.comment.count({ where: { issueId: issue.id } }),\n", encoding="utf-8")
+    (d / "case.yaml").write_text(
+        "id: n1\ntitle: N1\nkind: api\nrequest: Review it.\nfiles: [resolvers.ts]\nfindings:\n"
+        "  - id: count-n-plus-one\n    title: commentCount runs one COUNT per issue\n    severity: medium\n"
+        "    category: performance\n    location: {file: resolvers.ts, lines: [20, 20], symbol: commentCount}\n"
+        "    keywords: [n+1]\n    anchors: [commentCount]\n"
+        "    rubric: Says that commentCount issues one COUNT query per issue (N+1); asks to batch the counts.\n"
+        "traps: []\n", encoding="utf-8")
+    case = load_case(d)
+    g = DeterministicGrader(semantic=False)
+    for text in ("- `commentCount` (resolvers.ts:20) runs one query per row of the list; batch it.\n",
+                 "- `commentCount` は親ごとに comment.count を発行しています。まとめて数えてください。\n"):
+        assert "count-n-plus-one" in found(g.grade(case, text)), text
+    assert "count-n-plus-one" not in found(g.grade(case, "- `commentCount` (resolvers.ts:20) is fine as it is.\n"))
