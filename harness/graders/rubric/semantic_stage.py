@@ -185,8 +185,8 @@ def _windows(text: str) -> list[str]:
     """The item's text as embedded (graders/semantic.py ``item_text``) cut into runs of whole sentences of at
     most MAX_ITEM_CHARS each, in order; the first starts where the item does. A text that fits is one window.
     A sentence longer than that is cut."""
-    from ..semantic import MAX_ITEM_CHARS
-    flat = " ".join(text.replace("`", "").replace("**", "").split())
+    from ..semantic import MAX_ITEM_CHARS, flat_text
+    flat = flat_text(text)
     if len(flat) <= MAX_ITEM_CHARS:
         return [flat]
     out: list[str] = []
