@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .base import ModelSpec
 
-if TYPE_CHECKING:   # the config layer sits below the models; this is only the type of ``cfg``
-    from ..config import HarnessConfig
+
+class Price(Protocol):
+    """USD per million tokens of one model (``[tool.harness.prices]``; config.Price)."""
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
 
 
-def cost_usd(cfg: "HarnessConfig", model: ModelSpec, usage: dict, *, batch: bool = False) -> float | None:
+class PriceTable(Protocol):
+    """What pricing reads of the configuration (config.HarnessConfig): the price of a model id, or None. A
+    protocol, so that the models layer does not import the configuration layer above it."""
+
+    def price_for(self, model_id: str) -> Price | None: ...
+
+
+def cost_usd(cfg: PriceTable, model: ModelSpec, usage: dict, *, batch: bool = False) -> float | None:
     """Dollar cost of one call from the ``[tool.harness.prices]`` table (USD per million tokens; ``usage`` holds
     token counts by the Messages API's names), halved for Message Batches (Anthropic's published batch discount).
     0.0 for the embedded model; None when the model has no price (an OpenAI-compatible server, an unlisted id)."""
@@ -25,7 +37,7 @@ def cost_usd(cfg: "HarnessConfig", model: ModelSpec, usage: dict, *, batch: bool
     return c / 2 if batch else c
 
 
-def estimate_cost(cfg: "HarnessConfig", model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
+def estimate_cost(cfg: PriceTable, model: ModelSpec, system: str, message: str, max_tokens: int) -> float:
     """Upper-bound estimate (USD) of one sample's cost before it runs: input at ~3 characters per token (Japanese
     text is denser than English's ~4), uncached, plus ``max_tokens`` of output. 0.0 when the model has no price."""
     price = cfg.price_for(model.model) if model.provider == "anthropic" else None
