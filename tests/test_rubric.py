@@ -806,3 +806,10 @@ def test_the_ways_people_say_n_plus_one_are_one_concept(tmp_path):
                  "- `commentCount` は親ごとに comment.count を発行しています。まとめて数えてください。\n"):
         assert "count-n-plus-one" in found(g.grade(case, text)), text
     assert "count-n-plus-one" not in found(g.grade(case, "- `commentCount` (resolvers.ts:20) is fine as it is.\n"))
+
+
+def test_the_continuative_negative_reports_a_defect(case, grader):
+    """「インデックスが効かずフルスキャンになります」: 〜ず is the negative as 〜ない is (lexicon.DEFECT), so a trap reported
+    in that form is flagged."""
+    text = "- `hash_password`（app.py 30行目）のパスワードハッシュはコスト 12 で、今の GPU に追いつかず。\n"
+    assert "bcrypt-ok" in grader.grade(case, text).flagged_ids()

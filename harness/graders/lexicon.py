@@ -193,6 +193,8 @@ DEFECT = [
     "できない", "できません", "消え", "失われ", "止まり", "止まる", "詰まる", "してしまい", "てしまう", "しまいます",
     "向きません", "向かない", "不可", "防げ", "突破", "偽造", "改ざん", "弱い", "低い", "遅い", "遅く", "枯渇",
     "増え続け", "二重", "入れ替わ", "取りこぼ", "競合", "合っていない", "効かない", "使えない",
+    # the continuative negative (〜ず) of the same: "インデックスが効かずフルスキャンになります"
+    "効かず", "使えず", "できず", "防げず", "届かず", "機能せず", "守れず", "追いつかず",
     # the Japanese of the English cues above (attacker, exploit, bypass, expose, forever, unbounded, overwrite,
     # duplicate, silently), and 温床 ("a breeding ground for" a defect)
     "攻撃者", "悪用", "すり抜け", "迂回", "露出", "無限", "無制限", "上書き", "重複", "黙って", "温床",
