@@ -809,7 +809,7 @@ def test_the_ways_people_say_n_plus_one_are_one_concept(tmp_path):
 
 
 def test_the_continuative_negative_reports_a_defect(case, grader):
-    """「インデックスが効かずフルスキャンになります」: 〜ず is the negative as 〜ない is (lexicon.DEFECT), so a trap reported
-    in that form is flagged."""
+    """「インデックスが効かずフルスキャンになります」: 〜ず is the negative as 〜ない is (lexicon.DEFECT), so a trap
+    reported in that form is flagged."""
     text = "- `hash_password`（app.py 30行目）のパスワードハッシュはコスト 12 で、今の GPU に追いつかず。\n"
     assert "bcrypt-ok" in grader.grade(case, text).flagged_ids()
