@@ -634,13 +634,17 @@ traps: []
 """
 
 
+def _design_case(tmp_path_factory, name: str, design: str, case_yaml: str):
+    d = tmp_path_factory.mktemp("cases") / name
+    d.mkdir()
+    (d / "DESIGN.md").write_text(design, encoding="utf-8")
+    (d / "case.yaml").write_text(case_yaml, encoding="utf-8")
+    return load_case(d)
+
+
 @pytest.fixture(scope="module")
 def design_case(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cases") / "mini-design"
-    d.mkdir()
-    (d / "DESIGN.md").write_text(DESIGN_MD, encoding="utf-8")
-    (d / "case.yaml").write_text(DESIGN_CASE, encoding="utf-8")
-    return load_case(d)
+    return _design_case(tmp_path_factory, "mini-design", DESIGN_MD, DESIGN_CASE)
 
 
 def test_a_bare_dotted_section_number_names_the_documents_section(design_case, grader):
@@ -717,11 +721,7 @@ traps: []
 
 @pytest.fixture(scope="module")
 def design_case_2(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cases") / "mini-design-2"
-    d.mkdir()
-    (d / "DESIGN.md").write_text(DESIGN2_MD, encoding="utf-8")
-    (d / "case.yaml").write_text(DESIGN2_CASE, encoding="utf-8")
-    return load_case(d)
+    return _design_case(tmp_path_factory, "mini-design-2", DESIGN2_MD, DESIGN2_CASE)
 
 
 def test_a_section_named_by_its_title_is_the_place(design_case_2, grader):
