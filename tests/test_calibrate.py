@@ -244,6 +244,27 @@ def test_cli_write_records_figures_for_the_reports(tiny, tmp_path, monkeypatch, 
     assert "unreadable" in calibration_status(proj / "cal.json", "deterministic").stale[0]
 
 
+def test_cli_write_refuses_a_folder_that_is_not_the_projects_corpus(tiny, tmp_path, capsys):
+    """The record is quoted by every report: two reviews of a user's own folder must not silently replace the
+    figures measured on the project's labelled_dir (a fresh user's report, 2026-12-08)."""
+    import shutil
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text("[tool.harness]\ncalibration_record = 'cal.json'\n", encoding="utf-8")
+    shutil.copytree(tiny, proj / "labelled")
+    (proj / "cal.json").write_text('{"deterministic": {"reviews": 190}}', encoding="utf-8")
+    mine = tmp_path / "mylabels"
+    shutil.copytree(tiny, mine)
+    args = argparse.Namespace(path=str(mine), grader="deterministic", judge_model=None, json_out=None,
+                              root=str(proj), split=None, folds=None, labels_agreement=False, write=True)
+    with pytest.raises(HarnessError, match="labelled_dir") as info:
+        cli(args)
+    assert info.value.field == "--write"
+    assert json.loads((proj / "cal.json").read_text(encoding="utf-8")) == {"deterministic": {"reviews": 190}}
+    # without --write the same folder is measured as before
+    assert cli(argparse.Namespace(**{**vars(args), "write": False})) == 0
+
+
 @pytest.mark.skipif(not CALIBRATION.is_dir(), reason="../shared/calibration is not present")
 def test_leave_cases_out_fits_on_other_cases():
     from harness.graders.calibrate import leave_cases_out
@@ -331,3 +352,21 @@ def test_format_bias_is_the_grader_gap_beyond_the_human_gap():
     same = rows("c1", "r1", [1, 1, 1, 1], [1, 1, 1, 1]) + rows("c1", "r6", [1, 1, 1, 0], [1, 1, 1, 0])
     assert format_bias(same)["bias_points"] == pytest.approx(0.0)
     assert format_bias(rows("c1", "r1", [1], [1])) is None
+
+
+def test_a_review_without_verdicts_is_named_and_a_misnamed_review_is_explained(tiny, capsys):
+    """A review file labels.yaml says nothing of is not measured, and the result says so; labels for review files
+    not named r<N>.md point at the naming rule (a fresh user's report, 2026-12-08)."""
+    (tiny / "tiny" / "reviews" / "r3.md").write_text("- nothing to add\n", encoding="utf-8")
+    res = calibrate(tiny, "deterministic")
+    assert res["reviews"] == 2 and res["unlabelled"] == ["tiny/r3.md"]
+    from harness.graders.calibrate import print_report
+    from rich.console import Console
+    print_report(res, Console(width=200))
+    assert "1 review file(s) have no verdicts" in capsys.readouterr().out
+    (tiny / "tiny" / "reviews" / "good.md").write_text("- `search` (app.py:3): SQL injection.\n", encoding="utf-8")
+    (tiny / "tiny" / "labels.yaml").write_text(
+        "case: tiny\nreviews:\n  good.md: {language: en, found: [sqli], traps_flagged: [], extra_issues: 0}\n",
+        encoding="utf-8")
+    with pytest.raises(HarnessError, match=r"reviews/r<N>\.md.*not read: \['good\.md'\]"):
+        calibrate(tiny, "deterministic")

@@ -103,8 +103,9 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         ``precision``, ``recall``, ``trap_pairs``, ``trap_agreement``, ``extra_issues_mae``, ``by_style``,
         ``by_language``, ``by_case`` (each ``{finding_agreement, kappa, precision, recall, trap_agreement,
         reviews, ...}``), ``case_fingerprints`` (case id -> fingerprint of every graded case), ``disagreements`` (list
-        of ``{case, review, style, language, kind, id, human, grader, evidence, reason}``) and ``errors`` (reviews the
-        grader could not grade; excluded from the figures).
+        of ``{case, review, style, language, kind, id, human, grader, evidence, reason}``), ``errors`` (reviews the
+        grader could not grade; excluded from the figures) and ``unlabelled`` (``case/rN.md`` review files that
+        labels.yaml gives no verdicts for; not measured).
     Raises:
         HarnessError: the folder does not exist, holds no labelled case, or a labels.yaml is malformed.
     """
@@ -123,6 +124,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
     extra_err: list[float] = []
     disagreements: list[dict] = []
     errors: list[dict] = []
+    unlabelled: list[str] = []   # review files that labels.yaml has no verdicts for: not measured, said so
     n_reviews = 0
     fps: dict[str, str] = {}
     for d in dirs:
@@ -150,11 +152,15 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         trap_ids = [t.id for t in case.traps]
         files = {p.name for p in (d / "reviews").glob("r*.md")}
         for name in sorted(set(reviews) - files):
-            raise HarnessError(f"labels for a review that does not exist; expected one of {sorted(files)}",
+            others = sorted(p.name for p in (d / "reviews").glob("*.md") if p.name not in files)
+            raise HarnessError(f"labels for a review that does not exist; expected one of {sorted(files)} (review "
+                               f"files are reviews/r<N>.md, N the style of PROTOCOL.md's list"
+                               + (f"; not read: {others}" if others else "") + ")",
                                file=labels_file, field=f"reviews.{name}")
         for rf in sorted((d / "reviews").glob("r*.md"), key=_review_sort_key):
             lab = reviews.get(rf.name)
             if lab is None:
+                unlabelled.append(f"{case.id}/{rf.name}")
                 continue
             _check_label(lab, labels_file, rf.name, finding_ids, trap_ids)
             style = m.group(1) if (m := re.match(r"(r\d+)", rf.stem)) else rf.stem
@@ -219,6 +225,7 @@ def calibrate(path: str | Path, grader, *, suite: dict | None = None, cases: set
         "case_fingerprints": fps,
         "disagreements": disagreements,
         "errors": errors,
+        "unlabelled": unlabelled,
         **({"rows": rows, "trap_rows": trows} if keep_rows else {}),
     }
 
@@ -467,6 +474,10 @@ def print_report(res: dict[str, Any], console=None) -> None:
     console = console or Console()
     console.print(f"[bold]Calibration[/bold] of grader [cyan]{res['grader']}[/cyan] on {res['path']}: "
                   f"{res['reviews']} reviews, {res['pairs']} finding pairs, {res['trap_pairs']} trap pairs")
+    if res.get("unlabelled"):
+        shown = ", ".join(res["unlabelled"][:5]) + (" …" if len(res["unlabelled"]) > 5 else "")
+        console.print(f"[yellow]not measured[/yellow]: {len(res['unlabelled'])} review file(s) have no verdicts in "
+                      f"their labels.yaml ({shown})")
     t = Table(title="Agreement with the human labels")
     for col in ("slice", "reviews", "finding agr.", "kappa", "precision", "recall", "trap agr."):
         t.add_column(col, justify="right" if col != "slice" else "left")
@@ -537,6 +548,16 @@ def cli(args) -> int:
         p = cand if cand.exists() or not p.exists() else p.resolve()
     if not p.exists():
         raise HarnessError("calibration folder does not exist", file=p)
+    if getattr(args, "write", False):
+        # the record is the project's: every run and comparison report quotes it. Figures from another folder
+        # (a team's own few labels, a scratch copy) must not silently replace it
+        own = Path(cfg.labelled_dir if cfg else "labelled")
+        own = (own if own.is_absolute() else root / own).resolve()
+        if p.resolve() != own:
+            raise HarnessError(f"--write records the project's calibration (quoted by every report), measured on "
+                               f"[tool.harness] labelled_dir = {own}; this folder is another one. Keep its figures "
+                               f"with --json FILE, or make it the project's corpus by setting labelled_dir",
+                               file=p, field="--write")
     if getattr(args, "labels_agreement", False):
         if getattr(args, "split", None) or getattr(args, "write", False) or getattr(args, "folds", None):
             raise HarnessError("--labels-agreement compares the two labelings of every case that has both; "
