@@ -185,13 +185,15 @@ def preflight(cfg, opts) -> None:
                               f"{use.source}", field=use.source)
 
 
-def judge_failed_everywhere(records, graders) -> str | None:
+def judge_failed_everywhere(records, graders, regrade_cmd: str = "harness grade RUN_DIR --grader judge --judge-model M"
+                            ) -> str | None:
     """The check after the run that the preflight cannot make: a judge that failed on every sample it was asked
     to grade (its grade carries an error on each successful sample). Returns the sentence that makes the run
     incomplete (exit 3), naming the judge's first error, or None.
 
     Args:
-        records: the run's :class:`~harness.records.SampleRecord` list; graders: the run's grader names.
+        records: the run's :class:`~harness.records.SampleRecord` list; graders: the run's grader names;
+        regrade_cmd: the command that re-grades this run with the same graders and judge model.
     """
     if MODEL_GRADER not in graders:
         return None
@@ -200,4 +202,4 @@ def judge_failed_everywhere(records, graders) -> str | None:
     if not graded or any(g.error is None for g in graded):
         return None
     return (f"the judge failed on every sample ({len(graded)} of {len(graded)}): {graded[0].error}; the agent's "
-            "reviews are recorded, re-grade them with `harness grade RUN_DIR --grader judge --judge-model M`")
+            f"reviews are recorded, re-grade them with `{regrade_cmd}`")

@@ -766,7 +766,7 @@ def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: lis
     # sample at the end of each run (issue #16)
     final = {r.sample_id: r for r in existing}
     final.update(runner.recorded)
-    a = assess([s.id for s in plan], final, opts.graders, runner.stop_reason, rd.path)
+    a = assess([s.id for s in plan], final, opts.graders, runner.stop_reason, rd.path, opts.judge_model)
     st = runner.stats
     prev = rd.manifest.summary or {}   # an earlier session of this run (resume): its spending stays counted
     rd.manifest.status = "complete" if a.complete else "incomplete"
@@ -801,15 +801,26 @@ class Assessment:
     reason: str | None
 
 
+def regrade_command(run_path: Path, graders: list[str], judge_model: str | None) -> str:
+    """The `harness grade` command that re-grades a run with its own graders (and judge model)."""
+    cmd = f"harness grade {run_path}" + "".join(f" --grader {g}" for g in graders)
+    if needs_model(graders):
+        cmd += f" --judge-model {judge_model or 'M'}"
+    return cmd
+
+
 def assess(planned_ids: list[str], final: dict[str, SampleRecord], graders: list[str], stop_reason: str | None,
-           run_path: Path) -> Assessment:
+           run_path: Path, judge_model: str | None = None) -> Assessment:
     """Judge a run's completeness from its last record per sample id (``final``), as :func:`execute` and
-    :func:`regrade` both do. ``stop_reason``: why the runner stopped early (budget, fatal error), or None."""
+    :func:`regrade` both do. ``stop_reason``: why the runner stopped early (budget, fatal error), or None.
+    ``judge_model``: the judge's model, so that the re-grade command the reason gives grades with the same
+    graders (without it, `harness grade RUN` re-grades with the default grader only and the judge's errors stay)."""
     records = [final[i] for i in planned_ids if i in final]
     missing = [i for i in planned_ids if i not in final]
     errored = [r for r in records if r.error is not None]
     from .preflight import judge_failed_everywhere
-    judge_down = judge_failed_everywhere(records, graders)
+    regrade_cmd = regrade_command(run_path, graders, judge_model)
+    judge_down = judge_failed_everywhere(records, graders, regrade_cmd)
     # a sample whose grader failed has no verdict: the run is not done until it is re-graded (harness grade)
     grade_failed = [r for r in records if r.error is None and any(g.error for g in r.grades.values())]
     complete = not missing and not errored and not grade_failed and not judge_down
@@ -835,7 +846,7 @@ def assess(planned_ids: list[str], final: dict[str, SampleRecord], graders: list
         if grade_failed and not judge_down:
             g = next(g for r in grade_failed for g in r.grades.values() if g.error)
             parts.append(f"{len(grade_failed)} of {n} samples could not be graded ({g.grader}: {g.error}); "
-                         f"re-grade with `harness grade {run_path}`")
+                         f"re-grade with `{regrade_cmd}`")
         if missing:
             parts.append(f"{len(missing)} of {n} samples not run")
         reason = "; ".join(parts)
@@ -943,7 +954,8 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
         if needs_model(graders) and (judge_model or cfg.judge_model):
             # the judge whose grades the records now hold (a resume keeps it)
             m.judge_model = judge_model or cfg.judge_model
-        a = assess(planned_ids(m), {r.sample_id: r for r in read.records}, m.graders, None, rd.path)
+        a = assess(planned_ids(m), {r.sample_id: r for r in read.records}, m.graders, None, rd.path,
+                   m.judge_model)
         m.status = "complete" if a.complete else "incomplete"
         m.status_reason = a.reason
         prev = m.summary or {}
@@ -966,7 +978,8 @@ def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None
         pass      # a full disk: the summary (what was spent) and the status are still worth trying
     try:
         final = {r.sample_id: r for r in rd.read_samples().records}
-        a = assess([s.id for s in plan], final, runner.opts.graders, runner.stop_reason, rd.path)
+        a = assess([s.id for s in plan], final, runner.opts.graders, runner.stop_reason, rd.path,
+                   runner.opts.judge_model)
         st = runner.stats
         prev = rd.manifest.summary or {}
         rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(), **_spending(prev, st),

@@ -302,3 +302,14 @@ def test_the_result_holds_the_records_the_file_holds(suite, tmp_path):
     second = execute(cfg(concurrency=3), o, model_factory=lambda n: ScriptedModel(n))
     same_as_file(second)
     assert second.complete and len(second.records) == 10
+
+
+def test_the_regrade_command_carries_the_runs_graders_and_judge_model(tmp_path):
+    """`harness grade RUN` alone re-grades with the default grader: the judge's errors stayed and the same advice
+    came back (a fresh user's report, 2026-12-08). The advice now names the run's graders and judge model."""
+    from harness.runner import regrade_command
+    run = tmp_path / "run"
+    assert regrade_command(run, ["deterministic"], None) == f"harness grade {run} --grader deterministic"
+    assert regrade_command(run, ["deterministic", "judge"], "anthropic/claude-haiku-4-5") == (
+        f"harness grade {run} --grader deterministic --grader judge --judge-model anthropic/claude-haiku-4-5")
+    assert regrade_command(run, ["judge"], None).endswith("--grader judge --judge-model M")
