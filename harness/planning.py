@@ -202,6 +202,12 @@ def build_options(cfg: HarnessConfig, ch: Choices) -> tuple[RunOptions, list[str
     # must match, see _check_resume)
     graders = ch.graders or (list(manifest.graders) if manifest and manifest.graders else None) or cfg.graders
     judge_model = ch.judge_model or (manifest.judge_model if manifest else None) or cfg.judge_model
+    if ch.judge_model and not needs_model(graders):
+        # a judge model given on the command line with no judge to run was silently ignored: the user believed
+        # the judge graded the run
+        raise ConfigError(f"--judge-model {ch.judge_model} is given but the judge is not among the graders "
+                          f"({', '.join(graders)}): add --grader judge (and --grader deterministic to keep it)",
+                          field="--judge-model")
     if needs_model(graders) and not judge_model:
         if ch.graders:
             raise ConfigError("the judge grader needs a model: pass --judge-model or set [tool.harness] judge_model",

@@ -245,3 +245,15 @@ def test_one_invalid_case_does_not_block_a_run_of_other_cases_selected_by_id(tmp
         assert str(y) in str(ei.value)
     with pytest.raises(CaseError, match="'nope' matches no case id"):        # no longer hidden
         build_options(cfg, Choices(cases="nope", models=["local/smollm2-135m"]))
+
+
+def test_a_judge_model_without_the_judge_is_refused(cfg, tmp_path):
+    """`--judge-model M` with only the deterministic grader was silently ignored (run.json: judge_model null) while
+    the user believed the judge had graded (a fresh user's report, 2026-12-08): it is bad configuration, exit 2."""
+    with pytest.raises(ConfigError, match="add --grader judge") as ei:
+        build_options(cfg, Choices(run_dir=str(tmp_path / "run"), cases="case-0",
+                                   judge_model="anthropic/claude-haiku-4-5"))
+    assert ei.value.field == "--judge-model"
+    opts, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), cases="case-0",
+                                         graders=["deterministic", "judge"], judge_model="anthropic/claude-haiku-4-5"))
+    assert opts.judge_model == "anthropic/claude-haiku-4-5"
