@@ -32,7 +32,7 @@ from .graders.base import SampleGrade
 from .graders.registry import DEFAULT_GRADER, create_graders, is_async, needs_model
 from .limiter import AdaptiveLimiter, initial_limit
 from .request import render_request, request_fingerprint
-from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec
+from .models.base import BatchModel, Completion, GenerationConfig, Model, ModelSpec, Usage
 from .models.pricing import cost_usd, estimate_cost
 from .models.registry import create_model
 from .prompts import PromptVersion
@@ -164,6 +164,9 @@ class Runner:
         self._reserved: dict[str, float] = {}   # sample id -> estimated cost admitted by _budget_allows
         # temperature-0 requests of this session by cache key: every epoch of a case reuses the first one's answer
         self._shared: dict[str, asyncio.Future] = {}
+        # temperature 0, resumed: the answers earlier sessions recorded, by (model, request, generation), so that
+        # the epochs of a case still to run reuse them instead of paying for the same request again
+        self._recorded_answers: dict[tuple[str, str, str], Completion] = {}
         # the offline graders' work, off the event loop (harness.grading_pool: a forked worker process)
         from .grading_pool import GradingPool
         # processes=False: grading on one thread. With admission released at the answer (harness.admission) the
@@ -349,6 +352,12 @@ class Runner:
         # the cache key (a sha256 of the whole request's JSON, ~0.1 ms) only when something reads it
         key = (cache_key(spec, getattr(model, "base_url", None), gen, system, messages, s.epoch)
                if share or self.cache.mode != "off" else "")
+        if share and key not in self._shared and self._recorded_answers:
+            # a resumed run: an epoch of this case recorded by an earlier session is the one request it made
+            done = self._recorded_answers.get(_answer_key(s.model, rec.request_fingerprint, rec.generation))
+            if done is not None:
+                self._shared[key] = asyncio.get_running_loop().create_future()
+                self._shared[key].set_result(done)
         if share and key in self._shared:
             # Temperature 0: the epochs of a case share one request per session, in every cache mode and however
             # the samples are timed (README, "Epochs at temperature 0"); this epoch reuses that answer.
@@ -455,6 +464,23 @@ class Runner:
         self.stats.outcomes[rec.outcome] = self.stats.outcomes.get(rec.outcome, 0) + 1
         self.stats.done += 1
         self._tick()
+
+    def remember_answers(self, records: Iterable[SampleRecord]) -> None:
+        """Keep the gradable answers of a resumed run's records made at temperature 0, so that the epochs of
+        their cases still to run reuse them (README, "Epochs at temperature 0": a resumed session asks again only
+        for a case none of whose epochs it has)."""
+        if self.opts.epochs < 2:
+            return
+        for r in records:
+            if r.error is not None or r.review is None or (r.generation or {}).get("temperature") != 0:
+                continue
+            u = r.usage or {}
+            self._recorded_answers.setdefault(
+                _answer_key(r.model, r.request_fingerprint, r.generation),
+                Completion(text=r.review, usage=Usage(**{k: int(u.get(k, 0)) for k in (
+                    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}),
+                    stop_reason=r.stop_reason, latency_s=r.latency_s or 0.0,
+                    extra={k: v for k, v in (("blocks", r.blocks), ("tool_use", r.tool_use)) if v}))
 
     def _answer_paid_before(self, sid: str, rec: SampleRecord) -> Completion | None:
         """The answer an interrupted session of this run received for sample ``sid`` and did not record (its
@@ -575,6 +601,11 @@ class Runner:
             if hasattr(g, "server_facts"):
                 self.rd.manifest.config.setdefault("judge_server", {}).update(g.server_facts())
         self._pool.close()
+
+
+def _answer_key(model: str, request_fp: str, generation: dict) -> tuple[str, str, str]:
+    import json
+    return model, request_fp, json.dumps(generation, sort_keys=True)
 
 
 async def _cut(tasks: set[asyncio.Task]) -> None:
@@ -721,6 +752,7 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
     rd.write_manifest()
     runner = Runner(cfg, opts, rd, on_progress=on_progress, model_factory=model_factory)
     runner.stats.skipped = len(plan) - len(todo)
+    runner.remember_answers(existing)
     kept, damage = unrecorded_file.load(rd.path)
     todo_ids = {s.id for s in todo}
     runner._paid_before = {k: v for k, v in kept.items() if k in todo_ids}

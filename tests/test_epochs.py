@@ -59,3 +59,32 @@ def test_a_warm_cache_answers_the_first_epoch_and_the_others_reuse_it(suite, tmp
     res = execute(cfg(), o, model_factory=lambda n: made.append(ScriptedModel(n)) or made[-1])
     assert made[0].calls == 0 and res.stats.cache_hits == len(suite) and res.stats.reused == 2 * len(suite)
     assert res.stats.cost_usd == 0 and res.stats.saved_usd > 0
+
+
+@pytest.mark.parametrize("mode", ["off", "refresh"])
+def test_a_resumed_session_reuses_the_epoch_an_earlier_session_recorded(suite, tmp_path, monkeypatch, mode):  # noqa: F811
+    """A session interrupted after the first epoch of every case: the resume records the other epochs from that
+    answer (reused), without a request. Before, it paid for each case's request again (39 requests for 32 with
+    `--cache off`, a fresh user's report, 2026-12-08)."""
+    import json
+    from harness.runner import execute
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    gen = GenerationConfig(temperature=0)
+    first: list[ScriptedModel] = []
+    execute(cfg(cache_mode=mode), opts(suite, tmp_path, epochs=3, generation=gen),
+            model_factory=lambda n: first.append(ScriptedModel(n)) or first[-1])
+    assert first[0].calls == len(suite)
+    samples = tmp_path / "run" / "samples.jsonl"
+    lines = [ln for ln in samples.read_text(encoding="utf-8").splitlines() if json.loads(ln)["epoch"] == 0]
+    samples.write_text("\n".join(lines) + "\n", encoding="utf-8")   # as if the session stopped there
+    made: list[ScriptedModel] = []
+    o = opts(suite, tmp_path, epochs=3, generation=gen)
+    o.resume = True
+    res = execute(cfg(cache_mode=mode), o, model_factory=lambda n: made.append(ScriptedModel(n)) or made[-1])
+    assert res.complete and len(res.records) == 3 * len(suite)
+    assert sum(m.calls for m in made) == 0 and res.stats.reused == 2 * len(suite)
+    assert res.stats.cost_usd == 0 and res.stats.saved_usd > 0
+    by_case = {}
+    for r in res.records:
+        by_case.setdefault(r.case, set()).add(r.review)
+    assert all(len(v) == 1 for v in by_case.values())
