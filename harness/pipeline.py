@@ -195,15 +195,25 @@ def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None =
 def _run_suite(cfg: HarnessConfig, rd) -> dict[str, Any]:
     """The suite ``harness grade`` re-grades a run against, by case id. Raises CaseError naming the folder when
     it cannot be read or holds none of the run's cases (a re-grade would change nothing: exit 2, not 0)."""
-    from .cases import load_suite
+    from .cases import load_suite_lenient
     from .errors import CaseError
     where = cfg.path(cfg.cases_dir)
     hint = "pass --cases-dir with the folder of the suite the run was made with"
     try:
-        suite = {c.id: c for c in load_suite(where, max_file_bytes=cfg.max_file_bytes)}
+        loaded, broken = load_suite_lenient(where, max_file_bytes=cfg.max_file_bytes)
     except CaseError as e:
         raise CaseError(f"{e.message}; the run's cases were looked for here: {hint}", file=e.file or where,
                         field=e.field) from None
+    # a case of the folder that does not load stops the re-grade only when the run has it (a team's case still
+    # being written must not block re-grading old runs); the others are left out with a warning, as a run does
+    ran = set(rd.manifest.cases or ())
+    for b in broken:
+        if ran & set(b.names):
+            raise CaseError(f"{b.error.message}; the run has this case: fix it to re-grade the run",
+                            file=b.error.file, field=b.error.field)
+        print(f"harness: warning: a case that does not load is left out (not in the run): {b.error}",
+              file=sys.stderr)
+    suite = {c.id: c for c in loaded}
     if rd.manifest.cases and not set(rd.manifest.cases) & set(suite):
         shown = ", ".join(rd.manifest.cases[:5]) + (" …" if len(rd.manifest.cases) > 5 else "")
         raise CaseError(f"none of the run's {len(rd.manifest.cases)} case(s) ({shown}) is in this folder, so "

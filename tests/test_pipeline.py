@@ -382,3 +382,16 @@ def test_a_team_suite_outside_the_project_is_resumed_and_regraded_from_its_own_f
     assert str(tmp_path / "gone") in capsys.readouterr().err
     # the records were left as the good grade wrote them
     assert RunDir.open(run_dir).manifest.summary["regraded"]["samples"] == 2
+    # a case of the team's folder still being written (it does not load) does not block re-grading a run that
+    # never had it (before: exit 2 with advice to pass the very folder passed); a warning names it
+    bad = team / "wip-case"
+    bad.mkdir()
+    (bad / "case.yaml").write_text("id: wip-case\ntitle: [unclosed\n", encoding="utf-8")
+    assert main([*base, "grade", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "re-graded 2 samples" in err and "left out (not in the run)" in err and "wip-case" in err
+    # ... but a case the run has that no longer loads stops the re-grade, naming its file
+    (team / "case-00" / "case.yaml").write_text("id: case-00\ntitle: [unclosed\n", encoding="utf-8")
+    assert main([*base, "grade", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "the run has this case" in err and "case-00" in err
