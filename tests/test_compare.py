@@ -106,6 +106,23 @@ def test_mismatch_warnings_are_loud(tmp_path, cfg):
     assert html.count('class="warn loud"') >= 3
 
 
+def test_runs_sampled_differently_are_named(tmp_path, cfg):
+    """A baseline at temperature 0.7 compared with a candidate at 0: the difference mixes the prompt's effect with
+    the sampling's, and the comparison says so (a fresh user's report, 2026-12-08: nothing was said)."""
+    base, cand = pair(tmp_path)
+    for run, gen in ((base, {"temperature": 0.7, "max_tokens": 2048}),
+                     (cand, {"temperature": 0.0, "max_tokens": 2048})):
+        rd = RunDir.open(run)
+        rd.manifest.models[0].generation = gen
+        rd.write_manifest()
+    text = " ".join(compare_runs(base, cand, config=cfg).loud)
+    assert "SAMPLED DIFFERENTLY: temperature: baseline 0.7, candidate 0.0" in text and "max_tokens" not in text
+    rd = RunDir.open(base)
+    rd.manifest.models[0].generation = {"temperature": 0.0, "max_tokens": 2048}
+    rd.write_manifest()
+    assert not any("SAMPLED" in w for w in compare_runs(base, cand, config=cfg).loud)
+
+
 def test_a_subset_of_unchanged_cases_is_no_change(tmp_path, cfg):
     # a run of 2 of the baseline's cases has another suite fingerprint, but each record's case is unchanged
     base = write_synthetic_run(tmp_path / "b", cases=CASES[:4], seed=1, run_id="b")

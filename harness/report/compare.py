@@ -399,6 +399,18 @@ def changed_cases(base: ResultsTable, cand: ResultsTable, cases: Iterable[str]) 
     return changed, unknown
 
 
+def _generation_differences(mb, mc, sb: pd.DataFrame, sc: pd.DataFrame) -> list[str]:
+    """The generation settings (temperature, max_tokens, top_p...) of the compared variants' models that differ
+    between the baseline's and the candidate's run.json: ``["temperature: baseline 0.7, candidate 0.0", ...]``."""
+    def gen_of(manifest, samples: pd.DataFrame) -> dict:
+        models = set(samples["model"]) if "model" in samples else set()
+        gens = [m.generation for m in manifest.models if not models or m.name in models]
+        return gens[0] if len(gens) == 1 else {}
+    gb, gc = gen_of(mb, sb), gen_of(mc, sc)
+    return [f"{k}: baseline {gb.get(k)}, candidate {gc.get(k)}" for k in sorted(set(gb) | set(gc))
+            if gb and gc and gb.get(k) != gc.get(k)]
+
+
 def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str, pairs: pd.DataFrame
                        ) -> tuple[list[str], list[str]]:
     loud, soft = [], []
@@ -420,6 +432,12 @@ def _mismatch_warnings(base: ResultsTable, cand: ResultsTable, bv: str, cv: str,
     if uneven and eb == ec:
         soft.append(f"{len(uneven)} case(s) have different numbers of samples in the two runs: "
                     f"{', '.join(uneven[:20])}")
+    diff = _generation_differences(mb, mc, sb, sc)
+    if diff:
+        # a sampling change moves recall as a prompt change does (temperature, a max_tokens that cuts reviews):
+        # the difference would mix the two
+        loud.append("SAMPLED DIFFERENTLY: " + "; ".join(diff) + ", so a difference may come from the sampling, "
+                    "not the prompt (run both with the same --temperature and --max-tokens)")
     changed, unknown = changed_cases(base, cand, cb & cc)
     if changed:
         loud.append(f"CASES CHANGED between the runs: the content of {len(changed)} compared case(s) differs "
