@@ -61,6 +61,25 @@ def cases_dir_flag(cfg: HarnessConfig) -> str:
     return f" --cases-dir {shlex.quote(_rel(used, cfg.root))}"
 
 
+def sampling_flags(cfg: HarnessConfig, opts: RunOptions, *, pytest: bool = False) -> str:
+    """`` --epochs N --temperature T --max-tokens M`` for what the run chose differently from the configuration,
+    so that a suggested second run is sampled as this one was (a comparison of runs sampled differently mixes the
+    prompt's effect with the sampling's); ``""`` when it chose nothing. ``pytest``: as ``pytest evals`` spells
+    them (``--harness-temperature``: the bare names are the CLI's)."""
+    pre = "--harness-" if pytest else "--"
+    out = ""
+    if opts.epochs != cfg.epochs:
+        out += f" --epochs {opts.epochs}"
+    if opts.generation is not None and opts.models:
+        from .config import generation_for
+        base = generation_for(cfg, ModelSpec.parse(opts.models[0]), None)
+        if opts.generation.temperature != base.temperature:
+            out += f" {pre}temperature {opts.generation.temperature:g}"
+        if opts.generation.max_tokens != base.max_tokens:
+            out += f" {pre}max-tokens {opts.generation.max_tokens}"
+    return out
+
+
 def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Iterable[Path], *, failed: int = 0,
                errored: int = 0, command: str = "pytest evals") -> list[str]:
     """The "what this means / what next" lines after a run (plain text, no trailing newlines).
@@ -75,6 +94,7 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
     lines: list[str] = []
     providers = {ModelSpec.parse(m).provider for m in opts.models}
     suite = cases_dir_flag(cfg)     # every command below runs the run's own suite
+    same = sampling_flags(cfg, opts, pytest=command.startswith("pytest"))  # ... sampled as this run was
     html = next((p for p in reports if str(p).endswith(".html")), None)
     if providers == {"local"}:
         lines.append(f"The reviews were written by the embedded {', '.join(opts.models)} model (135M parameters): "
@@ -102,10 +122,10 @@ def next_steps(cfg: HarnessConfig, opts: RunOptions, run_dir: Path, reports: Ite
                      f"({first} is the baseline, the first one the run was given).")
     elif other:
         if command.startswith("pytest"):
-            lines.append(f"Compare with another prompt version: `pytest evals --prompt {other}{suite} --baseline "
+            lines.append(f"Compare with another prompt version: `pytest evals --prompt {other}{suite}{same} --baseline "
                          f"{run}` (same cases and model; prints the verdict and writes a side-by-side comparison).")
         else:
-            lines.append(f"Compare with another prompt version: `harness run --prompt {other}{suite}`, then "
+            lines.append(f"Compare with another prompt version: `harness run --prompt {other}{suite}{same}`, then "
                          f"`harness compare {run} <the new run>`.")
     return lines
 

@@ -45,6 +45,23 @@ def test_on_claude_failures_point_at_the_sample_view_and_no_claude_hint(cfg, tmp
     assert "harness compare" in text
 
 
+def test_the_suggested_second_run_is_sampled_as_this_one(cfg, tmp_path, monkeypatch):
+    """After `harness run --epochs 3 --temperature 0.7` the suggested v2 run was plain `harness run --prompt v2.md`:
+    followed, the comparison paired nothing at temperature 0 against 0.7 (a fresh user's report, 2026-12-08)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    opts, _ = build_options(cfg, Choices(models=["anthropic/claude-sonnet-4-6"], epochs=3, temperature=0.7,
+                                         progress=False))
+    for command, want in (("harness run", "harness run --prompt prompts/backend-reliability-engineer/v2.md "
+                                          "--epochs 3 --temperature 0.7`"),
+                          ("pytest evals", "pytest evals --prompt prompts/backend-reliability-engineer/v2.md "
+                                           "--epochs 3 --harness-temperature 0.7 --baseline")):
+        text = "\n".join(next_steps(cfg, opts, tmp_path / "r", [], command=command))
+        assert want in text, text
+    plain, _ = build_options(cfg, Choices(models=["anthropic/claude-sonnet-4-6"], progress=False))
+    text = "\n".join(next_steps(cfg, plain, tmp_path / "r", [], command="harness run"))
+    assert "--epochs" not in text and "--temperature" not in text
+
+
 def test_a_two_prompt_run_says_how_to_get_its_verdict(cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
     v1, v2 = "prompts/backend-reliability-engineer/v1.md", "prompts/backend-reliability-engineer/v2.md"
