@@ -356,13 +356,14 @@ def power_advice(pairs_epochs: pd.DataFrame, rec: PairedComparison, *, epochs: i
                        f"epoch(s) (MDE {rec.mde * 100:.1f} pts)")
             continue
         target = total * ratio ** 2                  # variance needed at G0 cases
+        tail = f"(80% power, α = {alpha:g}; MDE now {rec.mde * 100:.1f} pts)"
         if within <= 0 or B >= target:
-            e_txt = "no number of epochs is enough (the cases differ more than the reviews do)"
+            out.append(f"a {eff * 100:.0f}-point change needs about {g_need} cases at {epochs} epoch(s): with "
+                       f"{G0} cases no number of epochs is enough (the cases differ more than the reviews do) {tail}")
         else:
             e_need = math.ceil(epochs * within / (target - B))
-            e_txt = f"about {e_need} epochs"
-        out.append(f"a {eff * 100:.0f}-point change needs {e_txt} with {G0} cases, or about {g_need} cases at "
-                   f"{epochs} epoch(s) (80% power, α = {alpha:g}; MDE now {rec.mde * 100:.1f} pts)")
+            out.append(f"a {eff * 100:.0f}-point change needs about {e_need} epochs with {G0} cases, or about "
+                       f"{g_need} cases at {epochs} epoch(s) {tail}")
     return out
 
 

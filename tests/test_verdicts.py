@@ -1,4 +1,5 @@
 """pytest-evals thresholds per case."""
+import math
 
 from harness.cases import load_case
 from harness.graders.base import FindingVerdict, SampleGrade, TrapVerdict
@@ -45,3 +46,23 @@ def test_control_case_fails_on_flagged_trap(tmp_path):
     r.case = "ctrl"
     v = case_verdict(case, [r])
     assert not v.passed and "control case" in v.problems[0] and "false positive on trap" in explain(v)
+
+
+def test_power_advice_reads_as_a_sentence_in_both_branches():
+    """"a 5-point change needs no number of epochs is enough ... with 14 cases" was not a sentence (a fresh
+    user's report, 2026-12-08). With no review-to-review noise more epochs cannot help: the advice says how many
+    cases would, and that no number of epochs is enough with these; with noise it gives the epochs."""
+    import pandas as pd
+    from harness.stats import PairedComparison
+    from harness.verdicts import power_advice
+    rec = PairedComparison(baseline=0.5, candidate=0.55, diff=0.05, se=0.04, lo=-0.03, hi=0.13, p_value=0.2,
+                           correlation=0.5, mde=0.12, n_items=40, n_clusters=14, verdict="no detectable change")
+    rows = [{"run": r, "case": f"c{c}", "epoch": e, "n_found": 2, "n_items": 3}
+            for r in ("b", "c") for c in range(14) for e in range(3)]
+    same = power_advice(pd.DataFrame(rows), rec, epochs=3, effects=[0.05])
+    assert same == [f"a 5-point change needs about {math.ceil(14 / (0.05 / 0.12) ** 2)} cases at 3 epoch(s): with 14 "
+                    "cases no number of epochs is enough (the cases differ more than the reviews do) (80% power, "
+                    "α = 0.05; MDE now 12.0 pts)"]
+    noisy = [{**r, "n_found": (r["epoch"] + int(r["case"][1:])) % 4} for r in rows]
+    line = power_advice(pd.DataFrame(noisy), rec, epochs=3, effects=[0.05])[0]
+    assert line.startswith("a 5-point change needs about ") and " epochs with 14 cases, or about " in line
