@@ -211,6 +211,9 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
             out.append((field, f"{err['msg']} (got {err.get('input')!r})"))
         elif err["type"] == "missing":
             out.append((field, "required field is missing"))
+        elif err["type"] in ("tuple_type", "list_type") and loc and loc[-1] == "lines":
+            # "Input should be a valid tuple (got 41)" does not say what a line range looks like
+            out.append((field, f"expected a line range [first, last], e.g. [41, 47] (got {err.get('input')!r})"))
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):

@@ -292,9 +292,9 @@ def _check_item(it: _Item, texts: dict[str, str], listed: set[str], add, request
     for j, topic in enumerate(m.topics):
         if topic not in TOPICS:
             close = difflib.get_close_matches(topic, list(TOPICS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            add("error", f"{it.field}.topics[{j}]", f"unknown topic {topic!r}; expected one of harness.topics.TOPICS"
-                f"{hint}", "unknown-topic", m.id)
+            hint = f"; did you mean {close[0]!r}?" if close else ";"
+            add("error", f"{it.field}.topics[{j}]", f"unknown topic {topic!r}{hint} Expected one of: "
+                f"{', '.join(sorted(TOPICS))}", "unknown-topic", m.id)
     if it.kind == "findings" and not m.topics:
         add("warning", f"{it.field}.topics", "no topics; expected 1-3 topics from harness.topics.TOPICS so that "
             "`harness suite` counts this finding's coverage", "no-topics", m.id)

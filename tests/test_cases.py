@@ -34,7 +34,7 @@ def _yaml(case_dir):
     ("category: security", "category: sec", "findings[0].category", "security"),
     ("    rubric: Says", "    rubrc: x\n    rubric: Says", "findings[0].rubrc", "did you mean 'rubric'"),
     ("lines: [1, 3]", "lines: [3, 1]", "findings[0].location.lines", "start <= end"),
-    ("lines: [1, 3]", "lines: one", "findings[0].location.lines", "valid"),
+    ("lines: [1, 3]", "lines: one", "findings[0].location.lines", "line range [first, last]"),
     ("id: get-order-ok", "id: sqli", "traps", "duplicate id"),
     ("cwe: CWE-89", "cwe: CWE89", "findings[0].cwe", "CWE-<number>"),
 ])
