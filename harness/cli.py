@@ -131,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = getattr(e, "run_dir", None)
         print(f"harness: interrupted ({how})" + (f"; what was recorded is kept; continue with: harness run --resume "
                                                  f"{run_dir}" if run_dir else ""), file=sys.stderr)
+        if run_dir:
+            from .records import RunDir
+            from .unrecorded import stop_account
+            try:
+                account = stop_account(RunDir.open(run_dir).manifest.summary or {})
+            except Exception:  # noqa: BLE001 - the folder is what it is; the resume command above is what matters
+                account = None
+            if account:
+                print(f"harness: {account}", file=sys.stderr)
         return ExitCode.TERMINATED if how == "SIGTERM" else ExitCode.INTERRUPTED
 
 

@@ -470,11 +470,10 @@ def _interrupted_summary(tr, config: pytest.Config) -> None:
         summary = RunDir.open(run_dir).manifest.summary or {}
     except Exception:  # noqa: BLE001 - the run folder is what it is; the resume command matters more
         summary = {}
-    if "recorded" in summary:
-        spent = summary.get("spent_usd")
-        tr.write_line(f"{summary['recorded']} of {summary.get('planned', '?')} samples recorded and kept"
-                      + (f"; spent by this run ${spent:.4f}" if spent is not None and summary.get("cost_usd") is not
-                         None else ""))
+    from .unrecorded import stop_account
+    account = stop_account(summary)
+    if account:
+        tr.write_line(account)
     tr.write_line(f"continue with: {resume_command(config, run_dir)}", bold=True)
     tr.write_line(f"(or: harness run --resume {run_dir})")
     sys.stdout.flush()

@@ -20,7 +20,7 @@ from pathlib import Path
 from .models.base import Completion, Usage
 from .textio import atomic_write_json
 
-__all__ = ["FILE", "Unrecorded", "load", "save"]
+__all__ = ["FILE", "Unrecorded", "load", "save", "stop_account"]
 
 FILE = "unrecorded.json"
 
@@ -78,3 +78,19 @@ def load(run_path: str | Path) -> tuple[dict[str, Unrecorded], list[str]]:
         return {}, [f"{path}: unreadable ({type(e).__name__}: {e}); the answers an interrupted session kept "
                     "there are asked for again"]
     return answers, []
+
+
+def stop_account(summary: dict) -> str | None:
+    """The line an interrupted session prints about what it leaves (run.json ``summary``): samples recorded, answers
+    received and kept unrecorded (the resume records them without asking again) and what it spent;
+    None when the summary says nothing (a session stopped before it counted)."""
+    if "recorded" not in summary:
+        return None
+    out = f"{summary['recorded']} of {summary.get('planned', '?')} samples recorded and kept"
+    kept = summary.get("unrecorded_answers") or 0
+    if kept:
+        out += f"; {kept} answer(s) received and not yet recorded are kept (the resume records them without a request)"
+    spent = summary.get("spent_usd")
+    if spent is not None and summary.get("cost_usd") is not None:
+        out += f"; spent by this run ${spent:.4f}"
+    return out

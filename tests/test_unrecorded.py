@@ -34,3 +34,16 @@ def test_a_damaged_file_is_named_and_nothing_is_used_from_it(tmp_path):
     got, notes = unrecorded.load(tmp_path)
     assert got == {}
     assert len(notes) == 1 and str(tmp_path / unrecorded.FILE) in notes[0] and "asked for again" in notes[0]
+
+
+def test_the_stop_account_says_what_an_interrupted_session_leaves():
+    """`harness run` said only "what was recorded is kept" on Ctrl-C: neither the spend nor the answers kept for
+    the resume (a fresh user's report, 2026-12-08). Both entry points now print this line."""
+    from harness.unrecorded import stop_account
+    line = stop_account({"recorded": 20, "planned": 32, "unrecorded_answers": 12, "spent_usd": 0.25,
+                         "cost_usd": 0.25})
+    assert line == ("20 of 32 samples recorded and kept; 12 answer(s) received and not yet recorded are kept (the "
+                    "resume records them without a request); spent by this run $0.2500")
+    assert stop_account({"recorded": 3, "planned": 3, "spent_usd": 0.0, "cost_usd": None}) == \
+        "3 of 3 samples recorded and kept"
+    assert stop_account({}) is None
