@@ -370,3 +370,18 @@ def test_a_review_without_verdicts_is_named_and_a_misnamed_review_is_explained(t
         encoding="utf-8")
     with pytest.raises(HarnessError, match=r"reviews/r<N>\.md.*not read: \['good\.md'\]"):
         calibrate(tiny, "deterministic")
+
+
+def test_disagreements_piped_are_one_block_each_not_a_wrapped_table(tiny):
+    """Piped, the Disagreements table wrapped its evidence one word a line (3,372 lines; a fresh user's report,
+    2026-12-08): off a terminal each disagreement is one line, and its evidence one more."""
+    import io
+    from rich.console import Console
+    from harness.graders.calibrate import print_report
+    res = calibrate(tiny, "deterministic")
+    buf = io.StringIO()
+    print_report(res, Console(file=buf, width=80))
+    out = buf.getvalue()
+    assert "Disagreements (2):" in out and "┃" not in out.split("Disagreements")[1]
+    assert "- tiny/r1.md finding no-timeout: human missed, grader found" in out
+    assert len(out.split("Disagreements")[1].splitlines()) <= 1 + 2 * len(res["disagreements"])

@@ -505,7 +505,18 @@ def print_report(res: dict[str, Any], console=None) -> None:
                       f"credits {100 * fb['grader_recall'][a]:.1f}% vs {100 * fb['grader_recall'][b]:.1f}%, human "
                       f"{100 * fb['human_recall'][a]:.1f}% vs {100 * fb['human_recall'][b]:.1f}%: bias "
                       f"{fb['bias_points']:+.1f} points (target within ±2)")
-    if res["disagreements"]:
+    if res["disagreements"] and not console.is_terminal:
+        # piped or redirected: rich's default 80 columns wrapped the table's evidence one word a line (3,000+
+        # lines); one block per disagreement reads and greps
+        console.print(f"Disagreements ({len(res['disagreements'])}):", soft_wrap=True)
+        for x in res["disagreements"]:
+            console.print(f"- {x['case']}/{x['review']} {x['kind']} {x['id']}: human {_yn(x['human'], x['kind'])}, "
+                          f"grader {_yn(x['grader'], x['kind'])}" + (f" ({x['reason']})" if x["reason"] else ""),
+                          soft_wrap=True, markup=False, highlight=False)
+            if x["evidence"]:
+                console.print("    " + " ".join(x["evidence"].split()), soft_wrap=True, markup=False,
+                              highlight=False)
+    elif res["disagreements"]:
         d = Table(title=f"Disagreements ({len(res['disagreements'])})", show_lines=True)
         for col in ("case", "review", "kind", "id", "human", "grader", "evidence"):
             d.add_column(col, overflow="fold")
