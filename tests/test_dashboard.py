@@ -247,3 +247,17 @@ def test_two_variants_per_run_and_a_baseline_without_common_variant(tmp_path, cf
     write_synthetic_run(tmp_path / "runs" / "r3", cases=CASES, seed=3, run_id="r3", prompt_label="v3")
     dash = build_dashboard(tmp_path / "runs", tmp_path / "out", baseline="r1", config=cfg)
     assert dash.status == "no-comparison" and "share no variant" in dash.index.read_text()
+
+
+def test_the_flakiness_window_states_the_nights_there_are(tmp_path, cfg):
+    """"flakiness 38% over the last 30 nights" after one night was false (a fresh user's report, 2026-12-08): the
+    line and the page name the nights actually read, up to the window."""
+    import io
+    from harness.report.dashboard import report
+    write_nights(tmp_path / "runs", n=3)
+    dash = build_dashboard(tmp_path / "runs", tmp_path / "out", config=cfg)
+    assert "flakiness over the last 3 night(s)" in dash.index.read_text()
+    buf = io.StringIO()
+    report(dash, file=buf)
+    assert "over the last 30 nights" not in buf.getvalue()
+    assert all("over the last 3 night(s)" in line for line in buf.getvalue().splitlines() if line.startswith("flaky"))

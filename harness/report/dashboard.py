@@ -450,8 +450,9 @@ def report(dash: Dashboard, file=None) -> None:
             if r.key != "recall":
                 print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} "
                       f"{r.cmp.diff:+.3f}", file=file)
+    nights = min(dash.window, len(dash.history.runs))   # "over the last 30 nights" after one night was wrong
     for fv, case, f in dash.flaky_cases:
-        print(f"flaky: {case} ({fv}): flakiness {f:.0%} over the last {dash.window} nights", file=file)
+        print(f"flaky: {case} ({fv}): flakiness {f:.0%} over the last {nights} night(s)", file=file)
     if dash.status == "no-baseline":
         print("no baseline pinned: pass --baseline RUN_DIR or set [tool.harness] baseline_run", file=file)
     print(dash.index, file=file)
