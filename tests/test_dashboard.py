@@ -261,3 +261,15 @@ def test_the_flakiness_window_states_the_nights_there_are(tmp_path, cfg):
     report(dash, file=buf)
     assert "over the last 30 nights" not in buf.getvalue()
     assert all("over the last 3 night(s)" in line for line in buf.getvalue().splitlines() if line.startswith("flaky"))
+
+
+def test_also_worse_fractions_are_printed_in_points(nights):
+    """"severity-weighted recall -0.355" was a fraction among points (a fresh user's report, 2026-12-08)."""
+    import io
+    import re
+    from harness.report.dashboard import report
+    _, dash = nights
+    buf = io.StringIO()
+    report(dash, file=buf)
+    lines = [ln for ln in buf.getvalue().splitlines() if "also worse" in ln]
+    assert lines and all(re.search(r"[+-]\d+\.\d pts$", ln) for ln in lines if "recall" in ln), lines

@@ -448,8 +448,10 @@ def report(dash: Dashboard, file=None) -> None:
             print(f"{v.variant}: {v.verdict_error}", file=file)
         for r in v.regressions:
             if r.key != "recall":
-                print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} "
-                      f"{r.cmp.diff:+.3f}", file=file)
+                # a fraction in points, as every other figure of the line and the page ("-0.355" read as a count)
+                d = f"{r.cmp.diff * 100:+.1f} pts" if r.fmt == "pct" else f"{r.cmp.diff:+.3g}"
+                print(f"  also worse (shown, not gated; Holm-adjusted p = {r.cmp.p_adjusted:.3g}): {r.label} {d}",
+                      file=file)
     nights = min(dash.window, len(dash.history.runs))   # "over the last 30 nights" after one night was wrong
     for fv, case, f in dash.flaky_cases:
         print(f"flaky: {case} ({fv}): flakiness {f:.0%} over the last {nights} night(s)", file=file)
