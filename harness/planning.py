@@ -252,9 +252,16 @@ def _broken_cases(broken: list[BrokenCase], selector: str | None, manifest: "Run
         wanted = None
     else:
         wanted = {t.strip() for t in selector.split(",") if t.strip()}
-    for b in broken:
-        if wanted is None or b.names & wanted:
-            raise b.error
+    hit = [b for b in broken if wanted is None or b.names & wanted]
+    if len(hit) > 1:
+        # every selected case that does not load, not only the first: one round of fixes, not one per case
+        from .errors import CaseError
+        first = hit[0].error
+        others = "; ".join(str(b.error) for b in hit[1:])
+        raise CaseError(f"{first.message} (and {len(hit) - 1} more selected case(s) that do not load: {others})",
+                        file=first.file, field=first.field)
+    if hit:
+        raise hit[0].error
     return [f"harness: warning: a case that does not load is left out (not selected): {b.error}; "
             "`harness validate` lists every problem" for b in broken]
 

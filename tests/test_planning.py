@@ -257,3 +257,17 @@ def test_a_judge_model_without_the_judge_is_refused(cfg, tmp_path):
     opts, _ = build_options(cfg, Choices(run_dir=str(tmp_path / "run"), cases="case-0",
                                          graders=["deterministic", "judge"], judge_model="anthropic/claude-haiku-4-5"))
     assert opts.judge_model == "anthropic/claude-haiku-4-5"
+
+
+def test_every_selected_case_that_does_not_load_is_named(cfg, tmp_path):
+    """Two broken cases selected: the error named only the first (a fresh user's report, 2026-12-08)."""
+    for name in ("bad-a", "bad-b"):
+        d = tmp_path / "cases" / name
+        d.mkdir()
+        (d / "case.yaml").write_text(f"id: {name}\ntitle: [unclosed\n", encoding="utf-8")
+    with pytest.raises(CaseError) as ei:
+        build_options(cfg, Choices(cases="all"))
+    text = str(ei.value)
+    assert "bad-a" in text and "bad-b" in text and "1 more selected case(s) that do not load" in text
+    opts, notices = build_options(cfg, Choices(cases="case-0"))      # not selected: left out with a warning each
+    assert [c.id for c in opts.cases] == ["case-0"]
