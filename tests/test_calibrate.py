@@ -130,7 +130,8 @@ def test_calibrate_errors(tmp_path, tiny):
     empty.mkdir()
     with pytest.raises(HarnessError):
         calibrate(empty, "deterministic")  # no labelled case
-    (tiny / "tiny" / "labels.yaml").write_text("reviews: {r1.md: {found: [nope]}}\n", encoding="utf-8")
+    (tiny / "tiny" / "labels.yaml").write_text(
+        "reviews: {r1.md: {found: [nope], language: en, traps_flagged: [], extra_issues: 0}}\n", encoding="utf-8")
     with pytest.raises(HarnessError, match="unknown id"):
         calibrate(tiny, "deterministic")
 
@@ -305,12 +306,23 @@ def test_calibrate_the_judge_on_a_labelled_folder(tiny, monkeypatch, tmp_path, c
     assert res["finding_agreement"] == pytest.approx(0.75)
 
 
+_OK = "language: en, traps_flagged: [], extra_issues: 0"
+
+
 @pytest.mark.parametrize("label, field, message", [
-    ("{found: sqli}", "reviews.r1.md.found", "expected a list of ids"),
-    ("{found: [sqli], extra_issues: many}", "reviews.r1.md.extra_issues", "non-negative integer"),
-    ("{xfound: [sqli]}", "reviews.r1.md.xfound", "unknown key"),
-    ("{traps_flagged: [nope]}", "reviews.r1.md.traps_flagged", "unknown id 'nope'"),
-], ids=["string-not-list", "extra-not-int", "misspelled-key", "unknown-trap"])
+    ("{found: sqli, " + _OK + "}", "reviews.r1.md.found", "expected a list of ids"),
+    ("{found: [sqli], language: en, traps_flagged: [], extra_issues: many}", "reviews.r1.md.extra_issues",
+     "non-negative integer"),
+    ("{xfound: [sqli], " + _OK + "}", "reviews.r1.md.xfound", "unknown key"),
+    ("{found: [], language: en, traps_flagged: [nope], extra_issues: 0}", "reviews.r1.md.traps_flagged",
+     "unknown id 'nope'"),
+    # accepted silently before (a fresh user's report, 2026-12-08)
+    ("{found: [sqli], language: en, traps_flagged: []}", "reviews.r1.md.extra_issues", "missing extra_issues"),
+    ("{found: [sqli], language: english, traps_flagged: [], extra_issues: 0}", "reviews.r1.md.language",
+     "two-letter language code"),
+    ("{found: [sqli, sqli], " + _OK + "}", "reviews.r1.md.found", "'sqli' listed twice"),
+], ids=["string-not-list", "extra-not-int", "misspelled-key", "unknown-trap", "missing-field", "language-name",
+        "duplicate-id"])
 def test_malformed_labels_are_named_errors(tiny, label, field, message):
     (tiny / "tiny" / "labels.yaml").write_text(f"case: tiny\nreviews:\n  r1.md: {label}\n", encoding="utf-8")
     with pytest.raises(HarnessError) as e:

@@ -276,6 +276,16 @@ def _check_label(lab, labels_file: Path, review: str, finding_ids: list[str], tr
     if unknown_keys:
         raise HarnessError(f"unknown key(s) {unknown_keys}; expected {sorted(_LABEL_KEYS)}", file=labels_file,
                            field=f"{field}.{unknown_keys[0]}")
+    missing = [k for k in ("language", "found", "traps_flagged", "extra_issues") if k not in lab]
+    if missing:
+        # a verdict left out is not "none found": say which, rather than measure the grader on a guess
+        raise HarnessError(f"missing {', '.join(missing)}; every review's entry states language, found, "
+                           "traps_flagged and extra_issues (an empty list or 0 when there is none)",
+                           file=labels_file, field=f"{field}.{missing[0]}")
+    lang = lab.get("language")
+    if not (isinstance(lang, str) and re.fullmatch(r"[a-z]{2}", lang)):
+        raise HarnessError(f"expected a two-letter language code such as en or ja, got {lang!r}",
+                           file=labels_file, field=f"{field}.language")
     for key, ids in (("found", finding_ids), ("traps_flagged", trap_ids)):
         v = lab.get(key)
         if v is None:
@@ -287,6 +297,9 @@ def _check_label(lab, labels_file: Path, review: str, finding_ids: list[str], tr
                 raise HarnessError(f"unknown id {x!r}; expected one of the case's "
                                    f"{'finding' if key == 'found' else 'trap'} ids {ids}", file=labels_file,
                                    field=f"{field}.{key}")
+        if len(v) != len(set(v)):
+            dup = sorted({x for x in v if v.count(x) > 1})
+            raise HarnessError(f"id {dup[0]!r} listed twice", file=labels_file, field=f"{field}.{key}")
     ex = lab.get("extra_issues")
     if ex is not None and (not isinstance(ex, int) or isinstance(ex, bool) or ex < 0):
         raise HarnessError(f"expected a non-negative integer, got {ex!r}", file=labels_file,
