@@ -769,6 +769,15 @@ def _execute(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, existing: list[Sa
 
 def _run_and_finish(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
                     plan: list[Sample], todo: list[Sample], existing: list[SampleRecord]) -> RunResult:
+    reserve_space(rd)
+    try:
+        return _run_session(cfg, opts, rd, notes, runner, plan, todo, existing)
+    finally:
+        release_space(rd)
+
+
+def _run_session(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[str], runner: "Runner",
+                 plan: list[Sample], todo: list[Sample], existing: list[SampleRecord]) -> RunResult:
     # Ctrl-C and SIGTERM cancel the run's task: samples under way are cut, not recorded (harness.interrupts);
     # the guard stays on while the run is marked, so a second Ctrl-C cannot cut that short
     with InterruptGuard() as guard:
@@ -999,11 +1008,38 @@ def regrade(cfg: HarnessConfig, path: str | Path, graders: list[str], *, cases: 
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
 
 
+# bytes kept in the run directory while a session runs (``.ballast``), given back when it stops so that run.json
+# can still say why on a disk that filled up (it was left "running", a fresh user's report, 2026-12-08). run.json and
+# unrecorded.json of a session are a few kB; 256 KiB leaves room for both and for the temp file of an atomic write.
+BALLAST = ".ballast"
+BALLAST_BYTES = 256 * 1024
+
+
+def reserve_space(rd: RunDir) -> None:
+    """Write the run directory's ballast (:data:`BALLAST_BYTES` bytes); a disk already too full for it is no
+    reason not to run (the session then stops as it would have)."""
+    try:
+        with open(rd.path / BALLAST, "wb") as f:
+            f.write(bytes(BALLAST_BYTES))
+    except OSError:
+        release_space(rd)
+
+
+def release_space(rd: RunDir) -> None:
+    """Remove the ballast (:func:`reserve_space`): at the end of every session, first when it stops early."""
+    try:
+        (rd.path / BALLAST).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None:
     """A session that stops early (interrupted, a disk that cannot be written, an internal error): run.json gets
     ``incomplete`` with ``reason`` and a summary as at the end of a run — the record counts and what this session
     spent, added to the earlier sessions' (an answer received and not recorded was paid for: counted here, and
-    kept in ``unrecorded.json`` for the resume to record without paying again)."""
+    kept in ``unrecorded.json`` for the resume to record without paying again). The ballast is given back first,
+    so that on a full disk these writes still fit."""
+    release_space(rd)
     try:
         _keep_unrecorded(rd, runner)
     except OSError:

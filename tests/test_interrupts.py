@@ -78,6 +78,44 @@ def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(tm
     assert len(RunDir.open(run_dir).read_samples().records) == 3
 
 
+def test_a_disk_that_fills_up_still_gets_run_json_saying_why(tmp_path, monkeypatch, capsys):
+    """On a disk that filled up, run.json stayed "running" with no reason and no spend (a fresh user's report,
+    2026-12-08: a 300 KB tmpfs): its write needed space the records had taken. A session keeps a ballast in the
+    run directory and gives it back when it stops. Simulated: once a record fails, every write to the run
+    directory fails too while the ballast is there (the space it holds is the space the writes need)."""
+    import harness.records as records
+    from harness.runner import BALLAST
+    project = write_project(tmp_path / "proj", N, concurrency=3, max_ungraded=1)
+    run_dir = tmp_path / "run"
+    full: list[bool] = []
+    real_append, real_write = RunDir.append, records.atomic_write_json
+
+    def append(self, record):
+        if len(self.read_samples().records) >= 3:
+            full.append(True)
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.samples_path))
+        return real_append(self, record)
+
+    def write(path, data, *a, **kw):
+        if full and (Path(path).parent / BALLAST).exists():
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, data, *a, **kw)
+
+    monkeypatch.setattr(RunDir, "append", append)
+    monkeypatch.setattr(records, "atomic_write_json", write)
+    with FakeServer(review_responder, latency_s=0.05) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+        code = cli_main(["--root", str(project), "run", "--model", MODEL, "--cases", "all", "--run-dir",
+                         str(run_dir), "--no-progress"])
+    assert code == 2 and full
+    m = RunDir.open(run_dir).manifest
+    assert m.status == "incomplete" and "No space left on device" in m.status_reason
+    assert m.summary["recorded"] == 3 and m.summary["spent_usd"] > 0
+    assert not (run_dir / BALLAST).exists()
+
+
 def _wait_for_records(run_dir: Path, n: int, proc, timeout: float = 60) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
