@@ -37,6 +37,18 @@ def project(tmp_path) -> Path:
     return write_project(tmp_path / "proj", N, concurrency=3)
 
 
+def _run_all(project: Path, run_dir: Path, tmp_path: Path, monkeypatch) -> tuple[int, int]:
+    """`harness run --cases all` of ``project`` into ``run_dir`` on a fake Messages API (50 ms a request):
+    (exit code, requests the server received)."""
+    with FakeServer(review_responder, latency_s=0.05) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+        code = cli_main(["--root", str(project), "run", "--model", MODEL, "--cases", "all", "--run-dir",
+                         str(run_dir), "--no-progress"])
+        return code, srv.requests
+
+
 def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(tmp_path, monkeypatch, capsys,
                                                                                 caplog):
     # concurrency 3, and at most 1 sample beyond twice that answered and not yet recorded (harness.admission):
@@ -60,13 +72,7 @@ def test_a_record_that_cannot_be_written_stops_the_run_before_another_request(tm
     monkeypatch.setattr(RunDir, "append", append)
     monkeypatch.setattr(AnthropicModel, "generate", generate)
     caplog.set_level(logging.ERROR, logger="asyncio")
-    with FakeServer(review_responder, latency_s=0.05) as srv:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
-        code = cli_main(["--root", str(project), "run", "--model", MODEL, "--cases", "all", "--run-dir",
-                         str(run_dir), "--no-progress"])
-        requests = srv.requests
+    code, requests = _run_all(project, run_dir, tmp_path, monkeypatch)
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"{run_dir / 'samples.jsonl'}: cannot record a sample: No space left on device" in err
@@ -103,12 +109,7 @@ def test_a_disk_that_fills_up_still_gets_run_json_saying_why(tmp_path, monkeypat
 
     monkeypatch.setattr(RunDir, "append", append)
     monkeypatch.setattr(records, "atomic_write_json", write)
-    with FakeServer(review_responder, latency_s=0.05) as srv:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
-        code = cli_main(["--root", str(project), "run", "--model", MODEL, "--cases", "all", "--run-dir",
-                         str(run_dir), "--no-progress"])
+    code, _ = _run_all(project, run_dir, tmp_path, monkeypatch)
     assert code == 2 and full
     m = RunDir.open(run_dir).manifest
     assert m.status == "incomplete" and "No space left on device" in m.status_reason
