@@ -182,7 +182,10 @@ def test_a_regraded_run_is_finished_as_a_fresh_run_with_the_same_graders(project
     summary.json, cases.json and markdown report, every sample carrying the judge's verdict."""
     cfg = load_config(project, {"cache_mode": "off"})
     regraded, fresh = tmp_path / "regraded", tmp_path / "fresh"
-    with FakeServer(_judge_replies) as srv:
+    # no prompt caching at the server: which concurrent judge call writes the cache and which reads it depends on
+    # timing, and so the judge's cost per case (CI, under load, 2026-12-08); this test is about re-grading
+    no_cache = {"cache_min_tokens": 10 ** 9}
+    with FakeServer(_judge_replies, **no_cache) as srv:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
         first = pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(regraded), graders=["deterministic"])),
                              model_factory=_scripted(True))
@@ -191,7 +194,7 @@ def test_a_regraded_run_is_finished_as_a_fresh_run_with_the_same_graders(project
         err = capsys.readouterr().err
         assert code == ExitCode.OK, err
         assert "re-graded 3 samples with judge" in err and srv.requests == 3
-    with FakeServer(_judge_replies) as srv:     # a server of its own: its prompt cache starts cold, as the first's
+    with FakeServer(_judge_replies, **no_cache) as srv:     # a server of its own, as the first's
         monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
         both = pipeline.run(pipeline.plan(cfg, _choices(run_dir=str(fresh), graders=["deterministic", "judge"],
                                                         judge_model=MODEL)), model_factory=_scripted(True))
