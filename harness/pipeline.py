@@ -105,7 +105,17 @@ def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -
     if ran is not None and choices.cases is None and not choices.resume:
         # without --cases, run what the baseline ran: the gate can pair nothing else
         choices = dataclasses.replace(choices, baseline_cases=ran)
+    adopted = None
+    if baseline and choices.epochs is None and not choices.resume:
+        # ... and as many epochs: a run of 1 epoch against a baseline of 3 was compared as rates over unequal
+        # epochs (a fresh user's report, 2026-12-08)
+        from .records import RunDir
+        from .report.compare import baseline_paths
+        adopted = RunDir.open(baseline_paths(baseline)[0]).manifest.epochs
+        choices = dataclasses.replace(choices, epochs=adopted)
     opts, notices = build_options(cfg, choices)
+    if adopted is not None and adopted != cfg.epochs:
+        notices.append(f"--baseline: {adopted} epoch(s) a case, as the baseline ran (--epochs to choose)")
     return Plan(cfg, opts, notices, baseline or None)
 
 

@@ -322,6 +322,19 @@ def test_a_baseline_chooses_the_cases_unless_cases_are_given(project, tmp_path):
         pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=baseline("none", ["gone-case"]))
 
 
+def test_a_baseline_chooses_the_epochs_unless_epochs_are_given(project, tmp_path):
+    """`pytest evals --prompt v2.md --baseline RUN` ran 1 epoch against a baseline of 3 (a fresh user's report,
+    2026-12-08): without --epochs the run takes the baseline's, and says so; --epochs keeps the choice."""
+    from harness.records import RunManifest
+    cfg = load_config(project, {"cache_mode": "off"})
+    RunDir.create(tmp_path / "b3", RunManifest(run_id="b3", status="complete", cases=["case-0"], epochs=3))
+    p = pipeline.plan(cfg, Choices(models=[MODEL], progress=False), baseline=str(tmp_path / "b3"))
+    assert p.opts.epochs == 3
+    assert any("3 epoch(s) a case, as the baseline ran" in n for n in p.notices)
+    p = pipeline.plan(cfg, Choices(models=[MODEL], epochs=2, progress=False), baseline=str(tmp_path / "b3"))
+    assert p.opts.epochs == 2 and not any("as the baseline ran" in n for n in p.notices)
+
+
 def test_a_run_that_fails_before_its_first_sample_is_not_left_running(project, tmp_path):
     """Fresh-user report item 6: a failure the runner does not record as a sample (here the model cannot be
     built) left run.json "running" — read as "still running" by the report and the dashboard. run.json now
