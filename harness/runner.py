@@ -477,8 +477,8 @@ class Runner:
             u = r.usage or {}
             self._recorded_answers.setdefault(
                 _answer_key(r.model, r.request_fingerprint, r.generation),
-                Completion(text=r.review, usage=Usage(**{k: int(u.get(k, 0)) for k in (
-                    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}),
+                Completion(text=r.review, usage=Usage(**{f.name: int(u.get(f.name, 0))
+                                                         for f in dataclasses.fields(Usage)}),
                     stop_reason=r.stop_reason, latency_s=r.latency_s or 0.0,
                     extra={k: v for k, v in (("blocks", r.blocks), ("tool_use", r.tool_use)) if v}))
 
@@ -813,8 +813,7 @@ def _run_session(cfg: HarnessConfig, opts: RunOptions, rd: RunDir, notes: list[s
     rd.manifest.status = "complete" if a.complete else "incomplete"
     rd.manifest.status_reason = a.reason
     rd.manifest.ended_at = utcnow()
-    rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(),
-                           **_spending(prev, st), "cache_hits": st.cache_hits, "retries": st.retries}
+    rd.manifest.summary = _session_summary(a, st, prev)
     _keep_unrecorded(rd, runner)    # answers left unrecorded (a stop on budget or a fatal error) wait for --resume
     rd.write_manifest()
     return RunResult(run_dir=rd, records=a.records, stats=st, complete=a.complete, reason=a.reason, notes=notes)
@@ -1050,12 +1049,17 @@ def _stop(rd: RunDir, runner: "Runner", plan: list[Sample], reason: str) -> None
                    runner.opts.judge_model)
         st = runner.stats
         prev = rd.manifest.summary or {}
-        rd.manifest.summary = {**_record_counts(a), "this_session": st.as_dict(), **_spending(prev, st),
-                               "cache_hits": st.cache_hits, "retries": st.retries,
-                               "unrecorded_answers": len(runner.unrecorded())}
+        rd.manifest.summary = {**_session_summary(a, st, prev), "unrecorded_answers": len(runner.unrecorded())}
     except OSError:
         pass
     _mark_stopped(rd, reason)
+
+
+def _session_summary(a: Assessment, st: RunStats, prev: dict) -> dict:
+    """run.json ``summary`` at the end of a session, finished or stopped early: the record counts of ``a``, this
+    session's stats, and the spending added to the earlier sessions' (``prev``, the summary they left)."""
+    return {**_record_counts(a), "this_session": st.as_dict(), **_spending(prev, st), "cache_hits": st.cache_hits,
+            "retries": st.retries}
 
 
 def _keep_unrecorded(rd: RunDir, runner: "Runner") -> None:
