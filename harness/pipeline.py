@@ -35,6 +35,7 @@ from .errors import HarnessError
 from .exitcodes import ExitCode
 from .options import RunArgs
 from .planning import Choices, build_options
+from .records import RunManifest
 from .runner import RunOptions, RunResult, RunStats
 
 ProgressScope = Callable[[bool], AbstractContextManager[Callable[[RunStats], None]]]
@@ -101,17 +102,17 @@ def plan(cfg: HarnessConfig, choices: Choices, *, baseline: str | None = None) -
         HarnessError: unknown cases, prompts or models, bad values, a baseline that is not a run directory.
     """
     cfg = with_run_cases_dir(cfg, choices.run_dir, choices.cases_dir)
-    ran = _check_baseline(baseline)
-    if ran is not None and choices.cases is None and not choices.resume:
-        # without --cases, run what the baseline ran: the gate can pair nothing else
+    bases = _check_baseline(baseline)
+    if bases and choices.cases is None and not choices.resume:
+        # without --cases, run what the baseline ran (its runs' cases, in order, each once): the gate can pair
+        # nothing else
+        ran = list(dict.fromkeys(c for m in bases for c in m.cases))
         choices = dataclasses.replace(choices, baseline_cases=ran)
     adopted = None
-    if baseline and choices.epochs is None and not choices.resume:
+    if bases and choices.epochs is None and not choices.resume:
         # ... and as many epochs: a run of 1 epoch against a baseline of 3 was compared as rates over unequal
         # epochs (a fresh user's report, 2026-12-08)
-        from .records import RunDir
-        from .report.compare import baseline_paths
-        adopted = RunDir.open(baseline_paths(baseline)[0]).manifest.epochs
+        adopted = bases[0].epochs
         choices = dataclasses.replace(choices, epochs=adopted)
     opts, notices = build_options(cfg, choices)
     if adopted is not None and adopted != cfg.epochs:
@@ -135,17 +136,14 @@ def with_run_cases_dir(cfg: HarnessConfig, run_dir: str | Path | None, given: st
     return cfg.model_copy(update={"cases_dir": str(recorded)})
 
 
-def _check_baseline(baseline: str | None) -> list[str] | None:
+def _check_baseline(baseline: str | None) -> list[RunManifest]:
     """Raise RecordError now when a baseline run cannot be read: not after the whole suite has run. Returns the
-    case ids the baseline's runs hold (their run.json ``cases``, in order, each once), or None without one."""
+    run.json of each of the baseline's runs ([] without a baseline)."""
     if not baseline:
-        return None
+        return []
     from .records import RunDir
     from .report.compare import baseline_paths
-    ids: dict[str, None] = {}
-    for b in baseline_paths(baseline):
-        ids.update(dict.fromkeys(RunDir.open(b).manifest.cases))
-    return list(ids)
+    return [RunDir.open(b).manifest for b in baseline_paths(baseline)]
 
 
 def regrade(cfg: HarnessConfig, run_dir: str | Path, graders: list[str] | None = None, *,
