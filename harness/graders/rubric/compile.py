@@ -30,6 +30,27 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 TITLE_LINES_MAX = 4
 
 
+_DOC_SUFFIXES = (".md", ".markdown", ".txt", ".rst", ".adoc")
+_ANY_LEVEL_RE = re.compile(r"^(#{1,6})\s", re.M)
+
+
+def _markdown_sections(artifacts, head_re: re.Pattern) -> list[tuple[str, str, int, int, int]]:
+    """(file, the heading's group 2, first line, last line, lines of the file) of every heading ``head_re`` matches
+    in the case's documents (group 1: the #s). A section runs from its heading to the line before the next heading
+    of the same or a higher level, else to the end of the file."""
+    out = []
+    for p, text in artifacts:
+        if not p.lower().endswith(_DOC_SUFFIXES):
+            continue
+        bounds = [(m.start(), len(m.group(1))) for m in _ANY_LEVEL_RE.finditer(text)]
+        n_lines = text.count("\n") + 1
+        for m in head_re.finditer(text):
+            pos, level = m.start(), len(m.group(1))
+            end = next((text.count("\n", 0, q) for q, lv in bounds if q > pos and lv <= level), n_lines)
+            out.append((p, m.group(2), text.count("\n", 0, pos) + 1, end, n_lines))
+    return out
+
+
 def _section_titles(artifacts) -> dict[str, list[tuple[str, int, int]]]:
     """The phrases of the headings of the case's markdown documents that name one section, folded (as
     review._light_fold folds a review) -> [(file, first line, last line)] of that section (its heading to the next
@@ -37,30 +58,17 @@ def _section_titles(artifacts) -> dict[str, list[tuple[str, int, int]]]:
     ない", "the Error handling section") as often as by number. A phrase counts when it has three CJK characters or
     two Latin words and at least 8 characters, is in one heading only and is written on at most TITLE_LINES_MAX
     lines of the case's files. A section holding more than half of its document names no place."""
+    lines_of = [_light_fold(nfkc(x)) for _, text in artifacts for x in text.split("\n")]
     heads: list[tuple[str, str, int, int]] = []
-    lines_of: list[str] = []
-    for p, text in artifacts:
-        folded_lines = [_light_fold(nfkc(x)) for x in text.split("\n")]
-        lines_of.extend(folded_lines)
-        if not p.lower().endswith((".md", ".markdown", ".txt", ".rst", ".adoc")):
-            continue
-        all_heads = [(m.start(), len(m.group(1)), m.group(2)) for m in _ANY_HEAD_RE.finditer(text)]
-        n_lines = text.count("\n") + 1
-        for k, (pos, level, title) in enumerate(all_heads):
-            start = text.count("\n", 0, pos) + 1
-            end = n_lines
-            for pos2, level2, _ in all_heads[k + 1:]:
-                if level2 <= level:
-                    end = text.count("\n", 0, pos2)
-                    break
-            if end - start + 1 > n_lines / 2:
-                continue   # the document's title, or a part holding most of it: names no one place
-            title = re.sub(r"^(?:§\s*)?\d{1,2}(?:\.\d{1,2})*[.):]?\s*", "", title.replace("*", "").replace("`", ""))
-            for piece in _TITLE_SPLIT_RE.split(_light_fold(nfkc(title))):
-                piece = piece.strip(" .-")
-                latin = re.findall(r"[a-z0-9][a-z0-9_.-]*", piece)
-                if len(_CJK_RE.findall(piece)) >= 3 or (len(latin) >= 2 and len(piece) >= 8):
-                    heads.append((piece, p, start, end))
+    for p, title, start, end, n_lines in _markdown_sections(artifacts, _ANY_HEAD_RE):
+        if end - start + 1 > n_lines / 2:
+            continue   # the document's title, or a part holding most of it: names no one place
+        title = re.sub(r"^(?:§\s*)?\d{1,2}(?:\.\d{1,2})*[.):]?\s*", "", title.replace("*", "").replace("`", ""))
+        for piece in _TITLE_SPLIT_RE.split(_light_fold(nfkc(title))):
+            piece = piece.strip(" .-")
+            latin = re.findall(r"[a-z0-9][a-z0-9_.-]*", piece)
+            if len(_CJK_RE.findall(piece)) >= 3 or (len(latin) >= 2 and len(piece) >= 8):
+                heads.append((piece, p, start, end))
     count: dict[str, int] = {}
     for piece, *_ in heads:
         count[piece] = count.get(piece, 0) + 1
@@ -261,20 +269,8 @@ class _Compiled:
 
         # sections of markdown artifacts: number -> [(file, lo, hi)]
         self.sections: dict[str, list[tuple[str, int, int]]] = {}
-        for p, text in case.artifacts:
-            if not p.lower().endswith((".md", ".markdown", ".txt", ".rst", ".adoc")):
-                continue
-            heads = [(m.start(), len(m.group(1)), m.group(2)) for m in _MD_HEAD_RE.finditer(text)]
-            all_heads = [(m.start(), len(m.group(1))) for m in re.finditer(r"^(#{1,6})\s", text, re.M)]
-            n_lines = text.count("\n") + 1
-            for pos, level, num in heads:
-                start = text.count("\n", 0, pos) + 1
-                end = n_lines
-                for pos2, level2 in all_heads:
-                    if pos2 > pos and level2 <= level:
-                        end = text.count("\n", 0, pos2)
-                        break
-                self.sections.setdefault(num, []).append((p, start, end))
+        for p, num, start, end, _ in _markdown_sections(case.artifacts, _MD_HEAD_RE):
+            self.sections.setdefault(num, []).append((p, start, end))
 
         self.dotted_sections = frozenset(k for k in self.sections if "." in k)
         self.section_titles = _section_titles(case.artifacts)
